@@ -1,0 +1,149 @@
+"""The ``tiltwatch`` command: analyze, models, train, eval, export.
+
+Usage::
+
+    tiltwatch analyze sample --out out/
+    tiltwatch analyze clip.mp4 --out out/ --stride 2 --blur
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import TiltwatchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Faces on camera: who is there, where they look, what they feel.")
+
+
+class Output(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+    video = "video"
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.secho(f"error: {msg}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def analyze(
+    source: str = typer.Argument(..., help="'sample' (built in), an image, a folder of images, a video file, "
+                                           "a webcam index (0) or a stream URL (rtsp://, http://)"),
+    out: Path = typer.Option(Path("out"), "--out", "-o", help="output folder"),
+    outputs: list[Output] = typer.Option([o.value for o in Output], "--output",
+                                         help="what to write (repeat): jsonl, csv, video"),
+    stride: int = typer.Option(1, min=1, help="analyse every N-th frame of a video"),
+    min_score: float = typer.Option(0.5, min=0.0, max=1.0, help="face detector score threshold"),
+    short_range: bool = typer.Option(False, help="short-range detector: faster, faces within ~2 m only"),
+    min_face: int = typer.Option(12, min=4, help="ignore faces smaller than this many pixels"),
+    model: str = typer.Option("ferplus_vgg_small", help="emotion model: a shipped name or a path to .onnx"),
+    smooth: float = typer.Option(0.5, min=0.0, help="smoothing time constant in seconds (0 = off)"),
+    lost_seconds: float = typer.Option(2.0, min=0.0, help="how long an unseen face keeps its track id"),
+    blur: bool = typer.Option(False, help="pixelate faces in the annotated video and the window"),
+    show: bool = typer.Option(False, help="live window (press q or Esc to stop)"),
+    landmarks: bool = typer.Option(False, help="include the 468 mesh points per face in results.jsonl"),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="stop after this many frames"),
+    threads: Optional[int] = typer.Option(None, min=1, help="threads for emotion inference"),
+    overwrite: bool = typer.Option(False, help="replace results already in --out"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+) -> None:
+    """Find every face in SOURCE; write results.jsonl, summary.csv and annotated.mp4 into --out."""
+    from .config import AnalyzerConfig
+    from .pipeline import Analyzer, run
+    from .sinks import AnnotatedVideoSink, JsonlSink, SummaryCsvSink, WindowSink
+    from .sources import open_source
+
+    names = {Output.jsonl: "results.jsonl", Output.csv: "summary.csv", Output.video: "annotated.mp4"}
+    wanted = [names[o] for o in dict.fromkeys(outputs)]
+    try:
+        src = open_source(source, stride=stride)
+        out.mkdir(parents=True, exist_ok=True)
+        existing = [n for n in wanted if (out / n).exists()]
+        if existing and not overwrite:
+            _fail(f"{out}/{existing[0]} already exists; pass --overwrite or choose another --out")
+        analyzer = Analyzer(AnalyzerConfig(min_score=min_score, full_range=not short_range, min_face_size=min_face,
+                                           model=model, smooth_tau=smooth, lost_seconds=lost_seconds,
+                                           threads=threads, fps=src.fps or 25.0))
+        sinks = []
+        if Output.jsonl in outputs:
+            sinks.append(JsonlSink(out / names[Output.jsonl], with_landmarks=landmarks))
+        if Output.csv in outputs:
+            sinks.append(SummaryCsvSink(out / names[Output.csv]))
+        if Output.video in outputs:
+            sinks.append(AnnotatedVideoSink(out / names[Output.video], fps=(src.fps or 5.0) / stride, blur=blur))
+        if show:
+            sinks.append(WindowSink(blur=blur))
+        stats = run(src, analyzer, sinks, progress=not quiet, max_frames=max_frames)
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    for line in stats.skipped[:10]:
+        typer.secho(f"skipped: {line}", fg="yellow", err=True)
+    if len(stats.skipped) > 10:
+        typer.secho(f"skipped: ... and {len(stats.skipped) - 10} more", fg="yellow", err=True)
+    typer.echo(stats.line())
+    if stats.frames == 0:
+        _fail(f"{source}: no frame could be processed", code=1)
+    typer.echo("wrote " + ", ".join(str(out / n) for n in wanted))
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the emotion models shipped in the package."""
+    import json
+    from importlib import resources
+
+    from .vision.emotion import list_models
+
+    for name in list_models():
+        card = json.loads(resources.files("tiltwatch.models").joinpath(f"{name}.json").read_text())
+        acc = card.get("metrics", {}).get("ferplus_test", {}).get("accuracy")
+        typer.echo(f"{name}\t{card['architecture']}\t{card['input']['size']}px\t"
+                   f"FER+ test acc {acc if acc is not None else 'n/a'}")
+
+
+@app.command()
+def train(config: Path = typer.Option(..., "--config", "-c", help="training YAML (see configs/)"),
+          out: Optional[str] = typer.Option(None, help="run folder (overrides the config's 'out')"),
+          max_minutes: Optional[float] = typer.Option(None, help="stop after this long; run again to resume")) -> None:
+    """Train an emotion model; resumes from the run folder's last checkpoint."""
+    try:
+        from .training.train import load_config
+        from .training.train import train as train_fn
+    except ImportError as exc:
+        _fail(f"training needs the 'train' extra (pip install -e '.[train]'): {exc}")
+    try:
+        best = train_fn(load_config(config, out=out, max_minutes=max_minutes))
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo(f"best checkpoint: {best}")
+
+
+@app.command()
+def export(checkpoint: Path = typer.Argument(..., help="a best.pt from tiltwatch train"),
+           out: Path = typer.Option(..., "--out", "-o", help="the .onnx file to write (card goes beside it)")) -> None:
+    """Export a checkpoint to ONNX with its model card, checking torch/onnxruntime parity."""
+    from .training.export import export as export_fn
+
+    try:
+        card = export_fn(checkpoint, out)
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {out} ({card['file_size_bytes'] / 1e6:.1f} MB), parity max |dp| "
+               f"{card['parity']['max_abs_prob_diff']:.2e}, CPU {card['cpu_latency_ms_batch1_2threads']} ms/face")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Settings of the per-frame analyzer, validated: a typo in a key is an error, not a silent default."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AnalyzerConfig(BaseModel):
+    """Every knob of :class:`tiltwatch.Analyzer`, with the defaults the CLI uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # detection
+    min_score: float = Field(0.5, ge=0.0, le=1.0, description="detector score threshold")
+    full_range: bool = Field(True, description="full-range detector: small and distant faces")
+    min_face_size: int = Field(12, ge=4, description="ignore faces smaller than this (pixels)")
+    # landmarks, pose
+    mesh: bool = Field(True, description="468-point face mesh and head pose")
+    mesh_crop_scale: float = Field(1.5, gt=1.0, le=4.0)
+    # emotion
+    emotion: bool = True
+    model: str = Field("ferplus_vgg_small", description="shipped model name or path to an .onnx file")
+    threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: all cores)")
+    # tracking, smoothing
+    track: bool = True
+    fps: float = Field(25.0, gt=0, description="frame rate the tracker assumes when the source has none")
+    lost_seconds: float = Field(2.0, ge=0, description="how long an unseen face keeps its track id")
+    smooth_tau: float = Field(0.5, ge=0, description="smoothing time constant in seconds; 0 = off")

@@ -1,0 +1,90 @@
+"""The per-frame pipeline: detect -> mesh -> pose -> align -> emotion (one batch) -> track -> smooth.
+
+Usage::
+
+    from tiltwatch import Analyzer
+    result = Analyzer().analyze(frame_bgr)          # FrameResult
+    for face in result.faces: print(face.track_id, face.emotion.label, face.pose)
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..config import AnalyzerConfig
+from ..sources.images import to_bgr8
+from ..tracking.smoothing import TrackSmoother
+from ..tracking.tracker import FaceTracker
+from ..types import Emotion, FrameResult
+from ..vision.align import align_faces
+from ..vision.detector import FaceDetector
+from ..vision.emotion import EmotionClassifier
+from ..vision.mesh import FaceMesher
+from ..vision.pose import HeadPoseEstimator
+
+
+class Analyzer:
+    """Loads every model once; ``analyze`` one frame at a time, in order, for stable track ids."""
+
+    def __init__(self, config: AnalyzerConfig | None = None, **overrides):
+        cfg = (config or AnalyzerConfig()).model_copy(update=overrides)
+        self.config = AnalyzerConfig.model_validate(cfg.model_dump())
+        c = self.config
+        self.detector = FaceDetector(c.min_score, c.full_range, c.min_face_size)
+        self.mesher = FaceMesher(crop_scale=c.mesh_crop_scale) if c.mesh else None
+        self.pose = HeadPoseEstimator() if c.mesh else None
+        self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
+        self.smoother = TrackSmoother(c.smooth_tau)
+        self.tracker = FaceTracker(fps=c.fps, lost_seconds=c.lost_seconds) if c.track else None
+        self.timings: dict[str, list[float]] = defaultdict(list)  # seconds per stage, per frame
+        self._frames = 0
+
+    def set_fps(self, fps: float) -> None:
+        """Tell the tracker the source's frame rate (after a stride) before the first frame."""
+        if self.tracker is not None and self._frames == 0:
+            self.tracker = FaceTracker(fps=fps, lost_seconds=self.config.lost_seconds)
+
+    @contextmanager
+    def _timed(self, stage: str):
+        t0 = time.perf_counter()
+        yield
+        self.timings[stage].append(time.perf_counter() - t0)
+
+    def analyze(self, image: np.ndarray, timestamp: float | None = None, index: int | None = None,
+                source: str = "") -> FrameResult:
+        image = to_bgr8(image, source or "frame")
+        index = self._frames if index is None else index
+        timestamp = index / self.config.fps if timestamp is None else timestamp
+        h, w = image.shape[:2]
+        with self._timed("detect"):
+            faces = self.detector.detect(image)
+        if self.mesher is not None:
+            with self._timed("mesh"):
+                self.mesher.refine(image, faces)
+            with self._timed("pose"):
+                for f in faces:
+                    if f.landmarks is not None:
+                        f.pose = self.pose.estimate(f.landmarks, image.shape)
+        if self.classifier is not None and faces:
+            with self._timed("align"):
+                crops = align_faces(image, faces, self.classifier.card.input_size)
+            with self._timed("emotion"):
+                probs = self.classifier.predict(crops)
+            for f, p in zip(faces, probs):
+                f.emotion = Emotion(p, self.classifier.classes)
+        if self.tracker is not None:
+            with self._timed("track"):
+                self.tracker.update(faces)
+        with self._timed("smooth"):
+            self.smoother.update(faces, timestamp)
+        self._frames += 1
+        return FrameResult(index=index, timestamp=timestamp, width=w, height=h, faces=faces, source=source)
+
+    def close(self) -> None:
+        self.detector.close()
+        if self.mesher is not None:
+            self.mesher.close()

@@ -1,0 +1,54 @@
+"""``annotated.mp4``: H.264 (yuv420p, plays in browsers) written through PyAV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..sources.base import Frame
+from ..types import FrameResult
+from .base import Sink
+from .draw import annotate
+
+
+class AnnotatedVideoSink(Sink):
+    def __init__(self, path: str | Path, fps: float = 25.0, blur: bool = False, crf: int = 23):
+        self.path = Path(path)
+        self.fps = fps
+        self.blur = blur
+        self.crf = crf
+        self._container = None
+        self._stream = None
+        self._size = None
+
+    def _open(self, w: int, h: int) -> None:
+        self._container = av.open(str(self.path), mode="w")
+        rate = Fraction(self.fps).limit_denominator(1001)
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.width, self._stream.height = w - w % 2, h - h % 2  # yuv420p needs even sides
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(self.crf), "preset": "veryfast", "movflags": "+faststart"}
+        self._size = (w, h)
+
+    def write(self, frame: Frame, result: FrameResult) -> None:
+        img = annotate(frame.image, result, blur=self.blur)
+        h, w = img.shape[:2]
+        if self._container is None:
+            self._open(w, h)
+        if (w, h) != self._size:  # folders of images of mixed sizes: fit into the first frame's size
+            import cv2
+
+            img = cv2.resize(img, self._size)
+        img = np.ascontiguousarray(img[: self._stream.height, : self._stream.width])
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        if self._container is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+            self._container = None

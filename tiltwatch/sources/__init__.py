@@ -1,0 +1,40 @@
+"""Every way frames come in: image files and folders, video files, cameras, streams, the sample.
+
+Usage::
+
+    source = open_source("clip.mp4", stride=2)   # or "photos/", "0", "rtsp://...", "sample"
+    for frame in source: ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from .base import Frame, FrameSource
+from .images import IMAGE_EXTS, ImageSource, read_image, to_bgr8
+from .sample import SampleSource
+from .stream import StreamSource
+from .video import VideoFileSource
+
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+__all__ = ["Frame", "FrameSource", "ImageSource", "SampleSource", "StreamSource", "VideoFileSource",
+           "open_source", "read_image", "to_bgr8"]
+
+
+def open_source(spec: str, stride: int = 1, live_drop: bool = True) -> FrameSource:
+    """Pick the source for ``spec``: ``sample``, a webcam index, a stream URL, a folder or a file."""
+    spec = str(spec)
+    if spec == "sample":
+        return SampleSource(stride=stride)
+    if spec.isdigit():
+        return StreamSource(int(spec), drop_frames=live_drop)
+    if spec.lower().startswith(STREAM_SCHEMES):
+        return StreamSource(spec, drop_frames=live_drop)
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(f"{spec}: no such file or folder (nor 'sample', a camera index or a stream URL)")
+    if path.is_dir() or path.suffix.lower() in IMAGE_EXTS:
+        return ImageSource(path)
+    return VideoFileSource(path, stride=stride)

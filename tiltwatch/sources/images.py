@@ -1,0 +1,93 @@
+"""Reading still images of any common kind into 8-bit BGR, and image files/folders as a source."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from .base import Frame, FrameSource
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jp2"}
+MIN_SIDE = 16  # below this no face can be found; say so instead of returning nothing
+
+
+def to_bgr8(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Any grey / BGR / BGRA image, 8- or 16-bit or float in [0, 1], -> contiguous uint8 BGR."""
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"{name}: expected a numpy image array, got {type(image).__name__}")
+    if image.size == 0:
+        raise InputError(f"{name}: empty image")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise InputError(f"{name}: unsupported image shape {image.shape}")
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise InputError(f"{name}: image is {image.shape[1]}x{image.shape[0]}, too small to hold a face (min {MIN_SIDE}px)")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype in (np.float32, np.float64):
+        image = (np.clip(np.nan_to_num(image), 0, 1) * 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise InputError(f"{name}: unsupported pixel type {image.dtype}")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(image)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 BGR, with a one-line InputError naming the file on failure."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image")
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if data.size == 0:
+        raise InputError(f"{path}: empty file")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InputError(f"{path}: not an image or corrupt")
+    return to_bgr8(img, str(path))
+
+
+class ImageSource(FrameSource):
+    """One image file, or every image in a folder (sorted by name). Unreadable ones are skipped and counted."""
+
+    live = False
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        self.name = str(path)
+        if path.is_dir():
+            self.paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+            if not self.paths:
+                raise InputError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+        else:
+            self.paths = [path]
+        self.total = len(self.paths)
+        self.fps = None
+        self.skipped: list[str] = []
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, p in enumerate(self.paths):
+            try:
+                img = read_image(p)
+            except InputError as exc:
+                if len(self.paths) == 1:
+                    raise
+                self.skipped.append(str(exc))
+                log.warning("skipped %s", exc)
+                continue
+            yield Frame(index=i, timestamp=float(i), image=img, name=p.name)

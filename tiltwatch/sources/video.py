@@ -1,0 +1,72 @@
+"""Video files through PyAV (FFmpeg): exact timestamps, broken packets skipped and counted."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import av
+
+from ..errors import InputError
+from .base import Frame, FrameSource
+
+log = logging.getLogger(__name__)
+
+
+class VideoFileSource(FrameSource):
+    """Every ``stride``-th frame of a video file. Never drops frames on its own."""
+
+    live = False
+
+    def __init__(self, path: str | Path, stride: int = 1):
+        self.path = Path(path)
+        self.name = str(self.path)
+        self.stride = max(1, int(stride))
+        self.skipped: list[str] = []
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: no such file")
+        try:
+            self._container = av.open(str(self.path))
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"{self.path}: cannot open as video ({_short(exc)})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise InputError(f"{self.path}: holds no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"  # decode on FFmpeg's own threads
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.fps = float(rate) if rate else None
+        n = self._stream.frames or None
+        self.total = -(-n // self.stride) if n else None
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as exc:  # a broken container: nothing more can be read
+                self.skipped.append(f"{self.path}: stopped reading at frame {index} ({_short(exc)})")
+                log.warning("%s", self.skipped[-1])
+                break
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                self.skipped.append(f"{self.path}: broken packet near frame {index} ({_short(exc)})")
+                log.warning("%s", self.skipped[-1])
+                continue
+            for vf in frames:
+                if index % self.stride == 0:
+                    t = float(vf.time) if vf.time is not None else index / (self.fps or 25.0)
+                    yield Frame(index=index, timestamp=t, image=vf.to_ndarray(format="bgr24"))
+                index += 1
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200]

@@ -1,0 +1,1 @@
+"""Identity across frames (track ids) and per-track temporal smoothing."""

@@ -1,0 +1,1 @@
+"""Training, evaluation and export of tiltwatch's emotion models (torch is needed here only)."""

@@ -1,0 +1,92 @@
+"""``tiltwatch export``: a checkpoint -> ONNX + JSON model card, checked against torch.
+
+The card records classes, input, normalisation, training config, file size, measured CPU
+latency (batch 1, 2 threads) and the parity between torch and onnxruntime outputs.
+Evaluation metrics are added by ``tiltwatch eval --card``.
+
+Usage::
+
+    tiltwatch export runs/ferplus_vgg_small/best.pt --out tiltwatch/models/ferplus_vgg_small.onnx
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from ..emotions import EMOTIONS
+from ..errors import InputError
+from ..vision.preprocess import MEAN, STD
+from .models import create_model
+
+
+def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = ck["config"]
+    model = create_model(cfg["model"], num_classes=len(EMOTIONS))
+    model.load_state_dict(ck["model"])
+    return model.eval(), ck
+
+
+def cpu_latency_ms(onnx_path: Path, size: int, threads: int = 2, runs: int = 300) -> float:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((1, 1, size, size)).astype(np.float32)
+    name = sess.get_inputs()[0].name
+    for _ in range(20):
+        sess.run(None, {name: x})
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, {name: x})
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
+def export(checkpoint: str | Path, out: str | Path, name: str | None = None) -> dict:
+    model, ck = load_checkpoint(checkpoint)
+    cfg = ck["config"]
+    size = int(cfg["input_size"])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, 1, size, size)
+    torch.onnx.export(model, dummy, str(out), input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+    # parity: the same random batch through torch and onnxruntime
+    x = torch.randn(64, 1, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = torch.softmax(model(x), 1).numpy()
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x.numpy()})[0]
+    got = np.exp(got - got.max(1, keepdims=True))
+    got /= got.sum(1, keepdims=True)
+    card = {
+        "name": name or out.stem,
+        "task": "facial expression, 8 FER+ classes",
+        "classes": list(EMOTIONS),
+        "input": {"size": size, "channels": 1, "colour": "grey", "dtype": "float32", "layout": "NCHW",
+                  "scale": "pixel / 255", "mean": MEAN, "std": STD,
+                  "crop": "face aligned by eyes and mouth to the FER+ template (tiltwatch.vision.align)"},
+        "outputs": "logits",
+        "architecture": cfg["model"],
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "training": {"data": "FER+ (FER2013 images, FER+ 10-annotator votes as soft labels), train split",
+                     "selection": "best validation-split accuracy", "epoch": int(ck["epoch"]) + 1,
+                     "valid_accuracy": round(float(ck["valid_acc"]), 4), "config": cfg},
+        "file_size_bytes": out.stat().st_size,
+        "parity": {"max_abs_prob_diff": float(np.abs(ref - got).max()),
+                   "top1_agreement": float((ref.argmax(1) == got.argmax(1)).mean())},
+        "cpu_latency_ms_batch1_2threads": round(cpu_latency_ms(out, size), 3),
+        "metrics": {},
+    }
+    out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return card

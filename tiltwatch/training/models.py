@@ -1,0 +1,69 @@
+"""Emotion-classifier architectures in plain ``torch.nn``, registered by name.
+
+Usage::
+
+    model = create_model("vgg_small", num_classes=8)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: make ``fn`` creatable by its name."""
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+    return _REGISTRY[name](**kwargs)
+
+
+def _conv_bn(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class VGGNet(nn.Module):
+    """VGG-style stack: ``widths[i]`` convs per stage, 2x2 max-pool between stages, GAP head."""
+
+    def __init__(self, stages: list[list[int]], num_classes: int = 8, in_channels: int = 1, dropout: float = 0.3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for i, stage in enumerate(stages):
+            for cout in stage:
+                layers.append(_conv_bn(cin, cout))
+                cin = cout
+            if i < len(stages) - 1:
+                layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@register_model
+def vgg_small(num_classes: int = 8, in_channels: int = 1) -> nn.Module:
+    """About 1.2M parameters; 48x48 grey input. The first shipped model."""
+    return VGGNet([[32, 32], [64, 64], [128, 128], [256, 256]], num_classes, in_channels)
+
+
+@register_model
+def vgg_medium(num_classes: int = 8, in_channels: int = 1) -> nn.Module:
+    """About 3.5M parameters; more capacity for longer (GPU) runs."""
+    return VGGNet([[64, 64], [128, 128], [256, 256], [512, 256]], num_classes, in_channels, dropout=0.4)

@@ -1,0 +1,186 @@
+"""``tiltwatch train``: fit an emotion model from a YAML config, with checkpoints and resume.
+
+Soft-label cross-entropy on the FER+ votes, optional class re-weighting, batched
+augmentation, cosine learning rate, fixed seeds. The validation split alone picks the
+best checkpoint; test splits are never read here.
+
+Usage::
+
+    tiltwatch train --config configs/ferplus_vgg_small.yaml
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+from tqdm import tqdm
+
+from ..errors import ConfigError
+from ..vision.preprocess import to_model_input
+from .augment import AugmentConfig, augment
+from .datasets import FaceSet, load_ferplus
+from .models import create_model
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: str  # FER+ root (the folder holding FER2013Train/ ...)
+    out: str = "runs/emotion"
+    model: str = "vgg_small"
+    input_size: int = 48
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    class_weighting: Literal["none", "sqrt_inverse"] = "none"
+    soft_labels: bool = True
+    seed: int = 0
+    threads: int | None = None
+    max_minutes: float | None = None  # stop cleanly (resumable) after this long
+    augment: AugmentConfig = AugmentConfig()
+
+
+def load_config(path: str | Path, **overrides) -> TrainConfig:
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainConfig(**raw)
+    except ValidationError as exc:
+        errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {errs}") from None
+
+
+def _tensor(fs: FaceSet, size: int) -> torch.Tensor:
+    return torch.from_numpy(to_model_input(fs.images, size))
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    model.eval()
+    dev = next(model.parameters()).device
+    return torch.cat([model(x[i : i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)])
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) training; returns the path of the best checkpoint."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(cfg.model_dump_json(indent=2))
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    tr, va = load_ferplus(cfg.data, "train", cfg.input_size), load_ferplus(cfg.data, "valid", cfg.input_size)
+    xtr, xva = _tensor(tr, cfg.input_size), _tensor(va, cfg.input_size)
+    ytr = torch.from_numpy(tr.targets if cfg.soft_labels else np.eye(tr.targets.shape[1], dtype=np.float32)[tr.labels])
+    weights = None
+    if cfg.class_weighting == "sqrt_inverse":
+        counts = np.bincount(tr.labels, minlength=tr.targets.shape[1]).astype(np.float64)
+        w = 1 / np.sqrt(np.maximum(counts, 1))
+        weights = torch.tensor(w / (w * counts).sum() * counts.sum(), dtype=torch.float32, device=dev)
+
+    model = create_model(cfg.model, num_classes=tr.targets.shape[1]).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
+    total, warm = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / max(warm, 1) if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(total - warm, 1)))
+    )
+    amp = dev.type == "cuda"
+    scaler = torch.amp.GradScaler(enabled=amp)
+
+    start_epoch, best_acc = 0, -1.0
+    last = out / "last.pt"
+    if last.is_file():
+        ck = torch.load(last, map_location=dev, weights_only=False)
+        model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"]), sched.load_state_dict(ck["sched"])
+        start_epoch, best_acc = ck["epoch"] + 1, ck["best_acc"]
+        torch.set_rng_state(ck["rng"])
+        print(f"resumed from {last} at epoch {start_epoch} (best valid acc {best_acc:.4f})")
+
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed + start_epoch)
+    t0 = time.monotonic()
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        perm = torch.randperm(len(tr))
+        run_loss, seen = 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
+        for step in bar:
+            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = augment(xtr[idx].to(dev), cfg.augment, gen)
+            y = ytr[idx].to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                logp = F.log_softmax(model(x).float(), 1)
+            loss_per = -(y * logp * (weights if weights is not None else 1)).sum(1)
+            loss = loss_per.mean()
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            run_loss += loss.item() * len(idx)
+            seen += len(idx)
+            bar.set_postfix(loss=f"{run_loss / seen:.3f}")
+        logits = predict_logits(model, xva)
+        acc = float((logits.argmax(1).numpy() == va.labels).mean())
+        recalls = [float((logits.argmax(1).numpy()[va.labels == c] == c).mean()) for c in np.unique(va.labels)]
+        row = {"epoch": epoch + 1, "train_loss": run_loss / seen, "valid_acc": acc,
+               "valid_balanced_acc": float(np.mean(recalls)), "lr": sched.get_last_lr()[0],
+               "minutes": (time.monotonic() - t0) / 60}
+        _log(out / "metrics.csv", row)
+        print(json.dumps(row))
+        if acc > best_acc:
+            best_acc = acc
+            torch.save({"model": model.state_dict(), "config": cfg.model_dump(), "epoch": epoch, "valid_acc": acc}, out / "best.pt")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "epoch": epoch, "best_acc": best_acc, "rng": torch.get_rng_state()}, last)
+        plot_metrics(out / "metrics.csv", out / "metrics.png")
+        if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
+            print(f"stopping after {cfg.max_minutes} minutes; run again to resume")
+            break
+    return out / "best.pt"
+
+
+def _log(path: Path, row: dict) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def plot_metrics(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as fh:
+        rows = list(csv.DictReader(fh))
+    ep = [int(r["epoch"]) for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(ep, [float(r["train_loss"]) for r in rows]), a.set(title="train loss", xlabel="epoch")
+    b.plot(ep, [float(r["valid_acc"]) for r in rows], label="accuracy")
+    b.plot(ep, [float(r["valid_balanced_acc"]) for r in rows], label="balanced accuracy")
+    b.set(title="validation", xlabel="epoch"), b.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,111 @@
+"""Emotion classification with an ONNX model and its JSON model card; all faces in one call.
+
+Models are found by name in ``tiltwatch/models`` (``<name>.onnx`` + ``<name>.json``) or by
+path to any ``.onnx`` file (its card beside it, or the FER+ defaults: 8 classes, 48x48 grey).
+
+Usage::
+
+    clf = EmotionClassifier.load()              # the default model
+    probs = clf.predict(aligned_crops)          # (N, 8) probabilities
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ..emotions import EMOTIONS
+from ..errors import ModelError
+from .preprocess import MEAN, STD, to_model_input
+
+DEFAULT_MODEL = "ferplus_vgg_small"
+
+
+@dataclass
+class ModelCard:
+    name: str
+    classes: tuple[str, ...] = EMOTIONS
+    input_size: int = 48
+    channels: int = 1
+    mean: float = MEAN
+    std: float = STD
+    outputs: str = "logits"  # or "probs"
+
+    @classmethod
+    def from_json(cls, path: Path) -> "ModelCard":
+        try:
+            d = json.loads(path.read_text())
+            return cls(name=d["name"], classes=tuple(d["classes"]), input_size=int(d["input"]["size"]),
+                       channels=int(d["input"]["channels"]), mean=float(d["input"]["mean"]),
+                       std=float(d["input"]["std"]), outputs=d.get("outputs", "logits"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}: not a valid model card ({exc})") from None
+
+
+def list_models() -> list[str]:
+    """Names of the emotion models shipped in the package."""
+    return sorted(p.name[:-5] for p in resources.files("tiltwatch.models").iterdir() if p.name.endswith(".onnx"))
+
+
+def resolve_model(name_or_path: str) -> tuple[Path, ModelCard]:
+    """A shipped model's name, or a path to an .onnx file, -> (onnx path, card)."""
+    p = Path(name_or_path)
+    if p.suffix != ".onnx":
+        shipped = resources.files("tiltwatch.models")
+        p = Path(str(shipped.joinpath(f"{name_or_path}.onnx")))
+        if not p.is_file():
+            raise ModelError(f"unknown emotion model {name_or_path!r}; shipped: {', '.join(list_models()) or 'none'}")
+    elif not p.is_file():
+        raise ModelError(f"{p}: model file not found")
+    card_path = p.with_suffix(".json")
+    card = ModelCard.from_json(card_path) if card_path.is_file() else ModelCard(name=p.stem)
+    return p, card
+
+
+class EmotionClassifier:
+    """Batched ONNX inference: ``predict`` takes aligned crops, returns probabilities."""
+
+    def __init__(self, path: Path, card: ModelCard, threads: int | None = None):
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"{path}: cannot load ONNX model ({str(exc).splitlines()[0]})") from None
+        self.card = card
+        self.input_name = self.session.get_inputs()[0].name
+        shape = self.session.get_inputs()[0].shape
+        if len(shape) != 4 or shape[1] != card.channels:
+            raise ModelError(f"{path}: expected input (N, {card.channels}, H, W), model has {shape}")
+        n_out = self.session.get_outputs()[0].shape[-1]
+        if isinstance(n_out, int) and n_out != len(card.classes):
+            raise ModelError(f"{path}: model has {n_out} outputs but its card names {len(card.classes)} classes")
+
+    @classmethod
+    def load(cls, name_or_path: str = DEFAULT_MODEL, threads: int | None = None) -> "EmotionClassifier":
+        return cls(*resolve_model(name_or_path), threads=threads)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.card.classes
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """(N, H, W[, 3]) uint8 crops -> (N, C) probabilities, in one onnxruntime call."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        x = to_model_input(crops, self.card.input_size)
+        if self.card.mean != MEAN or self.card.std != STD:
+            x = (x * STD + MEAN - self.card.mean) / self.card.std
+        out = self.session.run(None, {self.input_name: x})[0]
+        if self.card.outputs == "probs":
+            return out.astype(np.float32)
+        e = np.exp(out - out.max(1, keepdims=True))
+        return (e / e.sum(1, keepdims=True)).astype(np.float32)
