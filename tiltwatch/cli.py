@@ -126,6 +126,44 @@ def train(config: Path = typer.Option(..., "--config", "-c", help="training YAML
     typer.echo(f"best checkpoint: {best}")
 
 
+class Crop(str, Enum):
+    none = "none"
+    detect = "detect"
+
+
+@app.command("eval")
+def eval_cmd(
+    dataset: str = typer.Option(..., help="KIND:PATH: ferplus:ROOT (test split), ferplus-valid:ROOT, "
+                                          "folder:PATH (class sub-folders)"),
+    model: str = typer.Option("ferplus_vgg_small", help="shipped model name or path to .onnx"),
+    tta: bool = typer.Option(False, help="test-time augmentation: mirror and one-pixel shifts"),
+    crop: Crop = typer.Option(Crop.none, help="none: images are face crops; detect: whole photos through the "
+                                              "live pipeline's detection and alignment"),
+    filter: Optional[str] = typer.Option(None, "--filter", help="keep files whose name contains this "
+                                                                "(e.g. PrivateTest)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics as JSON here"),
+    confusion: Optional[Path] = typer.Option(None, help="write the confusion-matrix PNG here"),
+    card: Optional[str] = typer.Option(None, help="record the metrics in the shipped model's card under this key"),
+) -> None:
+    """Accuracy, balanced accuracy and per-class precision / recall / F1 of an emotion model."""
+    import json
+
+    from .training.evaluate import evaluate, plot_confusion, print_table, record_in_card
+
+    try:
+        m = evaluate(dataset, model, tta, crop.value, filter)
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo(print_table(m))
+    if json_out:
+        json_out.write_text(json.dumps(m, indent=2) + "\n")
+    if confusion:
+        plot_confusion(m, confusion)
+    if card:
+        cmd = "tiltwatch eval " + " ".join(a for a in sys.argv[2:] if not a.startswith("--card") and a != card)
+        typer.echo(f"recorded in {record_in_card(m, card, cmd, model)}")
+
+
 @app.command()
 def export(checkpoint: Path = typer.Argument(..., help="a best.pt from tiltwatch train"),
            out: Path = typer.Option(..., "--out", "-o", help="the .onnx file to write (card goes beside it)")) -> None:

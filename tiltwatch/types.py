@@ -34,7 +34,7 @@ class Pose:
         return cls(float(a[0]), float(a[1]), float(a[2]))
 
     def to_dict(self) -> dict:
-        return {"yaw": round(self.yaw, 2), "pitch": round(self.pitch, 2), "roll": round(self.roll, 2)}
+        return {"yaw": round(float(self.yaw), 2), "pitch": round(float(self.pitch), 2), "roll": round(float(self.roll), 2)}
 
 
 @dataclass

@@ -76,6 +76,7 @@ class ImageSource(FrameSource):
                 raise InputError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
         else:
             self.paths = [path]
+            self._single = read_image(path)  # one file: fail now, before any model loads
         self.total = len(self.paths)
         self.fps = None
         self.skipped: list[str] = []
@@ -83,7 +84,7 @@ class ImageSource(FrameSource):
     def __iter__(self) -> Iterator[Frame]:
         for i, p in enumerate(self.paths):
             try:
-                img = read_image(p)
+                img = self._single if len(self.paths) == 1 else read_image(p)
             except InputError as exc:
                 if len(self.paths) == 1:
                     raise

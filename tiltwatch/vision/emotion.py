@@ -97,15 +97,37 @@ class EmotionClassifier:
     def classes(self) -> tuple[str, ...]:
         return self.card.classes
 
-    def predict(self, crops: np.ndarray) -> np.ndarray:
-        """(N, H, W[, 3]) uint8 crops -> (N, C) probabilities, in one onnxruntime call."""
+    def predict(self, crops: np.ndarray, tta: bool = False) -> np.ndarray:
+        """(N, H, W[, 3]) uint8 crops -> (N, C) probabilities, in one onnxruntime call.
+
+        ``tta``: average over the crop, its mirror and one-pixel shifts (still one call).
+        """
         if len(crops) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
         x = to_model_input(crops, self.card.input_size)
         if self.card.mean != MEAN or self.card.std != STD:
             x = (x * STD + MEAN - self.card.mean) / self.card.std
-        out = self.session.run(None, {self.input_name: x})[0]
+        if not tta:
+            return self._probs(self.session.run(None, {self.input_name: x})[0])
+        views = tta_views(x)
+        probs = self._probs(self.session.run(None, {self.input_name: np.concatenate(views)})[0])
+        return probs.reshape(len(views), len(x), -1).mean(0)
+
+    def _probs(self, out: np.ndarray) -> np.ndarray:
         if self.card.outputs == "probs":
             return out.astype(np.float32)
         e = np.exp(out - out.max(1, keepdims=True))
         return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+def tta_views(x: np.ndarray) -> list[np.ndarray]:
+    """The input, its mirror, and shifts by one pixel each way (edges repeated)."""
+    views = [x, x[..., ::-1]]
+    for axis, step in ((-1, 1), (-1, -1), (-2, 1), (-2, -1)):
+        shifted = np.roll(x, step, axis=axis)
+        edge = 0 if step > 0 else -1
+        idx = [slice(None)] * x.ndim
+        idx[axis] = edge
+        shifted[tuple(idx)] = x[tuple(idx)]  # the row that wrapped around: repeat the edge instead
+        views.append(shifted)
+    return [np.ascontiguousarray(v) for v in views]

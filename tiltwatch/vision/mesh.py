@@ -54,6 +54,8 @@ class FaceMesher:
             self._mp = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=min_score
             )
+            # the graph opens its calculators (and logs) on worker threads: wait for that here
+            self._mp.process(np.zeros((64, 64, 3), np.uint8))
         self._first_face = True  # the first landmark run logs a native warning: keep it quiet
 
     def landmarks_in_crop(self, crop_bgr: np.ndarray) -> np.ndarray | None:

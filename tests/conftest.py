@@ -1,0 +1,26 @@
+"""Shared fixtures: one Analyzer for the session (models load once) and a real face."""
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from tiltwatch import Analyzer
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """A real frontal face (public-domain NASA portrait shipped with scikit-image), BGR."""
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> Analyzer:
+    """Tracking off, so tests can share it in any order."""
+    return Analyzer(track=False, smooth_tau=0)
+
+
+def rotate(image: np.ndarray, degrees: float, centre: tuple[float, float]) -> np.ndarray:
+    """Rotate counter-clockwise (OpenCV's convention) about ``centre``."""
+    m = cv2.getRotationMatrix2D(centre, degrees, 1.0)
+    return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE)

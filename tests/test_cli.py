@@ -1,0 +1,118 @@
+"""The command line as a user meets it: outputs, schema, exit codes and one-line errors."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from tiltwatch.sinks.draw import annotate
+from tiltwatch.sources import SampleSource
+from tiltwatch.types import SCHEMA_VERSION
+from tiltwatch.vision.detector import FaceDetector
+
+
+def tiltwatch(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tiltwatch", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    res = tiltwatch("analyze", "sample", "--out", out, "--max-frames", 60, "-q")
+    assert res.returncode == 0, res.stderr
+    return out, res
+
+
+def test_sample_run_writes_three_outputs_and_prints_fps(sample_run):
+    out, res = sample_run
+    assert "fps" in res.stdout and "60 frames" in res.stdout
+    for name in ("results.jsonl", "summary.csv", "annotated.mp4"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_jsonl_schema_carries_everything_the_seed_batch_api_returned(sample_run):
+    out, _ = sample_run
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 60 and [r["frame"] for r in rows] == list(range(60))
+    r = rows[-1]
+    assert r["schema"] == SCHEMA_VERSION and r["face_present"] is True and r["timestamp"] > 0
+    f = r["faces"][0]
+    assert set(f) >= {"track_id", "box", "score", "pose", "emotion", "smoothed"}
+    assert len(f["box"]) == 4 and f["box"][2] > 0 and f["box"][3] > 0  # x, y, w, h
+    assert set(f["pose"]) == {"yaw", "pitch", "roll"}
+    probs = f["emotion"]["probs"]
+    assert len(probs) == 8 and sum(probs.values()) == pytest.approx(1.0, abs=1e-3)
+    assert f["emotion"]["label"] == max(probs, key=probs.get)
+    assert set(f["smoothed"]) == {"pose", "emotion"}
+
+
+def test_summary_has_one_row_per_track(sample_run):
+    out, _ = sample_run
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    ids = {f["track_id"] for line in (out / "results.jsonl").read_text().splitlines()
+           for f in json.loads(line)["faces"] if f["track_id"] is not None}
+    assert {int(r["track_id"]) for r in rows} == ids
+    for r in rows:
+        assert float(r["last_seen_s"]) >= float(r["first_seen_s"]) and int(r["frames"]) > 0
+        assert r["dominant_emotion"] in ("neutral", "happiness", "surprise", "sadness", "anger", "disgust",
+                                         "fear", "contempt")
+
+
+def test_annotated_video_is_h264_with_every_frame(sample_run):
+    out, _ = sample_run
+    with av.open(str(out / "annotated.mp4")) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264" and s.codec_context.pix_fmt == "yuv420p"
+        assert sum(1 for _ in c.decode(s)) == 60
+
+
+def test_blur_hides_faces_from_a_detector():
+    frame = SampleSource().render(60)
+    det = FaceDetector()
+    from tiltwatch import Analyzer
+
+    result = Analyzer(track=False).analyze(frame)
+    assert len(result.faces) >= 2
+    assert det.detect(annotate(frame, result, blur=True)) == []
+
+
+def test_existing_results_are_not_overwritten(sample_run):
+    out, _ = sample_run
+    before = (out / "results.jsonl").read_bytes()
+    res = tiltwatch("analyze", "sample", "--out", out, "--max-frames", 2, "-q")
+    assert res.returncode == 2 and "already exists" in res.stderr
+    assert (out / "results.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize("make,msg", [
+    (lambda p: p / "missing.mp4", "missing.mp4: no such file or folder"),
+    (lambda p: (p / "junk.png").write_text("x") and p / "junk.png", "junk.png: not an image or corrupt"),
+])
+def test_bad_source_is_one_line_and_nonzero(tmp_path, make, msg):
+    res = tiltwatch("analyze", make(tmp_path), "--out", tmp_path / "o", "-q")
+    assert res.returncode != 0
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert lines == [f"error: {lines[0][7:]}"] and msg in lines[0]
+    assert "Traceback" not in res.stderr
+
+
+def test_folder_with_a_broken_image_finishes_and_counts_it(tmp_path):
+    from skimage import data
+
+    (tmp_path / "imgs").mkdir()
+    cv2.imwrite(str(tmp_path / "imgs" / "a.jpg"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    (tmp_path / "imgs" / "b.jpg").write_bytes(b"\xff\xd8broken")
+    res = tiltwatch("analyze", tmp_path / "imgs", "--out", tmp_path / "o", "-q")
+    assert res.returncode == 0, res.stderr
+    assert "1 frames" in res.stdout and "1 unreadable" in res.stdout and "b.jpg" in res.stderr
+
+
+def test_help_explains_sources():
+    res = tiltwatch("analyze", "--help")
+    assert res.returncode == 0 and "webcam index" in res.stdout and "--stride" in res.stdout

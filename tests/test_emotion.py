@@ -1,0 +1,67 @@
+"""Emotion inference: the shipped model on a real face, batching, model loading errors."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tiltwatch import ModelError
+from tiltwatch.vision.align import FER_TEMPLATE_48, align_faces, face_points, similarity
+from tiltwatch.vision.emotion import EmotionClassifier, list_models, resolve_model
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return EmotionClassifier.load()
+
+
+def test_smiling_astronaut_reads_happiness(analyzer, astronaut):
+    face = analyzer.analyze(astronaut).faces[0]
+    assert face.emotion.label == "happiness"
+    assert face.emotion.probs.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_alignment_puts_eyes_and_mouth_on_the_template(analyzer, astronaut):
+    face = analyzer.analyze(astronaut).faces[0]
+    m = similarity(face_points(face), FER_TEMPLATE_48)
+    mapped = face_points(face) @ m[:, :2].T + m[:, 2]
+    assert np.abs(mapped - FER_TEMPLATE_48).max() < 2.0  # within 2 px of the template on 48x48
+    crop = align_faces(astronaut, [face], 48)
+    assert crop.shape == (1, 48, 48, 3)
+
+
+def test_one_batch_equals_face_by_face(clf, analyzer, astronaut):
+    face = analyzer.analyze(astronaut).faces[0]
+    crops = np.concatenate([align_faces(np.roll(astronaut, s, axis=1), [face], 48) for s in (0, 3, 6, 9)])
+    batched = clf.predict(crops)
+    single = np.concatenate([clf.predict(c[None]) for c in crops])
+    assert np.allclose(batched, single, atol=1e-5)
+    assert clf.predict(np.zeros((0, 48, 48, 3), np.uint8)).shape == (0, 8)
+
+
+def test_models_by_name_and_by_path(tmp_path):
+    assert "ferplus_vgg_small" in list_models()
+    path, card = resolve_model("ferplus_vgg_small")
+    copy = tmp_path / "mine.onnx"
+    shutil.copy(path, copy)
+    clf = EmotionClassifier.load(str(copy))  # no card beside it: FER+ defaults
+    assert clf.classes == card.classes
+
+
+def test_bad_models_give_clear_errors(tmp_path):
+    with pytest.raises(ModelError, match="unknown emotion model"):
+        EmotionClassifier.load("no_such_model")
+    with pytest.raises(ModelError, match="not found"):
+        EmotionClassifier.load(str(tmp_path / "missing.onnx"))
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot load ONNX model"):
+        EmotionClassifier.load(str(junk))
+    path, _ = resolve_model("ferplus_vgg_small")
+    shutil.copy(path, tmp_path / "three.onnx")
+    (tmp_path / "three.json").write_text(json.dumps({
+        "name": "three", "classes": ["a", "b", "c"],
+        "input": {"size": 48, "channels": 1, "mean": 0.5, "std": 0.5}}))
+    with pytest.raises(ModelError, match="8 outputs but its card names 3 classes"):
+        EmotionClassifier.load(str(tmp_path / "three.onnx"))

@@ -1,0 +1,122 @@
+"""Bad and odd inputs: a clear one-line error naming the input, or a run that skips and finishes."""
+
+import shutil
+import threading
+import time
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from tiltwatch import InputError
+from tiltwatch.sources import ImageSource, SampleSource, StreamSource, VideoFileSource, open_source, read_image, to_bgr8
+
+
+def write_video(path, frames, fps=15):
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+@pytest.mark.parametrize("convert", [
+    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY),  # greyscale
+    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA),  # alpha
+    lambda im: im.astype(np.uint16) * 257,  # 16-bit
+    lambda im: im.astype(np.float32) / 255,  # float in [0, 1]
+])
+def test_odd_image_kinds_still_find_the_face(analyzer, astronaut, convert):
+    faces = analyzer.analyze(convert(astronaut)).faces
+    assert len(faces) == 1 and faces[0].emotion is not None
+
+
+@pytest.mark.parametrize("image,msg", [
+    (np.zeros((0, 0, 3), np.uint8), "empty image"),
+    (np.zeros((1, 1, 3), np.uint8), "too small"),
+    (np.zeros((64, 64, 5), np.uint8), "unsupported image shape"),
+    (np.zeros((64, 64), np.int64), "unsupported pixel type"),
+    ("not an array", "expected a numpy image array"),
+])
+def test_unusable_arrays_are_refused_clearly(image, msg):
+    with pytest.raises(InputError, match=msg):
+        to_bgr8(image, "frame")
+
+
+def test_unreadable_files_name_the_file(tmp_path, astronaut):
+    with pytest.raises(InputError, match="missing.png: no such file"):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(InputError, match="empty.jpg: empty file"):
+        read_image(tmp_path / "empty.jpg")
+    (tmp_path / "text.png").write_text("hello, not an image")
+    with pytest.raises(InputError, match="text.png: not an image or corrupt"):
+        read_image(tmp_path / "text.png")
+    ok, buf = cv2.imencode(".jpg", astronaut)
+    (tmp_path / "cut.jpg").write_bytes(buf.tobytes()[:200])  # truncated JPEG
+    with pytest.raises(InputError, match="cut.jpg"):
+        read_image(tmp_path / "cut.jpg")
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((1, 1, 3), np.uint8))
+    with pytest.raises(InputError, match="tiny.png: image is 1x1"):
+        read_image(tiny)
+
+
+def test_folder_skips_and_counts_what_it_cannot_read(tmp_path, astronaut):
+    cv2.imwrite(str(tmp_path / "a.png"), astronaut)
+    (tmp_path / "b.png").write_text("broken")
+    cv2.imwrite(str(tmp_path / "c.jpg"), cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY))
+    (tmp_path / "notes.txt").write_text("ignored: not an image extension")
+    src = ImageSource(tmp_path)
+    frames = list(src)
+    assert [f.name for f in frames] == ["a.png", "c.jpg"]
+    assert len(src.skipped) == 1 and "b.png" in src.skipped[0]
+
+
+def test_empty_folder_and_unknown_source(tmp_path):
+    with pytest.raises(InputError, match="folder holds no images"):
+        ImageSource(tmp_path)
+    with pytest.raises(InputError, match="no such file or folder"):
+        open_source(str(tmp_path / "nothing.mp4"))
+
+
+def test_video_with_broken_frames_is_read_to_the_end(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    frames = [SampleSource().render(i) for i in range(0, 60, 2)]
+    write_video(clip, frames)
+    data = bytearray(clip.read_bytes())
+    rng = np.random.default_rng(0)
+    for pos in rng.integers(len(data) // 3, len(data) * 2 // 3, 40):  # garbage in the middle
+        data[pos: pos + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(bytes(data))
+    src = VideoFileSource(broken)
+    got = list(src)
+    assert 0 < len(got) <= len(frames)
+    assert all(f.image.shape == frames[0].shape for f in got)
+
+
+def test_not_a_video_is_refused(tmp_path):
+    bad = tmp_path / "fake.mp4"
+    bad.write_text("this is text")
+    with pytest.raises(InputError, match="fake.mp4: cannot open as video"):
+        VideoFileSource(bad)
+
+
+def test_camera_that_cannot_be_opened():
+    with pytest.raises(InputError, match="camera 99: cannot open stream"):
+        StreamSource(99)
+
+
+def test_stream_that_drops_gives_up_after_retries(tmp_path):
+    clip = tmp_path / "live.mp4"
+    write_video(clip, [SampleSource().render(i) for i in range(10)])
+    src = StreamSource(str(clip), max_retries=2, backoff=0.05, drop_frames=False)
+    clip.unlink()  # the "camera" goes away once its buffered frames are read: reconnects fail
+    frames = list(src)
+    assert len(frames) == 10
+    assert src.skipped and "gave up after 2 reconnects" in src.skipped[0]

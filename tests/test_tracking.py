@@ -1,0 +1,56 @@
+"""Track ids stay with the same face; smoothing follows its time constant."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tiltwatch import Analyzer
+from tiltwatch.sources import SampleSource
+from tiltwatch.tracking.smoothing import TrackSmoother
+from tiltwatch.types import Emotion, FaceResult, Pose
+
+
+def test_sample_faces_keep_their_ids():
+    an = Analyzer(fps=15)
+    src = SampleSource(seconds=6)
+    by_position: dict[str, set[int]] = {"left": set(), "right": set(), "middle": set()}
+    for frame in src:
+        for f in an.analyze(frame.image, frame.timestamp, frame.index).faces:
+            cx = (f.box[0] + f.box[2]) / 2 / frame.image.shape[1]
+            side = "left" if cx < 0.38 else "right" if cx > 0.6 else "middle"
+            if f.track_id is not None:
+                by_position[side].add(f.track_id)
+    # each of the three faces carries exactly one id, and no two share one
+    assert all(len(ids) == 1 for ids in by_position.values()), by_position
+    assert len(set.union(*by_position.values())) == 3
+
+
+def face(track_id, p_happy, yaw):
+    probs = np.full(8, (1 - p_happy) / 7, np.float32)
+    probs[1] = p_happy
+    return FaceResult(box=np.array([0, 0, 10, 10], np.float32), score=1.0, emotion=Emotion(probs),
+                      pose=Pose(yaw, 0, 0), track_id=track_id)
+
+
+def test_smoothing_moves_by_one_minus_exp_of_dt_over_tau():
+    sm = TrackSmoother(tau=0.5)
+    sm.update([face(1, 0.0, 0.0)], 0.0)
+    f = face(1, 1.0, 40.0)
+    sm.update([f], 0.25)
+    w = 1 - math.exp(-0.25 / 0.5)
+    assert f.smoothed.emotion.probs[1] == pytest.approx(w, abs=1e-5)
+    assert f.smoothed.pose.yaw == pytest.approx(40 * w, abs=1e-4)
+    assert f.emotion.probs[1] == 1.0  # raw values are kept beside the smoothed ones
+
+
+def test_smoothing_off_and_per_track():
+    sm = TrackSmoother(tau=0)
+    sm.update([face(1, 0.0, 0.0)], 0.0)
+    f = face(1, 1.0, 10.0)
+    sm.update([f], 0.1)
+    assert f.smoothed.emotion.probs[1] == pytest.approx(1.0)
+    sm = TrackSmoother(tau=1.0)
+    a, b = face(1, 0.2, 0.0), face(2, 0.9, 0.0)
+    sm.update([a, b], 0.0)
+    assert a.smoothed.emotion.probs[1] == pytest.approx(0.2) and b.smoothed.emotion.probs[1] == pytest.approx(0.9)

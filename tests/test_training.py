@@ -1,0 +1,92 @@
+"""Training side, end to end on a tiny FER+-layout folder: train, resume, export, load in the pipeline."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tiltwatch import ConfigError  # noqa: E402
+from tiltwatch.training.augment import AugmentConfig, augment  # noqa: E402
+from tiltwatch.training.datasets import load_ferplus  # noqa: E402
+from tiltwatch.training.export import export  # noqa: E402
+from tiltwatch.training.models import create_model, list_models  # noqa: E402
+from tiltwatch.training.train import load_config, train  # noqa: E402
+from tiltwatch.vision.emotion import EmotionClassifier  # noqa: E402
+
+
+def make_ferplus(root, n=48):
+    """FER+ official layout with real 10-vote rows: two classes told apart by brightness."""
+    rng = np.random.default_rng(0)
+    for split in ("FER2013Train", "FER2013Valid"):
+        d = root / split
+        d.mkdir(parents=True)
+        with open(d / "label.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            for i in range(n):
+                cls = i % 2  # 0 neutral (dark), 1 happiness (bright)
+                img = rng.integers(0, 80, (48, 48)) + 150 * cls
+                cv2.imwrite(str(d / f"fer{i:07d}.png"), img.astype(np.uint8))
+                votes = [0] * 10
+                votes[cls] = 8
+                votes[2] = 2
+                w.writerow([f"fer{i:07d}.png", "(0, 0, 48, 48)", *votes])
+    # one image whose top vote is "not a face": must be left out
+    with open(root / "FER2013Train" / "label.csv", "a", newline="") as fh:
+        csv.writer(fh).writerow(["fer9999999.png", "(0, 0, 48, 48)", 0, 0, 0, 0, 0, 0, 0, 0, 0, 10])
+
+
+def test_ferplus_loader_soft_labels(tmp_path):
+    make_ferplus(tmp_path)
+    fs = load_ferplus(tmp_path, "train", cache_dir=None)
+    assert len(fs) == 48 and fs.images.shape == (48, 48, 48)
+    assert np.allclose(fs.targets.sum(1), 1) and fs.targets[1, 1] == pytest.approx(0.8)
+    assert list(fs.labels[:4]) == [0, 1, 0, 1]
+
+
+def test_ferplus_loader_errors(tmp_path):
+    from tiltwatch import InputError
+
+    with pytest.raises(InputError, match="not a FER\\+ folder"):
+        load_ferplus(tmp_path, "train")
+    with pytest.raises(InputError, match="split must be one of"):
+        load_ferplus(tmp_path, "nope")
+
+
+def test_augment_keeps_shape_and_changes_pixels():
+    x = torch.rand(8, 1, 48, 48) * 2 - 1
+    y = augment(x, AugmentConfig(), torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and not torch.allclose(x, y)
+
+
+def test_registry_and_config_errors(tmp_path):
+    assert {"vgg_small", "vgg_medium"} <= set(list_models())
+    with pytest.raises(ConfigError, match="unknown model"):
+        create_model("resnet9000")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: x\nepohcs: 3\n")
+    with pytest.raises(ConfigError, match="epohcs"):
+        load_config(cfg)
+
+
+def test_train_resume_export_and_use_in_pipeline(tmp_path):
+    make_ferplus(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 2\nbatch_size: 16\nlr: 0.005\n")
+    conf = load_config(cfg)
+    conf.epochs = 1
+    train(conf)
+    conf.epochs = 2
+    best = train(conf)  # resumes at epoch 2 from last.pt
+    metrics = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in metrics] == [1, 2]
+    assert (tmp_path / "run" / "metrics.png").stat().st_size > 0
+    card = export(best, tmp_path / "m.onnx")
+    assert card["parity"]["max_abs_prob_diff"] < 1e-4 and card["parity"]["top1_agreement"] == 1.0
+    assert json.loads((tmp_path / "m.json").read_text())["classes"][1] == "happiness"
+    clf = EmotionClassifier.load(str(tmp_path / "m.onnx"))
+    bright = np.full((1, 48, 48), 220, np.uint8)
+    assert clf.predict(bright).shape == (1, 8)

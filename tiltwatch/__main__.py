@@ -1,0 +1,5 @@
+"""``python -m tiltwatch`` is the ``tiltwatch`` command."""
+
+from .cli import main
+
+main()

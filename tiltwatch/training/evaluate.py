@@ -1,0 +1,157 @@
+"""``tiltwatch eval``: accuracy, balanced accuracy, per-class precision / recall / F1, confusion matrix.
+
+Datasets as ``KIND:PATH``: ``ferplus:ROOT`` (the FER+ test split, majority labels),
+``ferplus-valid:ROOT``, ``folder:PATH`` (class sub-folders; ``--filter PrivateTest`` picks
+FER2013's private test from its Kaggle ``test/`` folder). A dataset with fewer classes than
+the model (FER2013: no contempt) is scored over its own classes only.
+
+Usage::
+
+    tiltwatch eval --dataset ferplus:data/ferplus --json m.json --tta
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..emotions import EMOTIONS
+from ..errors import InputError
+from ..vision.emotion import EmotionClassifier
+
+
+@dataclass
+class EvalSet:
+    name: str
+    images: object  # (N, H, W) uint8 crops, or a list of whole photos for --crop detect
+    labels: np.ndarray  # indices into EMOTIONS
+    classes: tuple[str, ...]
+
+
+def load_eval_set(spec: str, name_filter: str | None = None, whole_photos: bool = False) -> EvalSet:
+    kind, sep, path = spec.partition(":")
+    if not sep or not path:
+        raise InputError(f"--dataset must be KIND:PATH (ferplus:, ferplus-valid:, folder:), got {spec!r}")
+    if kind in ("ferplus", "ferplus-valid"):
+        from .datasets import load_ferplus
+
+        fs = load_ferplus(path, "test" if kind == "ferplus" else "valid")
+        return EvalSet(spec, fs.images, fs.labels, EMOTIONS)
+    if kind == "folder":
+        from .folders import load_class_folders
+
+        images, labels, classes = load_class_folders(path, name_filter, size=None if whole_photos else 48,
+                                                     grey=not whole_photos)
+        return EvalSet(spec + (f" ({name_filter})" if name_filter else ""), images, labels, classes)
+    raise InputError(f"unknown dataset kind {kind!r}; use ferplus, ferplus-valid or folder")
+
+
+def detect_and_align(images: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whole photos through the live pipeline's detection, mesh and alignment: (crops, found mask)."""
+    import cv2
+
+    from ..vision.align import align_faces
+    from ..vision.detector import FaceDetector
+    from ..vision.mesh import FaceMesher
+
+    det, mesher = FaceDetector(min_score=0.3), FaceMesher()
+    crops, found = [], []
+    for img in images:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
+        faces = det.detect(img)
+        if not faces:
+            crops.append(np.zeros((size, size, 3), np.uint8))
+            found.append(False)
+            continue
+        best = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        mesher.refine(img, [best])
+        crops.append(align_faces(img, [best], size)[0])
+        found.append(True)
+    return np.stack(crops), np.array(found)
+
+
+def metrics(labels: np.ndarray, pred: np.ndarray, classes: tuple[str, ...]) -> dict:
+    idx = [EMOTIONS.index(c) for c in classes]
+    per_class = {}
+    for c, i in zip(classes, idx):
+        tp = int(((pred == i) & (labels == i)).sum())
+        support, predicted = int((labels == i).sum()), int((pred == i).sum())
+        p = tp / predicted if predicted else 0.0
+        r = tp / support if support else 0.0
+        per_class[c] = {"precision": round(p, 4), "recall": round(r, 4),
+                        "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0, "support": support}
+    cm = np.zeros((len(idx), len(idx)), int)
+    pos = {i: k for k, i in enumerate(idx)}
+    for t, p in zip(labels, pred):
+        cm[pos[int(t)], pos[int(p)]] += 1
+    return {"n": int(len(labels)), "accuracy": round(float((labels == pred).mean()), 4),
+            "balanced_accuracy": round(float(np.mean([v["recall"] for v in per_class.values()])), 4),
+            "per_class": per_class, "confusion": cm.tolist(), "classes": list(classes)}
+
+
+def predict(clf: EmotionClassifier, crops: np.ndarray, classes: tuple[str, ...], tta: bool) -> np.ndarray:
+    probs = np.concatenate([clf.predict(crops[i : i + 1024], tta=tta) for i in range(0, len(crops), 1024)])
+    keep = [EMOTIONS.index(c) for c in classes]
+    masked = np.full_like(probs, -1.0)
+    masked[:, keep] = probs[:, keep]  # score only over the dataset's classes
+    return masked.argmax(1)
+
+
+def evaluate(spec: str, model: str = "ferplus_vgg_small", tta: bool = False, crop: str = "none",
+             name_filter: str | None = None) -> dict:
+    clf = EmotionClassifier.load(model)
+    ds = load_eval_set(spec, name_filter, whole_photos=crop == "detect")
+    crops, found = ds.images, np.ones(len(ds.labels), bool)
+    if crop == "detect":
+        crops, found = detect_and_align(ds.images, clf.card.input_size)
+    out = {"dataset": ds.name, "model": clf.card.name, "crop": crop, "tta": tta}
+    pred = predict(clf, crops, ds.classes, tta)
+    out.update(metrics(ds.labels, pred, ds.classes))
+    if crop == "detect":
+        out["faces_found"] = round(float(found.mean()), 4)
+    return out
+
+
+def print_table(m: dict) -> str:
+    lines = [f"{m['dataset']}  model={m['model']}  crop={m['crop']}  tta={m['tta']}  n={m['n']}",
+             f"accuracy {m['accuracy']:.4f}   balanced accuracy {m['balanced_accuracy']:.4f}", "",
+             f"{'class':<10} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
+    for c, v in m["per_class"].items():
+        lines.append(f"{c:<10} {v['precision']:>9.4f} {v['recall']:>7.4f} {v['f1']:>7.4f} {v['support']:>8}")
+    return "\n".join(lines)
+
+
+def plot_confusion(m: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.array(m["confusion"], float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(m["classes"])), m["classes"], rotation=45, ha="right")
+    ax.set_yticks(range(len(m["classes"])), m["classes"])
+    for i in range(len(cm)):
+        for j in range(len(cm)):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=f"{m['model']} on {m['dataset']} (acc {m['accuracy']:.3f})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def record_in_card(m: dict, key: str, command: str, model: str = "ferplus_vgg_small") -> Path:
+    from ..vision.emotion import resolve_model
+
+    path = resolve_model(model)[0].with_suffix(".json")
+    card = json.loads(path.read_text())
+    card.setdefault("metrics", {})[key] = {k: m[k] for k in ("dataset", "crop", "tta", "n", "accuracy",
+                                                            "balanced_accuracy", "per_class")} | {"command": command}
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path
