@@ -45,6 +45,8 @@ def analyze(
     short_range: bool = typer.Option(False, help="short-range detector: faster, faces within ~2 m only"),
     min_face: int = typer.Option(12, min=4, help="ignore faces smaller than this many pixels"),
     model: str = typer.Option("ferplus_vgg_small", help="emotion model: a shipped name or a path to .onnx"),
+    detect_every: int = typer.Option(1, min=1, help="run the detector every N frames, follow faces by their "
+                                                    "landmarks in between (faster; videos and cameras)"),
     smooth: float = typer.Option(0.5, min=0.0, help="smoothing time constant in seconds (0 = off)"),
     lost_seconds: float = typer.Option(2.0, min=0.0, help="how long an unseen face keeps its track id"),
     blur: bool = typer.Option(False, help="pixelate faces in the annotated video and the window"),
@@ -59,7 +61,7 @@ def analyze(
     from .config import AnalyzerConfig
     from .pipeline import Analyzer, run
     from .sinks import AnnotatedVideoSink, JsonlSink, SummaryCsvSink, WindowSink
-    from .sources import open_source
+    from .sources import ImageSource, open_source
 
     names = {Output.jsonl: "results.jsonl", Output.csv: "summary.csv", Output.video: "annotated.mp4"}
     wanted = [names[o] for o in dict.fromkeys(outputs)]
@@ -69,8 +71,9 @@ def analyze(
         existing = [n for n in wanted if (out / n).exists()]
         if existing and not overwrite:
             _fail(f"{out}/{existing[0]} already exists; pass --overwrite or choose another --out")
+        still = isinstance(src, ImageSource)  # unrelated photos: nothing to follow between them
         analyzer = Analyzer(AnalyzerConfig(min_score=min_score, full_range=not short_range, min_face_size=min_face,
-                                           model=model, smooth_tau=smooth, lost_seconds=lost_seconds,
+                                           model=model, detect_every=1 if still else detect_every, smooth_tau=smooth, lost_seconds=lost_seconds,
                                            threads=threads, fps=src.fps or 25.0))
         sinks = []
         if Output.jsonl in outputs:
@@ -92,6 +95,40 @@ def analyze(
     if stats.frames == 0:
         _fail(f"{source}: no frame could be processed", code=1)
     typer.echo("wrote " + ", ".join(str(out / n) for n in wanted))
+
+
+@app.command("bench")
+def bench_cmd(
+    clip: str = typer.Argument("sample", help="a video file, or 'sample'"),
+    streams: list[int] = typer.Option([1, 4, 8], help="concurrent streams to measure (repeat)"),
+    frames: int = typer.Option(200, min=10, help="frames per stream"),
+    detect_every: int = typer.Option(1, min=1, help="detector stride (landmark tracking in between)"),
+    short_range: bool = typer.Option(False, help="short-range detector"),
+    threads: Optional[int] = typer.Option(None, min=1, help="emotion inference threads per stream"),
+    compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write all figures as JSON here"),
+) -> None:
+    """Per-stage latency, frames and faces per second, peak memory, for 1..N concurrent streams."""
+    import json
+    import platform
+
+    from .pipeline.bench import agreement, bench, format_table
+
+    config = {"detect_every": detect_every, "full_range": not short_range, "threads": threads}
+    report = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
+              "runs": []}
+    try:
+        for n in streams:
+            r = bench(clip, n, frames, config)
+            report["runs"].append(r)
+            typer.echo(format_table(r))
+        if compare:
+            report["agreement"] = agreement(clip, frames, config)
+            typer.echo("agreement with the slow path: " + json.dumps(report["agreement"]))
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 @app.command("models")

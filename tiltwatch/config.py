@@ -16,7 +16,8 @@ class AnalyzerConfig(BaseModel):
     min_face_size: int = Field(12, ge=4, description="ignore faces smaller than this (pixels)")
     # landmarks, pose
     mesh: bool = Field(True, description="468-point face mesh and head pose")
-    mesh_crop_scale: float = Field(1.5, gt=1.0, le=4.0)
+    detect_every: int = Field(1, ge=1, description="run the detector every N frames and follow faces by "
+                                                  "their landmarks in between (needs mesh)")
     # emotion
     emotion: bool = True
     model: str = Field("ferplus_vgg_small", description="shipped model name or path to an .onnx file")

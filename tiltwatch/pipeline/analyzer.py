@@ -35,13 +35,15 @@ class Analyzer:
         self.config = AnalyzerConfig.model_validate(cfg.model_dump())
         c = self.config
         self.detector = FaceDetector(c.min_score, c.full_range, c.min_face_size)
-        self.mesher = FaceMesher(crop_scale=c.mesh_crop_scale) if c.mesh else None
+        self.mesher = FaceMesher() if c.mesh else None
         self.pose = HeadPoseEstimator() if c.mesh else None
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau)
         self.tracker = FaceTracker(fps=c.fps, lost_seconds=c.lost_seconds) if c.track else None
         self.timings: dict[str, list[float]] = defaultdict(list)  # seconds per stage, per frame
         self._frames = 0
+        self._previous: list = []  # last frame's faces, for landmark tracking
+        self._since_detect = 0
 
     def set_fps(self, fps: float) -> None:
         """Tell the tracker the source's frame rate (after a stride) before the first frame."""
@@ -60,11 +62,19 @@ class Analyzer:
         index = self._frames if index is None else index
         timestamp = index / self.config.fps if timestamp is None else timestamp
         h, w = image.shape[:2]
-        with self._timed("detect"):
-            faces = self.detector.detect(image)
-        if self.mesher is not None:
+        follow = (self.mesher is not None and self._previous and self._since_detect < self.config.detect_every - 1)
+        if follow:
             with self._timed("mesh"):
-                self.mesher.refine(image, faces)
+                faces = self.mesher.follow(image, self._previous)
+            self._since_detect += 1
+        else:
+            with self._timed("detect"):
+                faces = self.detector.detect(image)
+            self._since_detect = 0
+            if self.mesher is not None:
+                with self._timed("mesh"):
+                    self.mesher.refine(image, faces)
+        if self.mesher is not None:
             with self._timed("pose"):
                 for f in faces:
                     if f.landmarks is not None:
@@ -82,6 +92,7 @@ class Analyzer:
         with self._timed("smooth"):
             self.smoother.update(faces, timestamp)
         self._frames += 1
+        self._previous = faces
         return FrameResult(index=index, timestamp=timestamp, width=w, height=h, faces=faces, source=source)
 
     def close(self) -> None:

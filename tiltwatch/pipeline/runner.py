@@ -22,6 +22,7 @@ from ..sinks.base import Sink
 from ..sinks.window import StopRequested
 from ..sources.base import FrameSource
 from .analyzer import Analyzer
+from .threads import WriteBehind, prefetch
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +50,32 @@ class RunStats:
 
 
 def run(source: FrameSource, analyzer: Analyzer, sinks: list[Sink], progress: bool = True,
-        max_frames: int | None = None) -> RunStats:
+        max_frames: int | None = None, threaded: bool = True) -> RunStats:
+    """``threaded``: decode ahead and write behind on their own threads (results are identical).
+
+    Live window sinks always stay on this thread (GUI toolkits want the main thread)."""
     stats = RunStats()
     if source.fps:
         analyzer.set_fps(source.fps / getattr(source, "stride", 1))
     total = source.total if max_frames is None else min(source.total or max_frames, max_frames)
     bar = tqdm(total=total, unit="frame", disable=not progress or source.live, desc=source.name[-40:])
     t0 = time.perf_counter()
+    from ..sinks.window import WindowSink
+
+    here = [s for s in sinks if isinstance(s, WindowSink) or not threaded]
+    writer = WriteBehind([s for s in sinks if s not in here]) if len(here) < len(sinks) else None
+    frames = prefetch(source) if threaded and not source.live else iter(source)
     try:
-        for frame in source:
+        for frame in frames:
             try:
                 result = analyzer.analyze(frame.image, frame.timestamp, frame.index, source.name)
             except TiltwatchError as exc:
                 stats.failed += 1
                 log.warning("frame %d: %s", frame.index, exc)
                 continue
-            for sink in sinks:
+            if writer is not None:
+                writer.write(frame, result)
+            for sink in here:
                 sink.write(frame, result)
             stats.frames += 1
             stats.faces += len(result.faces)
@@ -77,8 +88,12 @@ def run(source: FrameSource, analyzer: Analyzer, sinks: list[Sink], progress: bo
     finally:
         stats.seconds = time.perf_counter() - t0
         bar.close()
+        if hasattr(frames, "close"):
+            frames.close()  # stop the read-ahead thread before the source closes under it
         source.close()
-        for sink in sinks:
+        if writer is not None:
+            writer.close()
+        for sink in here:
             sink.close()
         stats.skipped = list(source.skipped)
     return stats

@@ -1,8 +1,9 @@
-"""The 468-point face mesh (mediapipe FaceMesh), run on a square crop around each detection.
+"""The 468-point face mesh: mediapipe's landmark model, run on a region of interest we choose.
 
-Running the mesh per detected face (instead of on the whole frame) keeps small and
-distant faces: the full-range detector finds them and the crop brings them to the
-size the mesh model expects.
+mediapipe's FaceMesh solution re-detects the face inside every image it is given. Here
+the ``FaceLandmarkCpu`` subgraph runs alone, on an ROI built from our detector's box and
+eye keypoints (or, between detections, from the previous frame's landmarks): one model
+call per face, no hidden second detector. The model itself gates out non-faces.
 
 Usage::
 
@@ -11,9 +12,15 @@ Usage::
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import cv2
-import mediapipe as mp
 import numpy as np
+from google.protobuf import text_format
+from mediapipe.framework import calculator_pb2
+from mediapipe.framework.formats import rect_pb2
+from mediapipe.python.solution_base import SolutionBase
 
 from ..types import FaceResult
 from .native import quiet_native_stderr
@@ -24,64 +31,139 @@ LEFT_EYE = (362, 263)
 MOUTH = (61, 291, 13, 14)
 NOSE_TIP = 1
 
+_GRAPH = """
+input_stream: "image"
+input_stream: "roi"
+output_stream: "landmarks"
+node {
+  calculator: "FaceLandmarkCpu"
+  input_stream: "IMAGE:image"
+  input_stream: "ROI:roi"
+  output_stream: "LANDMARKS:landmarks"
+}
+"""
+
 
 def eye_mouth_points(landmarks: np.ndarray) -> np.ndarray:
     """(3, 2): right-eye centre, left-eye centre, mouth centre from mesh points."""
     return np.stack([landmarks[list(ix), :2].mean(0) for ix in (RIGHT_EYE, LEFT_EYE, MOUTH)]).astype(np.float32)
 
 
-def square_crop(image: np.ndarray, box: np.ndarray, scale: float, out: int) -> tuple[np.ndarray, np.ndarray]:
-    """Square crop of side ``scale * max(w, h)`` centred on ``box``, resized to ``out``.
+@dataclass
+class Roi:
+    """A rotated square in pixels: centre, side, angle (radians, mediapipe's sign)."""
 
-    Returns the crop and the 2x3 affine that maps crop pixels back to the image.
-    """
-    x1, y1, x2, y2 = box
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    side = scale * max(x2 - x1, y2 - y1)
-    s = side / out
-    back = np.array([[s, 0, cx - side / 2], [0, s, cy - side / 2]], np.float32)
-    crop = cv2.warpAffine(image, back, (out, out), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    return crop, back
+    cx: float
+    cy: float
+    side: float
+    angle: float
+
+
+def _angle(right_eye: np.ndarray, left_eye: np.ndarray) -> float:
+    # mediapipe: rotation = target(0) - atan2(-(y1 - y0), x1 - x0), normalised to [-pi, pi)
+    a = -math.atan2(-(left_eye[1] - right_eye[1]), left_eye[0] - right_eye[0])
+    return a - 2 * math.pi * math.floor((a + math.pi) / (2 * math.pi))
+
+
+def roi_from_detection(face: FaceResult, scale: float = 1.5) -> Roi:
+    """As mediapipe's face-landmark front graph: detection box, eyes for rotation, 1.5x, square."""
+    x1, y1, x2, y2 = (float(v) for v in face.box)
+    angle = _angle(face.keypoints[0], face.keypoints[1]) if face.keypoints is not None else 0.0
+    return Roi((x1 + x2) / 2, (y1 + y2) / 2, scale * max(x2 - x1, y2 - y1), angle)
+
+
+def roi_from_landmarks(landmarks: np.ndarray, scale: float = 1.5) -> Roi:
+    """As mediapipe's landmarks-to-ROI: the mesh's extent in its own rotated frame, 1.5x, square."""
+    angle = _angle(landmarks[33, :2], landmarks[263, :2])
+    c, s = math.cos(angle), math.sin(angle)
+    xy = landmarks[:, :2]
+    centre = (xy.min(0) + xy.max(0)) / 2
+    rel = xy - centre
+    u = rel[:, 0] * c + rel[:, 1] * s  # coordinates along the face's own axes
+    v = -rel[:, 0] * s + rel[:, 1] * c
+    mid_u, mid_v = (u.min() + u.max()) / 2, (v.min() + v.max()) / 2
+    cx = centre[0] + mid_u * c - mid_v * s
+    cy = centre[1] + mid_u * s + mid_v * c
+    return Roi(float(cx), float(cy), scale * float(max(np.ptp(u), np.ptp(v))), angle)
+
+
+def box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """A detector-like box from mesh points (measured on real video: BlazeFace's box is the
+    mesh's extent, a little wider and starting a little lower)."""
+    (x1, y1), (x2, y2) = landmarks[:, :2].min(0), landmarks[:, :2].max(0)
+    w, h = x2 - x1, y2 - y1
+    return np.array([x1 - 0.05 * w, y1 + 0.02 * h, x2 + 0.05 * w, y2], np.float32)
 
 
 class FaceMesher:
     """Fills ``FaceResult.landmarks`` with (468, 3) points in image pixels."""
 
-    def __init__(self, crop_scale: float = 1.5, crop_size: int = 192, min_score: float = 0.5):
-        self.crop_scale = crop_scale
-        self.crop_size = crop_size
+    def __init__(self, roi_scale: float = 1.5):
+        self.roi_scale = roi_scale
+        cfg = text_format.Parse(_GRAPH, calculator_pb2.CalculatorGraphConfig())
         with quiet_native_stderr():
-            self._mp = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=min_score
-            )
+            self._graph = SolutionBase(graph_config=cfg)
             # the graph opens its calculators (and logs) on worker threads: wait for that here
-            self._mp.process(np.zeros((64, 64, 3), np.uint8))
-        self._first_face = True  # the first landmark run logs a native warning: keep it quiet
+            self._graph.process({"image": np.zeros((64, 64, 3), np.uint8),
+                                 "roi": rect_pb2.NormalizedRect(x_center=0.5, y_center=0.5, width=1, height=1)})
+        self._first_face = True
+        self._detector = None
 
-    def landmarks_in_crop(self, crop_bgr: np.ndarray) -> np.ndarray | None:
-        """(468, 3) points in crop pixels, or None when no face is found."""
-        rgb = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)
-        if self._first_face:
-            with quiet_native_stderr():
-                res = self._mp.process(rgb)
-            self._first_face = not res.multi_face_landmarks
-        else:
-            res = self._mp.process(rgb)
-        if not res.multi_face_landmarks:
+    def landmarks_for_roi(self, image_bgr: np.ndarray, roi: Roi) -> np.ndarray | None:
+        """(468, 3) points in image pixels for the face in ``roi``, or None if the model sees no face."""
+        h, w = image_bgr.shape[:2]
+        # hand the graph only a window around the ROI (a full-frame copy per face would cost more)
+        half = roi.side * 0.75
+        x0, y0 = max(int(roi.cx - half), 0), max(int(roi.cy - half), 0)
+        x1, y1 = min(int(roi.cx + half) + 1, w), min(int(roi.cy + half) + 1, h)
+        if x1 - x0 < 8 or y1 - y0 < 8:
             return None
-        n = crop_bgr.shape[1]
-        lm = res.multi_face_landmarks[0].landmark
-        return np.array([[p.x * n, p.y * crop_bgr.shape[0], p.z * n] for p in lm], np.float32)
+        crop = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
+        cw, ch = x1 - x0, y1 - y0
+        rect = rect_pb2.NormalizedRect(x_center=(roi.cx - x0) / cw, y_center=(roi.cy - y0) / ch,
+                                       width=roi.side / cw, height=roi.side / ch, rotation=roi.angle)
+        if self._first_face:  # the first landmark run logs a native warning
+            with quiet_native_stderr():
+                res = self._graph.process({"image": crop, "roi": rect})
+            self._first_face = res.landmarks is None
+        else:
+            res = self._graph.process({"image": crop, "roi": rect})
+        if res.landmarks is None:
+            return None
+        pts = np.array([(p.x, p.y, p.z) for p in res.landmarks.landmark], np.float32)
+        return np.column_stack([pts[:, 0] * cw + x0, pts[:, 1] * ch + y0, pts[:, 2] * cw]).astype(np.float32)
 
     def refine(self, image: np.ndarray, faces: list[FaceResult]) -> None:
         for face in faces:
-            crop, back = square_crop(image, face.box, self.crop_scale, self.crop_size)
-            pts = self.landmarks_in_crop(crop)
-            if pts is None:
+            face.landmarks = self.landmarks_for_roi(image, roi_from_detection(face, self.roi_scale))
+
+    def follow(self, image: np.ndarray, previous: list[FaceResult]) -> list[FaceResult]:
+        """Landmark tracking: each previous face's mesh sets this frame's ROI; no detector runs.
+
+        Faces the model no longer sees are dropped (the next detection frame finds them again).
+        """
+        faces = []
+        for prev in previous:
+            if prev.landmarks is None:
                 continue
-            s = back[0, 0]
-            xy = pts[:, :2] @ back[:, :2].T + back[:, 2]
-            face.landmarks = np.column_stack([xy, pts[:, 2] * s]).astype(np.float32)
+            lm = self.landmarks_for_roi(image, roi_from_landmarks(prev.landmarks, self.roi_scale))
+            if lm is not None:
+                faces.append(FaceResult(box=box_from_landmarks(lm), score=prev.score, landmarks=lm))
+        return faces
+
+    def landmarks_in_crop(self, crop_bgr: np.ndarray) -> np.ndarray | None:
+        """Mesh of the largest face in an image (detects it first); None when there is none."""
+        from .detector import FaceDetector
+
+        if self._detector is None:
+            self._detector = FaceDetector(min_score=0.3, full_range=False)
+        faces = self._detector.detect(crop_bgr)
+        if not faces:
+            return None
+        best = max(faces, key=lambda f: float((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])))
+        return self.landmarks_for_roi(crop_bgr, roi_from_detection(best, self.roi_scale))
 
     def close(self) -> None:
-        self._mp.close()
+        self._graph.close()
+        if self._detector is not None:
+            self._detector.close()

@@ -3,8 +3,11 @@
 The model (``models/head_model_468.npz``) is the face mesh's own 3D output on a real
 frontal face, made mirror-symmetric (``scripts/build_head_model.py``), so a frontal face
 reads about 0 on all three angles and a mirror flip negates yaw. Angles are relative to
-the line of sight from the camera to the face, not to the camera's optical axis. All 468
-points are used: on mirrored test faces they agree better than the rigid upper face alone.
+the line of sight from the camera to the face, not to the camera's optical axis.
+
+Every third mesh point (156, spread over the whole face) and SQPNP alone: measured on the
+astronaut, Levenberg-Marquardt refinement changed no angle by more than 0.1 degree and
+all 468 points agreed no better under a mirror flip, at 3-5x the cost.
 
 Usage::
 
@@ -31,12 +34,13 @@ def _load_model() -> tuple[np.ndarray, np.ndarray]:
 class HeadPoseEstimator:
     def __init__(self) -> None:
         self.model, self.offsets = _load_model()  # offsets: the mesh's constant yaw/pitch/roll bias
+        self.index = np.arange(0, len(self.model), 3)
 
     def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         h, w = image_shape[:2]
         f = float(max(h, w))
-        obj = self.model
-        img = landmarks[:, :2].astype(np.float64)
+        obj = self.model[self.index]
+        img = landmarks[self.index, :2].astype(np.float64)
         # Principal point on the face itself: the angles are relative to the line of sight,
         # so a face looking into the lens reads 0 wherever it is in the frame.
         cx, cy = img.mean(0)
@@ -44,7 +48,6 @@ class HeadPoseEstimator:
         ok, rvec, tvec = cv2.solvePnP(obj, img, cam, None, flags=cv2.SOLVEPNP_SQPNP)
         if not ok:
             return None
-        rvec, tvec = cv2.solvePnPRefineLM(obj, img, cam, None, rvec, tvec)
         return Pose.from_array(pose_from_rotation(cv2.Rodrigues(rvec)[0]).as_array() - self.offsets)
 
 

@@ -1,0 +1,167 @@
+"""``tiltwatch bench``: per-stage latency, end-to-end speed and memory, for 1..N concurrent streams.
+
+Each stream is its own process (its own models), all released together by a barrier, each
+running the full product path: decode (read-ahead thread) -> analyze -> annotate and
+encode H.264 (write-behind thread). Stage latencies are per frame (median and 95th
+percentile); "fps" is frames over the wall time of the loop, model loading excluded.
+
+``agreement`` runs the slow path (detect every frame, no threads) and a fast path on the
+same clip and reports how close their emotion labels and poses are.
+
+Usage::
+
+    tiltwatch bench clip.mp4 --streams 1 --streams 4 --frames 300
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+STAGES = ("decode", "detect", "mesh", "pose", "align", "emotion", "track", "smooth", "encode")
+
+
+class _TimedIter:
+    """Times each ``next`` of the source (runs on the read-ahead thread)."""
+
+    def __init__(self, it, sink: list):
+        self.it, self.sink = iter(it), sink
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        t0 = time.perf_counter()
+        item = next(self.it)
+        self.sink.append(time.perf_counter() - t0)
+        return item
+
+
+def _stream_worker(clip: str, frames: int, config: dict, barrier, results) -> None:
+    from ..config import AnalyzerConfig
+    from ..sinks.video import AnnotatedVideoSink
+    from ..sources import open_source
+    from .analyzer import Analyzer
+    from .threads import WriteBehind, prefetch
+
+    src = open_source(clip)
+    an = Analyzer(AnalyzerConfig(**config, fps=src.fps or 25.0))
+    decode_t: list[float] = []
+    encode_t: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = AnnotatedVideoSink(Path(tmp) / "bench.mp4", fps=src.fps or 25.0)
+        write = sink.write
+
+        def timed_write(frame, result):
+            t0 = time.perf_counter()
+            write(frame, result)
+            encode_t.append(time.perf_counter() - t0)
+
+        sink.write = timed_write
+        writer = WriteBehind([sink])
+        barrier.wait()
+        n = faces = 0
+        t0 = time.perf_counter()
+        it = prefetch(_TimedIter(src, decode_t))
+        for frame in it:
+            result = an.analyze(frame.image, frame.timestamp, frame.index, src.name)
+            writer.write(frame, result)
+            n += 1
+            faces += len(result.faces)
+            if n >= frames:
+                break
+        it.close()
+        writer.close()
+        wall = time.perf_counter() - t0
+    src.close()
+    timings = dict(an.timings)
+    timings["decode"], timings["encode"] = decode_t, encode_t
+    results.put({"frames": n, "faces": faces, "seconds": wall, "timings": timings,
+                 "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def bench(clip: str, streams: int, frames: int, config: dict) -> dict:
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(streams), ctx.Queue()
+    procs = [ctx.Process(target=_stream_worker, args=(clip, frames, config, barrier, results)) for _ in range(streams)]
+    for p in procs:
+        p.start()
+    outs = [results.get() for _ in procs]
+    for p in procs:
+        p.join()
+    stages = {}
+    for st in STAGES:
+        xs = np.concatenate([np.asarray(o["timings"].get(st, []), float) for o in outs]) * 1000
+        if len(xs):
+            stages[st] = {"median_ms": round(float(np.median(xs)), 2), "p95_ms": round(float(np.percentile(xs, 95)), 2)}
+    wall = max(o["seconds"] for o in outs)
+    total_frames = sum(o["frames"] for o in outs)
+    total_faces = sum(o["faces"] for o in outs)
+    return {"clip": clip, "streams": streams, "config": config, "frames_per_stream": frames,
+            "fps_per_stream": round(float(np.mean([o["frames"] / o["seconds"] for o in outs])), 1),
+            "fps_total": round(total_frames / wall, 1), "faces_per_s": round(total_faces / wall, 1),
+            "faces_per_frame": round(total_faces / max(total_frames, 1), 2),
+            "peak_memory_mb": round(sum(o["max_rss_mb"] for o in outs), 0), "stages": stages}
+
+
+def agreement(clip: str, frames: int, config: dict) -> dict:
+    """Fast path vs slow path on the same frames: faces matched by box IoU >= 0.5."""
+    from ..config import AnalyzerConfig
+    from ..sources import open_source
+    from .analyzer import Analyzer
+
+    def results(cfg: dict) -> list:
+        src = open_source(clip)
+        an = Analyzer(AnalyzerConfig(**cfg))
+        out = []
+        for frame in src:
+            out.append(an.analyze(frame.image, frame.timestamp, frame.index).faces)
+            if len(out) >= frames:
+                break
+        src.close()
+        return out
+
+    slow = results({**config, "detect_every": 1})
+    fast = results(config)
+    same_label = matched = ref_faces = 0
+    pose_err = []
+    for a_faces, b_faces in zip(slow, fast):
+        ref_faces += len(a_faces)
+        for a in a_faces:
+            ious = [_iou(a.box, b.box) for b in b_faces]
+            if not ious or max(ious) < 0.5:
+                continue
+            b = b_faces[int(np.argmax(ious))]
+            matched += 1
+            same_label += a.emotion.label == b.emotion.label
+            if a.pose and b.pose:
+                pose_err.append(np.abs(a.pose.as_array() - b.pose.as_array()))
+    pe = np.array(pose_err) if pose_err else np.zeros((1, 3))
+    return {"clip": clip, "frames": len(slow), "config": config, "faces_slow_path": ref_faces,
+            "faces_matched": matched, "recall_vs_slow": round(matched / max(ref_faces, 1), 4),
+            "label_agreement": round(same_label / max(matched, 1), 4),
+            "pose_mean_abs_diff_deg": dict(zip(("yaw", "pitch", "roll"), np.round(pe.mean(0), 2).tolist()))}
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def format_table(r: dict) -> str:
+    lines = [f"{r['clip']}: {r['streams']} stream(s) x {r['frames_per_stream']} frames, "
+             f"{r['faces_per_frame']} faces/frame, config {r['config']}",
+             f"  fps per stream {r['fps_per_stream']}, total {r['fps_total']}, faces/s {r['faces_per_s']}, "
+             f"peak memory {r['peak_memory_mb']:.0f} MB",
+             f"  {'stage':<8} {'median ms':>10} {'p95 ms':>8}"]
+    for st, v in r["stages"].items():
+        lines.append(f"  {st:<8} {v['median_ms']:>10.2f} {v['p95_ms']:>8.2f}")
+    return "\n".join(lines)
