@@ -55,9 +55,18 @@ def analyze(
     max_frames: Optional[int] = typer.Option(None, min=1, help="stop after this many frames"),
     threads: Optional[int] = typer.Option(None, min=1, help="threads for emotion inference"),
     overwrite: bool = typer.Option(False, help="replace results already in --out"),
+    site: Optional[Path] = typer.Option(None, help="site config (YAML): zones, staff zones, alert thresholds"),
+    db: Optional[str] = typer.Option(None, help="store visits and alerts here (with --site): "
+                                                "sqlite:///file.db or postgresql+psycopg://..."),
+    camera: Optional[str] = typer.Option(None, help="which camera of the site config this source is"),
+    start_time: Optional[str] = typer.Option(None, help="wall-clock time of the source's first frame, ISO 8601 "
+                                                        "(default: now); visits and alerts are stored at it"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
-    """Find every face in SOURCE; write results.jsonl, summary.csv and annotated.mp4 into --out."""
+    """Find every face in SOURCE; write results.jsonl, summary.csv and annotated.mp4 into --out.
+
+    With --site and --db, also turns the run into visits, alerts and staff-zone counts in the store
+    (faces in staff zones are never analysed: only counted)."""
     from .config import AnalyzerConfig
     from .pipeline import Analyzer, run
     from .sinks import AnnotatedVideoSink, JsonlSink, SummaryCsvSink, WindowSink
@@ -65,14 +74,31 @@ def analyze(
 
     names = {Output.jsonl: "results.jsonl", Output.csv: "summary.csv", Output.video: "annotated.mp4"}
     wanted = [names[o] for o in dict.fromkeys(outputs)]
+    if (site is None) != (db is None):
+        _fail("--site and --db go together")
+    store = None
     try:
+        analytics = None
+        if site is not None:
+            from .analytics.sink import AnalyticsSink
+            from .analytics.site import load_site
+            from .store import Store
+
+            site_cfg = load_site(site)
+            cam = site_cfg.camera(camera)
+            t0 = _parse_time(start_time)
         src = open_source(source, stride=stride)
         out.mkdir(parents=True, exist_ok=True)
         existing = [n for n in wanted if (out / n).exists()]
         if existing and not overwrite:
             _fail(f"{out}/{existing[0]} already exists; pass --overwrite or choose another --out")
         still = isinstance(src, ImageSource)  # unrelated photos: nothing to follow between them
-        analyzer = Analyzer(AnalyzerConfig(min_score=min_score, full_range=not short_range, min_face_size=min_face,
+        if site is not None:
+            store = Store(db)
+            if site_cfg.retention_days:
+                store.purge(site_cfg.retention_days)
+            analytics = AnalyticsSink(store, site_cfg, cam.id, src.name, start_time=t0, lost_seconds=lost_seconds)
+        analyzer = Analyzer(exclude=analytics.staff_filter if analytics else None, config=AnalyzerConfig(min_score=min_score, full_range=not short_range, min_face_size=min_face,
                                            model=model, detect_every=1 if still else detect_every, smooth_tau=smooth, lost_seconds=lost_seconds,
                                            threads=threads, fps=src.fps or 25.0))
         sinks = []
@@ -84,9 +110,14 @@ def analyze(
             sinks.append(AnnotatedVideoSink(out / names[Output.video], fps=(src.fps or 5.0) / stride, blur=blur))
         if show:
             sinks.append(WindowSink(blur=blur))
+        if analytics is not None:
+            sinks.append(analytics)
         stats = run(src, analyzer, sinks, progress=not quiet, max_frames=max_frames)
     except TiltwatchError as exc:
         _fail(str(exc))
+    finally:
+        if store is not None:
+            store.close()
     for line in stats.skipped[:10]:
         typer.secho(f"skipped: {line}", fg="yellow", err=True)
     if len(stats.skipped) > 10:
@@ -95,6 +126,57 @@ def analyze(
     if stats.frames == 0:
         _fail(f"{source}: no frame could be processed", code=1)
     typer.echo("wrote " + ", ".join(str(out / n) for n in wanted))
+    if analytics is not None:
+        typer.echo(f"stored run {analytics.run_id} of camera {analytics.camera.id}: {analytics.alert_count} alerts")
+
+
+def _parse_time(text: str | None) -> float | None:
+    if text is None:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--start-time must be ISO 8601 (e.g. 2026-11-21T14:30:00Z), got {text!r}")
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+
+
+@app.command()
+def report(
+    db: str = typer.Option(..., help="the store: sqlite:///file.db or postgresql+psycopg://..."),
+    camera: str = typer.Option(..., help="camera id"),
+    date: str = typer.Option(..., help="day to report, YYYY-MM-DD (UTC)"),
+    out: Path = typer.Option(..., "--out", "-o", help="the HTML file to write"),
+    csv_dir: Optional[Path] = typer.Option(None, "--csv", help="also export visits, alerts, observations as CSV here"),
+) -> None:
+    """A self-contained HTML report of one camera's day: timelines, heatmap, attention, alerts."""
+    from .analytics.report import build_report
+    from .store import Store
+
+    try:
+        with Store(db) as store:
+            if camera not in store.cameras():
+                _fail(f"camera {camera!r} has no data in the store (known: {', '.join(store.cameras()) or 'none'})")
+            counts = build_report(store, camera, date, out, csv_dir)
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {out}: {counts['visits']} visits, {counts['alerts']} alerts, {counts['plots']} plots"
+               + (f"; CSV in {csv_dir}" if csv_dir else ""))
+
+
+@app.command()
+def purge(db: str = typer.Option(..., help="the store URL"),
+          days: float = typer.Option(..., min=0, help="delete data older than this many days")) -> None:
+    """Retention: delete stored data older than N days."""
+    from .store import Store
+
+    try:
+        with Store(db) as store:
+            counts = store.purge(days)
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo("deleted " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
 
 @app.command("bench")

@@ -113,6 +113,8 @@ class FrameResult:
     height: int
     faces: list[FaceResult] = field(default_factory=list)
     source: str = ""
+    excluded: dict[str, int] = field(default_factory=dict)  # faces not analysed, per staff zone
+    detected: bool = True  # the detector ran on this frame (False: faces followed by landmarks)
 
     def to_dict(self, with_landmarks: bool = False) -> dict:
         return {
@@ -124,4 +126,5 @@ class FrameResult:
             "height": self.height,
             "face_present": bool(self.faces),
             "faces": [f.to_dict(with_landmarks) for f in self.faces],
+            "excluded": self.excluded,
         }

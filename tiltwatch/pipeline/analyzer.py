@@ -10,8 +10,9 @@ Usage::
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import contextmanager
+from typing import Callable
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from ..config import AnalyzerConfig
 from ..sources.images import to_bgr8
 from ..tracking.smoothing import TrackSmoother
 from ..tracking.tracker import FaceTracker
-from ..types import Emotion, FrameResult
+from ..types import Emotion, FaceResult, FrameResult
 from ..vision.align import align_faces
 from ..vision.detector import FaceDetector
 from ..vision.emotion import EmotionClassifier
@@ -28,9 +29,15 @@ from ..vision.pose import HeadPoseEstimator
 
 
 class Analyzer:
-    """Loads every model once; ``analyze`` one frame at a time, in order, for stable track ids."""
+    """Loads every model once; ``analyze`` one frame at a time, in order, for stable track ids.
 
-    def __init__(self, config: AnalyzerConfig | None = None, **overrides):
+    ``exclude``: returns a zone name for faces that must not be analysed (staff zones: the
+    EU AI Act forbids inferring workers' emotions). Such faces are dropped right after
+    detection, before mesh and emotion, and only counted per zone in ``FrameResult.excluded``.
+    """
+
+    def __init__(self, config: AnalyzerConfig | None = None, exclude: Callable[[FaceResult], str | None] | None = None,
+                 **overrides):
         cfg = (config or AnalyzerConfig()).model_copy(update=overrides)
         self.config = AnalyzerConfig.model_validate(cfg.model_dump())
         c = self.config
@@ -40,6 +47,7 @@ class Analyzer:
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau)
         self.tracker = FaceTracker(fps=c.fps, lost_seconds=c.lost_seconds) if c.track else None
+        self.exclude = exclude
         self.timings: dict[str, list[float]] = defaultdict(list)  # seconds per stage, per frame
         self._frames = 0
         self._previous: list = []  # last frame's faces, for landmark tracking
@@ -63,13 +71,14 @@ class Analyzer:
         timestamp = index / self.config.fps if timestamp is None else timestamp
         h, w = image.shape[:2]
         follow = (self.mesher is not None and self._previous and self._since_detect < self.config.detect_every - 1)
+        excluded: Counter[str] = Counter()
         if follow:
             with self._timed("mesh"):
-                faces = self.mesher.follow(image, self._previous)
+                faces = self._drop_excluded(self.mesher.follow(image, self._previous), excluded)
             self._since_detect += 1
         else:
             with self._timed("detect"):
-                faces = self.detector.detect(image)
+                faces = self._drop_excluded(self.detector.detect(image), excluded)
             self._since_detect = 0
             if self.mesher is not None:
                 with self._timed("mesh"):
@@ -93,7 +102,20 @@ class Analyzer:
             self.smoother.update(faces, timestamp)
         self._frames += 1
         self._previous = faces
-        return FrameResult(index=index, timestamp=timestamp, width=w, height=h, faces=faces, source=source)
+        return FrameResult(index=index, timestamp=timestamp, width=w, height=h, faces=faces, source=source,
+                           excluded=dict(excluded), detected=not follow)
+
+    def _drop_excluded(self, faces: list[FaceResult], counts: Counter) -> list[FaceResult]:
+        if self.exclude is None:
+            return faces
+        kept = []
+        for f in faces:
+            zone = self.exclude(f)
+            if zone is None:
+                kept.append(f)
+            else:
+                counts[zone] += 1
+        return kept
 
     def close(self) -> None:
         self.detector.close()

@@ -1,0 +1,173 @@
+"""The site configuration: cameras, their zones, alert thresholds. YAML, validated strictly.
+
+A typo in a key or a bad value is an error that names the key and its line::
+
+    site.yaml line 7: cameras.0.zones.1.kind: Input should be 'table', 'seat', 'slots', 'bar', 'staff' or 'other'
+
+Usage::
+
+    site = load_site("site.yaml")
+    camera = site.camera("table-cam-1")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..emotions import EMOTIONS
+from ..errors import ConfigError
+
+ZoneKind = Literal["table", "seat", "slots", "bar", "staff", "other"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttentionCone(_Strict):
+    """Where a patron in the zone should be looking (the table, the machine), in head-pose degrees."""
+
+    yaw: float = Field(0.0, ge=-90, le=90)
+    pitch: float = Field(-20.0, ge=-90, le=90, description="negative: looking down, e.g. at a table")
+    half_angle: float = Field(30.0, gt=0, le=90)
+
+
+class ZoneConfig(_Strict):
+    name: str = Field(min_length=1)
+    kind: ZoneKind = "other"
+    polygon: list[tuple[float, float]] = Field(min_length=3, description="image pixels, in order")
+    attention: AttentionCone | None = None
+
+    @property
+    def staff(self) -> bool:
+        return self.kind == "staff"
+
+
+class CameraConfig(_Strict):
+    id: str = Field(min_length=1)
+    source: str | None = None
+    zones: list[ZoneConfig] = []
+
+    @model_validator(mode="after")
+    def _unique_zone_names(self):
+        names = [z.name for z in self.zones]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"zone names must be unique per camera, repeated: {dupes}")
+        return self
+
+
+class TiltRule(_Strict):
+    """Sustained negative affect: any of ``emotions`` above ``threshold`` for ``seconds``.
+    The alert stays open until the value falls below ``release`` (hysteresis: no flicker)."""
+
+    emotions: list[str] = ["anger", "sadness", "fear"]
+    threshold: float = Field(0.5, gt=0, le=1)
+    release: float = Field(0.35, ge=0, le=1)
+    seconds: float = Field(3.0, ge=0)
+
+    @field_validator("emotions")
+    @classmethod
+    def _known(cls, v):
+        bad = [e for e in v if e not in EMOTIONS]
+        if bad:
+            raise ValueError(f"unknown emotion(s) {bad}; known: {list(EMOTIONS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _release_below(self):
+        if self.release > self.threshold:
+            raise ValueError("release must not be above threshold")
+        return self
+
+
+class DisengagementRule(_Strict):
+    """Attention (share of the last ``window`` seconds looking into the zone's cone) below
+    ``threshold`` for ``seconds``; closes when it is back above ``release``."""
+
+    threshold: float = Field(0.3, ge=0, le=1)
+    release: float = Field(0.5, ge=0, le=1)
+    window: float = Field(5.0, gt=0)
+    seconds: float = Field(10.0, ge=0)
+
+
+class DistressRule(_Strict):
+    """A spike: fear + sadness rises by ``rise`` within ``within`` seconds and exceeds ``threshold``."""
+
+    threshold: float = Field(0.6, gt=0, le=1)
+    rise: float = Field(0.4, gt=0, le=1)
+    within: float = Field(1.0, gt=0)
+    cooldown: float = Field(10.0, ge=0, description="seconds before the same visit can spike again")
+
+
+class AlertRules(_Strict):
+    tilt: TiltRule = TiltRule()
+    disengagement: DisengagementRule = DisengagementRule()
+    distress: DistressRule = DistressRule()
+
+
+class SiteConfig(_Strict):
+    site: str = "site"
+    cameras: list[CameraConfig] = Field(min_length=1)
+    alerts: AlertRules = AlertRules()
+    sample_every: float = Field(0.5, gt=0, description="seconds between stored observations of one visit")
+    retention_days: float | None = Field(None, gt=0)
+
+    def camera(self, camera_id: str | None) -> CameraConfig:
+        if camera_id is None:
+            if len(self.cameras) == 1:
+                return self.cameras[0]
+            raise ConfigError(f"the site has {len(self.cameras)} cameras; name one with --camera "
+                              f"({', '.join(c.id for c in self.cameras)})")
+        for c in self.cameras:
+            if c.id == camera_id:
+                return c
+        raise ConfigError(f"camera {camera_id!r} is not in the site config ({', '.join(c.id for c in self.cameras)})")
+
+
+def load_site(path: str | Path) -> SiteConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'cameras' at the top")
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        # a misspelt key also makes its real name "missing": report the misspelling first
+        err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+        loc = [p for p in err["loc"]]
+        line = _line_of(node, loc)
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        key = ".".join(map(str, loc)) or "(top)"
+        raise ConfigError(f"{path} line {line}: {key}: {err['msg']}{more}") from None
+
+
+def _line_of(node, loc: list) -> int:
+    """1-based line of the deepest YAML node on the error's path (the key itself if it is extra)."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

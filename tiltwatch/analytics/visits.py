@@ -1,0 +1,128 @@
+"""From per-frame results to visits: one per track, with zones, dwell, affect and attention.
+
+Usage::
+
+    builder = VisitBuilder(camera_cfg, run_id="r1", sample_every=0.5, lost_seconds=2.0)
+    update = builder.update(result, t=start_epoch + result.timestamp)
+    update.observations, update.visits, update.closed   # what to store
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..emotions import EMOTIONS
+from ..types import FrameResult
+from .affect import attentive, valence_arousal
+from .records import Observation, Visit
+from .site import CameraConfig
+from .zones import ZoneMap
+
+
+@dataclass
+class _Track:
+    key: str
+    track_id: int
+    start: float
+    last: float
+    frames: int = 0
+    zones: list[str] = field(default_factory=list)
+    dwell: dict[str, float] = field(default_factory=dict)
+    prob_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIONS)))
+    va_sum: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    att_time: float = 0.0  # seconds spent attentive
+    cone_time: float = 0.0  # seconds spent in a zone with an attention cone, with a pose
+    last_sample: float = float("-inf")
+    zone: str | None = None
+
+
+@dataclass
+class FaceState:
+    """What the alert engine needs about one face in one frame."""
+
+    visit_key: str
+    track_id: int
+    zone: str | None
+    probs: np.ndarray
+    attentive: bool | None
+
+
+@dataclass
+class VisitUpdate:
+    observations: list[Observation] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)  # changed visits, to upsert
+    closed: list[str] = field(default_factory=list)  # visit keys that ended with this frame
+    faces: list[FaceState] = field(default_factory=list)
+
+
+class VisitBuilder:
+    def __init__(self, camera: CameraConfig, run_id: str, sample_every: float = 0.5, lost_seconds: float = 2.0):
+        self.camera = camera
+        self.zones = ZoneMap(camera)
+        self.run_id = run_id
+        self.sample_every = sample_every
+        self.lost_seconds = lost_seconds
+        self._tracks: dict[int, _Track] = {}
+
+    def update(self, result: FrameResult, t: float) -> VisitUpdate:
+        up = VisitUpdate()
+        for face in result.faces:
+            if face.track_id is None:
+                continue
+            emo = face.smoothed.emotion or face.emotion
+            if emo is None:
+                continue
+            tr = self._tracks.get(face.track_id)
+            if tr is None:
+                tr = self._tracks[face.track_id] = _Track(f"{self.run_id}:{face.track_id}", face.track_id, t, t)
+            dt = min(t - tr.last, self.lost_seconds) if tr.frames else 0.0
+            zone_cfg = self.zones.zone_of_box(face.box)
+            zone = zone_cfg.name if zone_cfg is not None and not zone_cfg.staff else None
+            if zone is not None and zone not in tr.zones:
+                tr.zones.append(zone)
+            if tr.zone is not None:  # dwell: the time since the last frame counts for the zone it was in
+                tr.dwell[tr.zone] = tr.dwell.get(tr.zone, 0.0) + dt
+            pose = face.smoothed.pose or face.pose
+            att = None
+            if pose is not None and zone_cfg is not None and zone_cfg.attention is not None:
+                att = attentive(pose.yaw, pose.pitch, zone_cfg.attention)
+                tr.cone_time += dt
+                tr.att_time += dt if att else 0.0
+            probs = np.asarray(emo.probs, float)
+            va = valence_arousal(probs)
+            tr.prob_sum += probs
+            tr.va_sum += va
+            tr.frames += 1
+            tr.last, tr.zone = t, zone
+            up.faces.append(FaceState(tr.key, tr.track_id, zone, probs, att))
+            if t - tr.last_sample >= self.sample_every:
+                tr.last_sample = t
+                up.observations.append(Observation(
+                    camera=self.camera.id, visit_key=tr.key, t=t, zone=zone, probs=[round(float(p), 4) for p in probs],
+                    valence=round(va[0], 4), arousal=round(va[1], 4),
+                    yaw=round(pose.yaw, 2) if pose else None, pitch=round(pose.pitch, 2) if pose else None,
+                    attentive=att))
+                up.visits.append(self._visit(tr))
+        for tid, tr in list(self._tracks.items()):
+            if t - tr.last > self.lost_seconds:
+                up.visits.append(self._visit(tr, closed=True))
+                up.closed.append(tr.key)
+                del self._tracks[tid]
+        return up
+
+    def close_all(self) -> list[Visit]:
+        visits = [self._visit(tr, closed=True) for tr in self._tracks.values()]
+        self._tracks.clear()
+        return visits
+
+    def _visit(self, tr: _Track, closed: bool = False) -> Visit:
+        mean = tr.prob_sum / max(tr.frames, 1)
+        va = tr.va_sum / max(tr.frames, 1)
+        return Visit(camera=self.camera.id, visit_key=tr.key, run_id=self.run_id, track_id=tr.track_id,
+                     start=tr.start, end=tr.last, zones=list(tr.zones),
+                     dwell_s={z: round(s, 3) for z, s in tr.dwell.items()}, frames=tr.frames,
+                     mean_probs=[round(float(p), 4) for p in mean], dominant=EMOTIONS[int(np.argmax(mean))],
+                     mean_valence=round(float(va[0]), 4), mean_arousal=round(float(va[1]), 4),
+                     attention=round(tr.att_time / tr.cone_time, 4) if tr.cone_time > 0 else None, closed=closed)
