@@ -52,10 +52,29 @@ def cpu_latency_ms(onnx_path: Path, size: int, threads: int = 2, runs: int = 300
     return float(np.median(times) * 1000)
 
 
-def export(checkpoint: str | Path, out: str | Path, name: str | None = None) -> dict:
+def balance(model: torch.nn.Module, data_root: str, size: int, max_acc_drop: float) -> dict:
+    """Tune logit adjustment on FER+'s validation split and fold it into the last layer's bias."""
+    from .calibrate import tune_logit_adjustment
+    from .datasets import load_ferplus
+    from .train import predict_logits
+    from ..vision.preprocess import to_model_input
+
+    valid, train = load_ferplus(data_root, "valid", size), load_ferplus(data_root, "train", size)
+    logits = predict_logits(model, torch.from_numpy(to_model_input(valid.images, size))).numpy()
+    bias, report = tune_logit_adjustment(logits, valid.labels, train.labels, max_acc_drop)
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias += torch.from_numpy(bias)
+    return report | {"bias": [round(float(b), 4) for b in bias], "tuned_on": "FER+ validation split"}
+
+
+def export(checkpoint: str | Path, out: str | Path, name: str | None = None, balance_data: str | None = None,
+           max_acc_drop: float = 0.01) -> dict:
+    """``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py)."""
     model, ck = load_checkpoint(checkpoint)
     cfg = ck["config"]
     size = int(cfg["input_size"])
+    adjustment = balance(model, balance_data, size, max_acc_drop) if balance_data else None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(1, 1, size, size)
@@ -85,6 +104,7 @@ def export(checkpoint: str | Path, out: str | Path, name: str | None = None) -> 
         "file_size_bytes": out.stat().st_size,
         "parity": {"max_abs_prob_diff": float(np.abs(ref - got).max()),
                    "top1_agreement": float((ref.argmax(1) == got.argmax(1)).mean())},
+        "logit_adjustment": adjustment,
         "cpu_latency_ms_batch1_2threads": round(cpu_latency_ms(out, size), 3),
         "metrics": {},
     }
