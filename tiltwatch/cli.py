@@ -263,12 +263,23 @@ def eval_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics as JSON here"),
     confusion: Optional[Path] = typer.Option(None, help="write the confusion-matrix PNG here"),
     card: Optional[str] = typer.Option(None, help="record the metrics in the shipped model's card under this key"),
+    agreement: Optional[int] = typer.Option(None, help="instead: N crops through both the training path and the "
+                                                       "live path (detect, mesh, align); report label agreement"),
 ) -> None:
     """Accuracy, balanced accuracy and per-class precision / recall / F1 of an emotion model."""
     import json
 
-    from .training.evaluate import evaluate, plot_confusion, print_table, record_in_card
+    from .training.evaluate import evaluate, path_agreement, plot_confusion, print_table, record_in_card
 
+    if agreement:
+        try:
+            r = path_agreement(dataset, model, agreement)
+        except TiltwatchError as exc:
+            _fail(str(exc))
+        typer.echo(json.dumps(r))
+        if json_out:
+            json_out.write_text(json.dumps(r, indent=2) + "\n")
+        return
     try:
         m = evaluate(dataset, model, tta, crop.value, filter)
     except TiltwatchError as exc:
