@@ -1,5 +1,8 @@
 """Shared fixtures: one Analyzer for the session (models load once) and a real face."""
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -24,3 +27,9 @@ def rotate(image: np.ndarray, degrees: float, centre: tuple[float, float]) -> np
     """Rotate counter-clockwise (OpenCV's convention) about ``centre``."""
     m = cv2.getRotationMatrix2D(centre, degrees, 1.0)
     return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+def tiltwatch(*args) -> subprocess.CompletedProcess:
+    """Run the real ``tiltwatch`` command, as a user would."""
+    return subprocess.run([sys.executable, "-m", "tiltwatch", *map(str, args)], capture_output=True, text=True,
+                          timeout=600)

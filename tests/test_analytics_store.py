@@ -1,8 +1,6 @@
 """Analytics into a real store: the sample clip through the CLI, and a synthetic sequence through the sink."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +11,11 @@ from tiltwatch.analytics.sink import AnalyticsSink
 from tiltwatch.store import Store
 from tiltwatch.tracking.smoothing import TrackSmoother
 
+from .conftest import tiltwatch
 from .test_analytics import frame, probs, tracked
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 T0 = 1795268000.0  # 2026-11-21T10:13:20Z
-
-
-def tiltwatch(*args):
-    return subprocess.run([sys.executable, "-m", "tiltwatch", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 
 import csv
 import json
-import subprocess
-import sys
 
 import av
 import cv2
@@ -15,10 +13,7 @@ from tiltwatch.sources import SampleSource
 from tiltwatch.types import SCHEMA_VERSION
 from tiltwatch.vision.detector import FaceDetector
 
-
-def tiltwatch(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "tiltwatch", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+from .conftest import tiltwatch
 
 
 @pytest.fixture(scope="module")
