@@ -53,7 +53,7 @@ def analyze(
     show: bool = typer.Option(False, help="live window (press q or Esc to stop)"),
     landmarks: bool = typer.Option(False, help="include the 468 mesh points per face in results.jsonl"),
     max_frames: Optional[int] = typer.Option(None, min=1, help="stop after this many frames"),
-    threads: Optional[int] = typer.Option(None, min=1, help="threads for emotion inference"),
+    threads: int = typer.Option(1, min=1, help="threads for emotion inference"),
     overwrite: bool = typer.Option(False, help="replace results already in --out"),
     site: Optional[Path] = typer.Option(None, help="site config (YAML): zones, staff zones, alert thresholds"),
     db: Optional[str] = typer.Option(None, help="store visits and alerts here (with --site): "
@@ -186,7 +186,7 @@ def bench_cmd(
     frames: int = typer.Option(200, min=10, help="frames per stream"),
     detect_every: int = typer.Option(1, min=1, help="detector stride (landmark tracking in between)"),
     short_range: bool = typer.Option(False, help="short-range detector"),
-    threads: Optional[int] = typer.Option(None, min=1, help="emotion inference threads per stream"),
+    threads: int = typer.Option(1, min=1, help="emotion inference threads per stream"),
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write all figures as JSON here"),
 ) -> None:

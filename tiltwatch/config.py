@@ -21,7 +21,8 @@ class AnalyzerConfig(BaseModel):
     # emotion
     emotion: bool = True
     model: str = Field("ferplus_vgg_small", description="shipped model name or path to an .onnx file")
-    threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: all cores)")
+    threads: int | None = Field(1, ge=1, description="onnxruntime threads for the emotion model (None: all "
+                                                     "cores); one leaves the other core to decode and encode")
     # tracking, smoothing
     track: bool = True
     fps: float = Field(25.0, gt=0, description="frame rate the tracker assumes when the source has none")

@@ -75,6 +75,8 @@ class EmotionClassifier:
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+            # idle workers must sleep, not spin: the pipeline's other threads need the cores
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
