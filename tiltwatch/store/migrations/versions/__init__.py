@@ -1,0 +1,1 @@
+"""Migrations of the store, applied in order by ``Store`` on open (``upgrade head``)."""

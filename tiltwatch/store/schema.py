@@ -1,0 +1,120 @@
+"""ORM tables of the store: one table per record type of :mod:`tiltwatch.analytics.records`, plus ``runs``.
+
+Usage::
+
+    from tiltwatch.store.schema import Base, ObservationRow
+    Base.metadata  # what the migrations in ``migrations/versions`` build
+
+Column names equal the dataclass field names, so rows and records convert field by field.
+Only generic types (``JSON``, ``Double``, ...) are used: the same schema runs on SQLite and
+PostgreSQL. Any change here needs a new migration in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Double, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+KEY = 64  # visit keys are "<run_id>:<track_id>"
+NAME = 128  # camera and zone names
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the store's metadata."""
+
+
+class RunRow(Base):
+    """One process run on one camera: ``started_at`` / ``ended_at`` in epoch seconds."""
+
+    __tablename__ = "runs"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(NAME))
+    source: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[float] = mapped_column(Double)
+    ended_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+
+class ObservationRow(Base):
+    """:class:`~tiltwatch.analytics.records.Observation`."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        Index("ix_observations_camera_t", "camera", "t"),
+        Index("ix_observations_visit_key", "visit_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(NAME))
+    visit_key: Mapped[str] = mapped_column(String(KEY))
+    t: Mapped[float] = mapped_column(Double)
+    zone: Mapped[str | None] = mapped_column(String(NAME), nullable=True)
+    probs: Mapped[list[float]] = mapped_column(JSON)
+    valence: Mapped[float] = mapped_column(Double)
+    arousal: Mapped[float] = mapped_column(Double)
+    yaw: Mapped[float | None] = mapped_column(Double, nullable=True)
+    pitch: Mapped[float | None] = mapped_column(Double, nullable=True)
+    attentive: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class VisitRow(Base):
+    """:class:`~tiltwatch.analytics.records.Visit`, upserted by ``visit_key`` while the visit goes on."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_camera_start", "camera", "start"),)
+
+    visit_key: Mapped[str] = mapped_column(String(KEY), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(NAME))
+    run_id: Mapped[str] = mapped_column(String(32))
+    track_id: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Double)
+    end: Mapped[float] = mapped_column(Double)
+    zones: Mapped[list[str]] = mapped_column(JSON)
+    dwell_s: Mapped[dict[str, float]] = mapped_column(JSON)
+    frames: Mapped[int] = mapped_column(Integer)
+    mean_probs: Mapped[list[float]] = mapped_column(JSON)
+    dominant: Mapped[str] = mapped_column(String(32))
+    mean_valence: Mapped[float] = mapped_column(Double)
+    mean_arousal: Mapped[float] = mapped_column(Double)
+    attention: Mapped[float | None] = mapped_column(Double, nullable=True)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AlertRow(Base):
+    """:class:`~tiltwatch.analytics.records.Alert`."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_camera_start", "camera", "start"),
+        Index("ix_alerts_kind", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(NAME))
+    kind: Mapped[str] = mapped_column(String(32))
+    visit_key: Mapped[str] = mapped_column(String(KEY))
+    track_id: Mapped[int] = mapped_column(Integer)
+    zone: Mapped[str | None] = mapped_column(String(NAME), nullable=True)
+    start: Mapped[float] = mapped_column(Double)
+    end: Mapped[float] = mapped_column(Double)
+    value: Mapped[float] = mapped_column(Double)
+    threshold: Mapped[float] = mapped_column(Double)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ZoneCountRow(Base):
+    """:class:`~tiltwatch.analytics.records.ZoneCount` (staff zones: counts only)."""
+
+    __tablename__ = "zone_counts"
+    __table_args__ = (Index("ix_zone_counts_camera_t", "camera", "t"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(NAME))
+    zone: Mapped[str] = mapped_column(String(NAME))
+    t: Mapped[float] = mapped_column(Double)
+    count: Mapped[int] = mapped_column(Integer)
