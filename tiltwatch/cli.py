@@ -28,6 +28,15 @@ class Output(str, Enum):
     video = "video"
 
 
+class Preset(str, Enum):
+    ultrafast = "ultrafast"
+    superfast = "superfast"
+    veryfast = "veryfast"
+    faster = "faster"
+    fast = "fast"
+    medium = "medium"
+
+
 def _fail(msg: str, code: int = 2) -> None:
     typer.secho(f"error: {msg}", fg="red", err=True)
     raise typer.Exit(code)
@@ -45,8 +54,10 @@ def analyze(
     short_range: bool = typer.Option(False, help="short-range detector: faster, faces within ~2 m only"),
     min_face: int = typer.Option(12, min=4, help="ignore faces smaller than this many pixels"),
     model: str = typer.Option("ferplus_vgg_small", help="emotion model: a shipped name or a path to .onnx"),
-    detect_every: int = typer.Option(1, min=1, help="run the detector every N frames, follow faces by their "
-                                                    "landmarks in between (faster; videos and cameras)"),
+    detect_every: int = typer.Option(3, min=1, help="run the detector every N frames, follow faces by their "
+                                                    "landmarks in between (videos, cameras; 1 = exact path)"),
+    emotion_every: int = typer.Option(2, min=1, help="classify each tracked face every N frames (1 = exact path)"),
+    video_preset: Preset = typer.Option(Preset.superfast, help="x264 speed of annotated.mp4 (faster = bigger file)"),
     smooth: float = typer.Option(0.5, min=0.0, help="smoothing time constant in seconds (0 = off)"),
     lost_seconds: float = typer.Option(2.0, min=0.0, help="how long an unseen face keeps its track id"),
     blur: bool = typer.Option(False, help="pixelate faces in the annotated video and the window"),
@@ -99,7 +110,8 @@ def analyze(
                 store.purge(site_cfg.retention_days)
             analytics = AnalyticsSink(store, site_cfg, cam.id, src.name, start_time=t0, lost_seconds=lost_seconds)
         analyzer = Analyzer(exclude=analytics.staff_filter if analytics else None, config=AnalyzerConfig(min_score=min_score, full_range=not short_range, min_face_size=min_face,
-                                           model=model, detect_every=1 if still else detect_every, smooth_tau=smooth, lost_seconds=lost_seconds,
+                                           model=model, detect_every=1 if still else detect_every,
+                                           emotion_every=1 if still else emotion_every, smooth_tau=smooth, lost_seconds=lost_seconds,
                                            threads=threads, fps=src.fps or 25.0))
         sinks = []
         if Output.jsonl in outputs:
@@ -107,7 +119,8 @@ def analyze(
         if Output.csv in outputs:
             sinks.append(SummaryCsvSink(out / names[Output.csv]))
         if Output.video in outputs:
-            sinks.append(AnnotatedVideoSink(out / names[Output.video], fps=(src.fps or 5.0) / stride, blur=blur))
+            sinks.append(AnnotatedVideoSink(out / names[Output.video], fps=(src.fps or 5.0) / stride, blur=blur,
+                                            preset=video_preset.value))
         if show:
             sinks.append(WindowSink(blur=blur))
         if analytics is not None:
@@ -185,6 +198,7 @@ def bench_cmd(
     streams: list[int] = typer.Option([1, 4, 8], help="concurrent streams to measure (repeat)"),
     frames: int = typer.Option(200, min=10, help="frames per stream"),
     detect_every: int = typer.Option(1, min=1, help="detector stride (landmark tracking in between)"),
+    emotion_every: int = typer.Option(1, min=1, help="emotion stride per tracked face"),
     short_range: bool = typer.Option(False, help="short-range detector"),
     threads: int = typer.Option(1, min=1, help="emotion inference threads per stream"),
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
@@ -196,7 +210,8 @@ def bench_cmd(
 
     from .pipeline.bench import agreement, bench, format_table
 
-    config = {"detect_every": detect_every, "full_range": not short_range, "threads": threads}
+    config = {"detect_every": detect_every, "emotion_every": emotion_every, "full_range": not short_range,
+              "threads": threads}
     report = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
               "runs": []}
     try:

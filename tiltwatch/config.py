@@ -14,12 +14,16 @@ class AnalyzerConfig(BaseModel):
     min_score: float = Field(0.5, ge=0.0, le=1.0, description="detector score threshold")
     full_range: bool = Field(True, description="full-range detector: small and distant faces")
     min_face_size: int = Field(12, ge=4, description="ignore faces smaller than this (pixels)")
+    detect_max_side: int = Field(640, ge=128, description="shrink frames to this longest side for the detector "
+                                                         "(its network sees 192x192 anyway; boxes are mapped back)")
     # landmarks, pose
     mesh: bool = Field(True, description="468-point face mesh and head pose")
     detect_every: int = Field(1, ge=1, description="run the detector every N frames and follow faces by "
                                                   "their landmarks in between (needs mesh)")
     # emotion
     emotion: bool = True
+    emotion_every: int = Field(1, ge=1, description="classify each tracked face every N frames, carrying its "
+                                                   "last probabilities in between (untracked faces: every frame)")
     model: str = Field("ferplus_vgg_small", description="shipped model name or path to an .onnx file")
     threads: int | None = Field(1, ge=1, description="onnxruntime threads for the emotion model (None: all "
                                                      "cores); one leaves the other core to decode and encode")

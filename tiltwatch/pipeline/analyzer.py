@@ -41,7 +41,7 @@ class Analyzer:
         cfg = (config or AnalyzerConfig()).model_copy(update=overrides)
         self.config = AnalyzerConfig.model_validate(cfg.model_dump())
         c = self.config
-        self.detector = FaceDetector(c.min_score, c.full_range, c.min_face_size)
+        self.detector = FaceDetector(c.min_score, c.full_range, c.min_face_size, c.detect_max_side)
         self.mesher = FaceMesher() if c.mesh else None
         self.pose = HeadPoseEstimator() if c.mesh else None
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
@@ -52,6 +52,7 @@ class Analyzer:
         self._frames = 0
         self._previous: list = []  # last frame's faces, for landmark tracking
         self._since_detect = 0
+        self._last_probs: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (frame, probs)
 
     def set_fps(self, fps: float) -> None:
         """Tell the tracker the source's frame rate (after a stride) before the first frame."""
@@ -88,22 +89,39 @@ class Analyzer:
                 for f in faces:
                     if f.landmarks is not None:
                         f.pose = self.pose.estimate(f.landmarks, image.shape)
-        if self.classifier is not None and faces:
-            with self._timed("align"):
-                crops = align_faces(image, faces, self.classifier.card.input_size)
-            with self._timed("emotion"):
-                probs = self.classifier.predict(crops)
-            for f, p in zip(faces, probs):
-                f.emotion = Emotion(p, self.classifier.classes)
         if self.tracker is not None:
             with self._timed("track"):
                 self.tracker.update(faces)
+        if self.classifier is not None and faces:
+            self._classify(image, faces)
         with self._timed("smooth"):
             self.smoother.update(faces, timestamp)
         self._frames += 1
         self._previous = faces
         return FrameResult(index=index, timestamp=timestamp, width=w, height=h, faces=faces, source=source,
                            excluded=dict(excluded), detected=not follow)
+
+    def _classify(self, image: np.ndarray, faces: list[FaceResult]) -> None:
+        """Emotion for every face that is due (all of them unless ``emotion_every`` > 1), in one batch."""
+        every, n = self.config.emotion_every, self._frames
+        due = [f for f in faces if f.track_id is None or f.track_id not in self._last_probs
+               or n - self._last_probs[f.track_id][0] >= every]
+        fresh: dict[int, np.ndarray] = {}
+        if due:
+            with self._timed("align"):
+                crops = align_faces(image, due, self.classifier.card.input_size)
+            with self._timed("emotion"):
+                probs = self.classifier.predict(crops)
+            for f, p in zip(due, probs):
+                fresh[id(f)] = p
+                if f.track_id is not None and every > 1:
+                    self._last_probs[f.track_id] = (n, p)
+        for f in faces:
+            p = fresh.get(id(f))
+            f.emotion = Emotion(p if p is not None else self._last_probs[f.track_id][1], self.classifier.classes)
+        if every > 1 and len(self._last_probs) > 4 * max(len(faces), 16):  # forget long-gone tracks
+            live = {f.track_id for f in faces}
+            self._last_probs = {k: v for k, v in self._last_probs.items() if k in live}
 
     def _drop_excluded(self, faces: list[FaceResult], counts: Counter) -> list[FaceResult]:
         if self.exclude is None:

@@ -22,9 +22,10 @@ class FaceDetector:
     ``False`` uses the short-range model (faster, faces within about 2 m).
     """
 
-    def __init__(self, min_score: float = 0.5, full_range: bool = True, min_size: int = 12):
+    def __init__(self, min_score: float = 0.5, full_range: bool = True, min_size: int = 12, max_side: int | None = None):
         self.min_score = min_score
         self.min_size = min_size
+        self.max_side = max_side
         with quiet_native_stderr():
             self._mp = mp.solutions.face_detection.FaceDetection(
                 model_selection=1 if full_range else 0, min_detection_confidence=min_score
@@ -33,6 +34,9 @@ class FaceDetector:
 
     def detect(self, image: np.ndarray) -> list[FaceResult]:
         h, w = image.shape[:2]
+        if self.max_side and max(h, w) > self.max_side:  # outputs are relative: boxes map back for free
+            f = self.max_side / max(h, w)
+            image = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
         res = self._mp.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         faces = []
         for det in res.detections or []:

@@ -1,0 +1,166 @@
+"""The HTTP API and live dashboard of ``tiltwatch serve`` (FastAPI).
+
+Everything under ``/api/v1`` and ``/metrics`` needs an API key (``Authorization: Bearer``
+or ``X-API-Key``); ``/health`` and the dashboard page (``/``, which asks for the key) do not.
+Errors are JSON with one line: ``{"error": "..."}``.
+
+Usage::
+
+    app = create_app(Settings(db="sqlite:///floor.db", site="site.yaml", allow_frames=True))
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..analytics.site import load_site
+from ..errors import TiltwatchError
+from . import routes_analyze, routes_data, routes_streams, ws
+from .auth import KeyRing, install_log_masking, require_key
+from .hub import Hub
+from .images import ImagePool
+from .metrics import HttpMetricsMiddleware, Metrics
+from .ratelimit import RateLimiter, RateLimitMiddleware
+from .settings import Settings
+from .state import Server
+from .streams import StreamError
+
+log = logging.getLogger(__name__)
+STATIC = resources.files("tiltwatch.server") / "static"
+PAGE_HEADERS = {  # the dashboard loads nothing from anywhere else
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+                               "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app for ``settings``; raises ConfigError (one line) for a bad site config or key file.
+
+    With no API key configured anywhere, one is generated and printed once to stdout."""
+    settings = settings or Settings()
+    keys = settings.keys()
+    if not keys:
+        keys = [KeyRing.generate()]
+        print(f"API key: {keys[0]}", flush=True)  # the only place a key is ever printed
+    site = load_site(settings.site) if settings.site is not None else None
+    srv = Server(settings=settings, site=site, hub=Hub())
+    srv.metrics = Metrics(srv)
+    install_log_masking()
+
+    app = FastAPI(title="tiltwatch", version=__version__, lifespan=_lifespan, redoc_url=None,
+                  description="Faces on casino cameras: live streams, image and video analysis, visits, alerts.")
+    app.state.server = srv
+    app.state.keys = KeyRing(keys)
+
+    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(settings.rate_limit))
+    app.add_middleware(HttpMetricsMiddleware, metrics=srv.metrics)
+    if settings.cors_origins:  # outermost: errors and 429s carry CORS headers too
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+    _error_handlers(app)
+
+    api = [Depends(require_key)]
+    app.include_router(routes_analyze.router, prefix="/api/v1", dependencies=api, tags=["analysis"])
+    app.include_router(routes_streams.router, prefix="/api/v1", dependencies=api, tags=["streams"])
+    app.include_router(routes_data.router, prefix="/api/v1", dependencies=api, tags=["data"])
+    app.include_router(ws.router, prefix="/api/v1")  # authenticates itself (query, header or first message)
+    app.add_api_route("/health", health, methods=["GET"], tags=["server"], summary="Liveness (no key needed)")
+    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["server"], dependencies=api,
+                      response_class=Response, summary="Prometheus metrics")
+    app.add_api_route("/", dashboard, methods=["GET"], include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Startup: store, jobs, image pool, configured streams. Shutdown: stop streams and jobs, flush, close."""
+    from ..store import Store
+    from .jobs import JobManager
+    from .streams import StreamManager
+
+    srv: Server = app.state.server
+    s = srv.settings
+    srv.hub.bind(asyncio.get_running_loop())
+    srv.closing.clear()
+    store = await asyncio.to_thread(Store, s.db)
+    srv.streams = StreamManager(store, srv.site, srv.hub.publish, blur=s.blur_faces, config=s.analyzer)
+    srv.jobs = JobManager(s.data_dir, store, srv.site, annotate=s.allow_frames, blur=s.blur_faces, config=s.analyzer)
+    srv.images = ImagePool(s.image_workers, s.image_queue, config=s.analyzer)
+    srv.store = store
+    for spec in s.streams:
+        srv.streams.add(spec)
+        srv.streams.start(spec.id)
+    log.info("tiltwatch server ready: store %s, %d streams", store.url, len(s.streams))
+    try:
+        yield
+    finally:
+        srv.closing.set()
+        srv.store = None  # new requests get 503 while shutting down
+        await asyncio.to_thread(_shutdown, srv, store)
+
+
+def _shutdown(srv: Server, store: Any) -> None:
+    srv.streams.stop_all()  # closes visits and alerts: they reach the store
+    srv.jobs.close()
+    srv.images.close()
+    store.close()  # flushes what is buffered
+    log.info("tiltwatch server stopped; store flushed and closed")
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return JSONResponse({"error": f"{where}: {first.get('msg')}{more}"}, status_code=422)
+
+    @app.exception_handler(StreamError)
+    async def stream_error(request: Request, exc: StreamError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(TiltwatchError)
+    async def tiltwatch_error(request: Request, exc: TiltwatchError) -> JSONResponse:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": str(exc)}, status_code=503)
+
+
+async def health(request: Request) -> dict[str, Any]:
+    srv: Server = request.app.state.server
+    ready = srv.store is not None
+    status = "ok" if ready else ("stopping" if srv.closing.is_set() else "starting")
+    return {"status": status, "version": __version__,
+            "streams": srv.streams.summary() if srv.streams is not None else {"total": 0}}
+
+
+async def metrics(request: Request) -> Response:
+    text, content_type = request.app.state.server.metrics.render()
+    return Response(text, media_type=content_type)
+
+
+async def dashboard() -> FileResponse:
+    return FileResponse(str(STATIC / "index.html"), media_type="text/html", headers=PAGE_HEADERS)

@@ -1,0 +1,117 @@
+"""Running the server: :func:`serve` (what ``tiltwatch serve`` calls) and its typer command.
+
+Usage::
+
+    serve(port=8000, site="site.yaml", db="sqlite:///floor.db", allow_frames=True)   # Python
+    python -m tiltwatch.server --site site.yaml --allow-frames                       # shell
+    tiltwatch serve --stream table-7=rtsp://cam-7/stream --site site.yaml            # (main CLI)
+
+SIGINT / SIGTERM stop it cleanly: live views end, streams and jobs stop, open visits and
+alerts are closed and stored, the store is flushed and closed.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ConfigError, TiltwatchError
+
+SAMPLE_ID = "sample"
+
+
+def _stream_specs(streams: list[str], sample: bool | None, site_path: Path | None, loop: bool) -> list:
+    from ..analytics.site import load_site
+    from .settings import StreamSpec
+
+    site = load_site(site_path) if site_path is not None else None
+    cameras = {c.id for c in site.cameras} if site is not None else set()
+    specs = []
+    for item in streams:
+        stream_id, sep, source = item.partition("=")
+        if not sep or not stream_id or not source:
+            raise ConfigError(f"--stream must be ID=SOURCE (e.g. table-7=rtsp://cam-7/stream), got {item!r}")
+        specs.append(StreamSpec(id=stream_id, source=source, camera=stream_id if stream_id in cameras else None,
+                                loop=loop))
+    if sample or (sample is None and not specs):
+        specs.append(StreamSpec(id=SAMPLE_ID, source="sample", loop=True,
+                                camera=SAMPLE_ID if SAMPLE_ID in cameras else None))
+    return specs
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, db: str = "sqlite:///tiltwatch.db", site: Path | None = None,
+          allow_frames: bool = False, blur: bool = False, api_key_file: Path | None = None,
+          sample: bool | None = None, streams: tuple[str, ...] | list[str] = (), loop: bool = True,
+          data_dir: Path = Path("tiltwatch-data"), cors_origins: tuple[str, ...] | list[str] = (),
+          rate_limit: int = 120) -> None:
+    """Run the API and dashboard until SIGINT/SIGTERM. ``sample=None``: the sample plays when no stream is given.
+
+    Raises :class:`ConfigError` (one line) for a bad site config, key file or stream."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from .app import create_app
+    from .auth import install_log_masking
+    from .settings import Settings
+
+    try:
+        kwargs = {"api_key_file": api_key_file} if api_key_file is not None else {}
+        settings = Settings(db=db, site=site, allow_frames=allow_frames, blur_faces=blur, data_dir=data_dir,
+                            cors_origins=list(cors_origins), rate_limit=rate_limit,
+                            streams=_stream_specs(list(streams), sample, site, loop), **kwargs)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10,
+                            server_header=False)
+    install_log_masking()  # after uvicorn configured its loggers
+    server = _make_server(config, app.state.server.closing)
+    print(f"dashboard: http://{host}:{port}/", flush=True)
+    server.run()
+
+
+def _make_server(config, closing: threading.Event):
+    """A uvicorn server that sets ``closing`` on SIGINT/SIGTERM, before it waits for open connections:
+    MJPEG streams and WebSockets then end at once instead of holding the shutdown up."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            closing.set()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: every interface)"),
+    port: int = typer.Option(8000, min=1, max=65535, help="port to listen on"),
+    db: str = typer.Option("sqlite:///tiltwatch.db", help="the store: sqlite:///file.db or postgresql+psycopg://..."),
+    site: Optional[Path] = typer.Option(None, help="site config (YAML): zones, staff zones, alert thresholds"),
+    allow_frames: bool = typer.Option(False, "--allow-frames", help="serve annotated frames, MJPEG and videos "
+                                                                    "(default: only numbers leave the server)"),
+    blur: bool = typer.Option(False, "--blur", help="pixelate faces in every served frame and video"),
+    api_key_file: Optional[Path] = typer.Option(None, help="API keys, one a line (also: env TILTWATCH_API_KEYS, "
+                                                           "comma-separated; none: one is generated and printed)"),
+    sample: Optional[bool] = typer.Option(None, "--sample/--no-sample", help="play the built-in sample as stream "
+                                                                            "'sample' (default: when no --stream)"),
+    stream: list[str] = typer.Option([], "--stream", help="ID=SOURCE: an rtsp/http URL, a webcam index or a video "
+                                                          "file, started at once (repeat); camera = the site "
+                                                          "camera named ID, or its only camera"),
+    loop: bool = typer.Option(True, "--loop/--no-loop", help="video files given with --stream start again at the end"),
+    data_dir: Path = typer.Option(Path("tiltwatch-data"), help="uploaded videos and job results"),
+    cors_origin: list[str] = typer.Option([], "--cors-origin", help="allow browser calls from this origin (repeat); "
+                                                                    "default: CORS off"),
+    rate_limit: int = typer.Option(120, min=0, help="requests per minute per client IP and key (0: off)"),
+) -> None:
+    """Serve the HTTP API and the live dashboard (open http://HOST:PORT/ and enter the API key)."""
+    try:
+        serve(host, port, db, site, allow_frames, blur, api_key_file, sample, stream, loop, data_dir,
+              cors_origin, rate_limit)
+    except TiltwatchError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None

@@ -1,0 +1,198 @@
+"""Frames for a live stream, read on their own thread, newest frame only.
+
+* cameras and ``rtsp://`` / ``http://`` URLs (OpenCV): when the stream drops or cannot be
+  opened, it is retried with exponential backoff (0.5 s doubling up to 30 s) for as long
+  as the stream runs; ``problem`` says why meanwhile (the stream shows ``degraded``);
+* a video file or ``sample``, *played as a live stream*: paced to its own frame rate
+  (the reader sleeps between frames) and, with ``loop``, started again at the end.
+
+Either way the consumer gets only the newest frame; a frame it had no time for is dropped
+and counted in ``dropped``. ``reconnects`` counts reconnection attempts.
+
+Usage::
+
+    reader = LiveReader("rtsp://cam-7/stream"); reader.start()
+    item = reader.get(timeout=0.5)      # (index, seconds since start, BGR image) or None
+    reader.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..sources import STREAM_SCHEMES, SampleSource, VideoFileSource
+
+log = logging.getLogger(__name__)
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+def masked_source(source: str) -> str:
+    """A source as it may be shown: ``rtsp://user:***@host/...`` (passwords hidden)."""
+    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", source)
+
+
+def check_source(source: str) -> str:
+    """The kind of ``source`` ('sample', 'camera', 'url', 'file'); InputError if it is none of them."""
+    if source == "sample":
+        return "sample"
+    if source.isdigit():
+        return "camera"
+    if source.lower().startswith(STREAM_SCHEMES):
+        return "url"
+    path = Path(source)
+    if path.is_file():
+        return "file"
+    raise InputError(f"{masked_source(source)}: no such file (nor 'sample', a camera index or a stream URL)")
+
+
+class LiveReader:
+    def __init__(self, source: str, loop: bool = False):
+        self.source = source
+        self.kind = check_source(source)
+        self.loop = loop
+        self.name = masked_source(source)
+        self._sample = SampleSource() if self.kind == "sample" else None
+        self.fps: float | None = self._sample.fps if self._sample is not None else None
+        self.dropped = 0
+        self.reconnects = 0
+        self.problem: str | None = None  # why no frames come right now (the stream is degraded)
+        self.finished = False  # a file or the sample ended (no loop), or the reader gave up
+        self._latest: tuple[int, float, np.ndarray] | None = None
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._index = 0
+        self._t0 = time.monotonic()
+
+    # --- consumer side ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"read:{self.name}"[:40], daemon=True)
+        self._thread.start()
+
+    def get(self, timeout: float) -> tuple[int, float, np.ndarray] | None:
+        """The newest frame not yet taken, waiting up to ``timeout`` seconds; None if none came."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._latest is not None or self.finished, timeout)
+            item, self._latest = self._latest, None
+            return item
+
+    @property
+    def depth(self) -> int:
+        """Frames waiting for the consumer (0 or 1: older ones are dropped)."""
+        return int(self._latest is not None)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # --- producer side ------------------------------------------------------------------------
+
+    def _offer(self, image: np.ndarray) -> None:
+        with self._cond:
+            if self._latest is not None:
+                self.dropped += 1
+            self._latest = (self._index, time.monotonic() - self._t0, image)
+            self._index += 1
+            self.problem = None
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        try:
+            if self.kind in ("camera", "url"):
+                self._capture(int(self.source) if self.kind == "camera" else self.source)
+            else:
+                self._play()
+        except Exception as exc:  # noqa: BLE001 - any failure ends the reader with a reason
+            self.problem = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            log.error("%s: %s", self.name, self.problem)
+        finally:
+            with self._cond:
+                self.finished = True
+                self._cond.notify_all()
+
+    def _wait_backoff(self, failures: int, why: str) -> bool:
+        """Note the problem and sleep the backoff; False when asked to stop meanwhile."""
+        delay = min(BACKOFF_START_S * 2 ** (failures - 1), BACKOFF_MAX_S)
+        self.problem = f"{why}; reconnecting in {delay:.1f} s (attempt {failures})"
+        log.warning("%s: %s", self.name, self.problem)
+        self.reconnects += 1
+        return not self._stop.wait(delay)
+
+    def _capture(self, target: int | str) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            cap = cv2.VideoCapture(target)
+            try:
+                if not cap.isOpened():
+                    failures += 1
+                    if not self._wait_backoff(failures, "cannot open the stream"):
+                        return
+                    continue
+                if self.fps is None:
+                    fps = cap.get(cv2.CAP_PROP_FPS)
+                    self.fps = float(fps) if fps and 0 < fps < 240 else None
+                got = False
+                while not self._stop.is_set():
+                    ok, image = cap.read()
+                    if not ok or image is None:
+                        break
+                    got, failures = True, 0
+                    self._offer(image)
+            finally:
+                cap.release()
+            if self._stop.is_set():
+                return
+            failures = 1 if got else failures + 1
+            if not self._wait_backoff(failures, "the stream dropped"):
+                return
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        """One pass over the file or the sample."""
+        if self._sample is not None:
+            for i in range(self._sample.n):
+                yield self._sample.render(i)
+            return
+        video = VideoFileSource(self.source)
+        self.fps = self.fps or video.fps or 25.0
+        try:
+            for frame in video:
+                yield frame.image
+        finally:
+            video.close()
+
+    def _play(self) -> None:
+        """Paced playback: frame n is offered at start + n / fps; a reader more than 1 s behind re-anchors."""
+        start, n = time.monotonic(), 0
+        while not self._stop.is_set():
+            played = 0
+            for image in self._frames():
+                fps = self.fps or 25.0
+                delay = start + n / fps - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    return
+                if delay < -1.0:
+                    start = time.monotonic() - n / fps
+                if self._stop.is_set():
+                    return
+                self._offer(image)
+                n += 1
+                played += 1
+            if not self.loop or played == 0:
+                if played == 0:
+                    raise InputError(f"{self.name}: no frame could be read")
+                return

@@ -1,0 +1,357 @@
+// tiltwatch live dashboard: plain JS, no build step, nothing loaded from elsewhere.
+//
+// Asks for the API key (kept in sessionStorage), then:
+//  - lists the streams (GET /api/v1/streams every 3 s) with start/stop buttons;
+//  - shows each stream live: the annotated MJPEG when the server serves frames, otherwise a
+//    canvas drawing boxes and labels from the WebSocket's frame messages;
+//  - the mood of each zone: mean smoothed valence of the faces seen there in the last 10 s;
+//  - the alert feed (WebSocket "alert_open" and "alert", plus the last hour from /api/v1/alerts);
+//  - visit timelines of the last hour as an SVG chart (GET /api/v1/visits every 15 s).
+"use strict";
+
+const KEY_STORE = "tiltwatch.key";
+const MOOD_WINDOW_S = 10;
+const MAX_ALERTS = 100;
+const COLOURS = {
+  neutral: "#c8c8c8", happiness: "#3cc83c", surprise: "#ffc800", sadness: "#2878c8",
+  anger: "#e62828", disgust: "#648c28", fear: "#b43cb4", contempt: "#a05078",
+};
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const el = (tag, attrs = {}, text = "") => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+};
+const svgEl = (tag, attrs = {}) => {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+};
+const hhmmss = (epoch) => new Date(epoch * 1000).toLocaleTimeString([], {hour12: false});
+
+let key = sessionStorage.getItem(KEY_STORE);
+let allowFrames = false;
+let socket = null;
+let timers = [];
+const streams = new Map();   // id -> {card, lastFrame, state}
+const moodSamples = [];      // {at, zone, track, valence}
+
+// --- API -----------------------------------------------------------------------------------
+
+async function api(path, options = {}) {
+  const headers = Object.assign({"Authorization": `Bearer ${key}`}, options.headers || {});
+  const response = await fetch(path, Object.assign({}, options, {headers}));
+  if (response.status === 401) { signOut("The API key was refused."); throw new Error("unauthorised"); }
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) throw new Error(body?.error || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+// --- sign in / out -------------------------------------------------------------------------
+
+function showLogin(message = "") {
+  $("#app").hidden = true;
+  $("#logout").hidden = true;
+  $("#login").hidden = false;
+  $("#login-error").textContent = message;
+  $("#key-input").focus();
+}
+
+function signOut(message = "") {
+  sessionStorage.removeItem(KEY_STORE);
+  key = null;
+  timers.forEach(clearInterval);
+  timers = [];
+  if (socket) { socket.onclose = null; socket.close(); socket = null; }
+  streams.clear();
+  $("#streams").replaceChildren();
+  showLogin(message);
+}
+
+async function signIn(candidate) {
+  key = candidate;
+  try {
+    const listing = await api("/api/v1/streams");
+    sessionStorage.setItem(KEY_STORE, key);
+    start(listing);
+  } catch (err) {
+    if (err.message !== "unauthorised") showLogin(err.message);
+  }
+}
+
+function start(listing) {
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#logout").hidden = false;
+  renderStreams(listing);
+  connect();
+  loadAlerts();
+  loadVisits();
+  timers.push(setInterval(refreshStreams, 3000));
+  timers.push(setInterval(loadVisits, 15000));
+  timers.push(setInterval(renderMood, 1000));
+}
+
+// --- streams -------------------------------------------------------------------------------
+
+async function refreshStreams() {
+  try { renderStreams(await api("/api/v1/streams")); } catch (err) { /* shown by the connection badge */ }
+}
+
+function renderStreams(listing) {
+  allowFrames = listing.allow_frames;
+  const seen = new Set();
+  for (const s of listing.streams) {
+    seen.add(s.id);
+    let entry = streams.get(s.id);
+    if (!entry) {
+      entry = {card: streamCard(s), lastFrame: -1};
+      streams.set(s.id, entry);
+      $("#streams").append(entry.card);
+    }
+    const card = entry.card;
+    const state = $(".stream-state", card);
+    state.textContent = s.state;
+    state.className = `stream-state state-${s.state}`;
+    $(".stream-fps", card).textContent = `${s.fps.toFixed(1)} fps`;
+    $(".stream-dropped", card).textContent = `${s.dropped_frames} dropped`;
+    $(".stream-reconnects", card).textContent = `${s.reconnects} reconnects`;
+    $(".stream-error", card).textContent = s.last_error || "";
+    $(".start", card).disabled = ["running", "starting", "degraded"].includes(s.state);
+    $(".stop", card).disabled = !$(".start", card).disabled;
+    if (allowFrames && ["running", "degraded"].includes(s.state)) ensureMjpeg(card, s.id);
+  }
+  for (const [id, entry] of streams) {
+    if (!seen.has(id)) { entry.card.remove(); streams.delete(id); }
+  }
+  $("#streams-empty").hidden = streams.size > 0;
+}
+
+function streamCard(s) {
+  const card = el("div", {class: "stream", "data-stream": s.id});
+  const head = el("div", {class: "stream-head"});
+  head.append(el("span", {class: "stream-name"}, s.id), el("span", {class: "stream-state"}),
+              el("span", {class: "stream-fps"}), el("span", {class: "stream-faces"}, "0 faces"),
+              el("span", {class: "stream-dropped"}), el("span", {class: "stream-reconnects"}));
+  const frame = el("span", {class: "stream-frame"}, "frame ");
+  frame.append(el("span", {class: "frame-counter"}, "–"));
+  head.append(frame);
+  const view = el("div", {class: "view"});
+  if (allowFrames) {
+    view.append(el("img", {class: "live", alt: `annotated live view of ${s.id}`}));
+  } else {
+    view.append(el("canvas", {class: "live", width: "960", height: "540"}));
+    view.append(el("p", {class: "hint"}, "Frames are not served by this server: boxes drawn from live data."));
+  }
+  const actions = el("div", {class: "stream-actions"});
+  const startBtn = el("button", {class: "start", type: "button"}, "Start");
+  const stopBtn = el("button", {class: "stop", type: "button"}, "Stop");
+  startBtn.onclick = () => control(s.id, "start");
+  stopBtn.onclick = () => control(s.id, "stop");
+  actions.append(startBtn, stopBtn, el("span", {class: "stream-error error"}));
+  card.append(head, view, actions);
+  return card;
+}
+
+function ensureMjpeg(card, id) {
+  const img = $("img.live", card);
+  if (!img || img.dataset.live === "1") return;
+  img.dataset.live = "1";
+  img.onerror = () => { img.dataset.live = "0"; img.removeAttribute("src"); };  // retried on the next refresh
+  img.src = `/api/v1/streams/${encodeURIComponent(id)}/mjpeg?key=${encodeURIComponent(key)}`;
+}
+
+async function control(id, action) {
+  try {
+    await api(`/api/v1/streams/${encodeURIComponent(id)}/${action}`, {method: "POST"});
+  } catch (err) {
+    $(".stream-error", streams.get(id).card).textContent = err.message;
+  }
+  if (action === "stop") { const img = $("img.live", streams.get(id).card); if (img) img.dataset.live = "0"; }
+  refreshStreams();
+}
+
+// --- the WebSocket -------------------------------------------------------------------------
+
+function connect(delay = 1000) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws`);
+  socket.onopen = () => socket.send(JSON.stringify({type: "auth", key}));
+  socket.onmessage = (event) => {
+    const msg = JSON.parse(event.data);
+    if (msg.type === "hello") { setConn(true); (msg.open_alerts || []).forEach((a) => addAlert(a, true)); }
+    else if (msg.type === "frame") onFrame(msg);
+    else if (msg.type === "alert_open" || msg.type === "alert") addAlert(msg, true);
+    else if (msg.type === "error") setConn(false, msg.error);
+  };
+  socket.onclose = () => {
+    setConn(false);
+    if (key) setTimeout(() => connect(Math.min(delay * 2, 15000)), delay);
+  };
+}
+
+function setConn(on, why = "") {
+  const badge = $("#conn");
+  badge.textContent = on ? "live" : (why || "offline");
+  badge.className = `conn ${on ? "on" : "off"}`;
+}
+
+function onFrame(msg) {
+  const entry = streams.get(msg.stream);
+  if (!entry) { refreshStreams(); return; }
+  entry.lastFrame = msg.frame;
+  $(".frame-counter", entry.card).textContent = String(msg.frame);
+  $(".stream-faces", entry.card).textContent = `${msg.faces.length} face${msg.faces.length === 1 ? "" : "s"}`;
+  const now = Date.now() / 1000;
+  for (const f of msg.faces) {
+    if (f.valence !== null) moodSamples.push({at: now, zone: f.zone || msg.stream, track: f.track_id, valence: f.valence});
+  }
+  const canvas = $("canvas.live", entry.card);
+  if (canvas) drawFaces(canvas, msg);
+}
+
+function drawFaces(canvas, msg) {
+  if (canvas.width !== msg.width || canvas.height !== msg.height) {
+    canvas.width = msg.width;
+    canvas.height = msg.height;
+  }
+  const g = canvas.getContext("2d");
+  g.fillStyle = "#1d2b22";
+  g.fillRect(0, 0, canvas.width, canvas.height);
+  const scale = Math.max(canvas.width, canvas.height) / 1000;
+  g.lineWidth = Math.max(2, 3 * scale);
+  g.font = `${Math.round(18 * scale)}px system-ui, sans-serif`;
+  for (const f of msg.faces) {
+    const [x, y, w, h] = f.box;
+    const colour = COLOURS[f.label] || "#ffffff";
+    g.strokeStyle = colour;
+    g.strokeRect(x, y, w, h);
+    const text = `#${f.track_id ?? "?"} ${f.label ?? ""}`;
+    const tw = g.measureText(text).width + 8;
+    g.fillStyle = colour;
+    g.fillRect(x, y - 24 * scale, tw, 24 * scale);
+    g.fillStyle = "#000";
+    g.fillText(text, x + 4, y - 6 * scale);
+  }
+}
+
+// --- mood per zone -------------------------------------------------------------------------
+
+function valenceColour(v) {
+  const t = Math.max(-1, Math.min(1, v));
+  return t >= 0 ? `rgb(${Math.round(200 - 150 * t)}, 200, ${Math.round(200 - 150 * t)})`
+                : `rgb(230, ${Math.round(200 + 160 * t)}, ${Math.round(200 + 160 * t)})`;
+}
+
+function renderMood() {
+  const now = Date.now() / 1000;
+  while (moodSamples.length && moodSamples[0].at < now - MOOD_WINDOW_S) moodSamples.shift();
+  const zones = new Map();
+  for (const s of moodSamples) {
+    const z = zones.get(s.zone) || {sum: 0, n: 0, tracks: new Set()};
+    z.sum += s.valence;
+    z.n += 1;
+    if (s.track !== null && s.at > now - 2) z.tracks.add(s.track);
+    zones.set(s.zone, z);
+  }
+  const box = $("#mood");
+  if (!zones.size) { box.replaceChildren(el("p", {class: "hint"}, "no faces in the last 10 s")); return; }
+  const rows = [...zones.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, z]) => {
+    const mean = z.sum / z.n;
+    const row = el("div", {class: "zone", "data-zone": name});
+    const bar = el("div", {class: "bar"});
+    const fill = el("div", {class: "fill"});
+    fill.style.width = `${Math.abs(mean) * 50}%`;
+    fill.style.left = mean >= 0 ? "50%" : `${50 - Math.abs(mean) * 50}%`;
+    fill.style.background = valenceColour(mean);
+    bar.append(fill);
+    row.append(el("span", {class: "zone-name"}, name), bar,
+               el("span", {class: "zone-valence"}, (mean >= 0 ? "+" : "") + mean.toFixed(2)),
+               el("span", {class: "zone-faces"}, `${z.tracks.size} face${z.tracks.size === 1 ? "" : "s"}`));
+    return row;
+  });
+  box.replaceChildren(...rows);
+}
+
+// --- alerts --------------------------------------------------------------------------------
+
+const shownAlerts = new Set();
+
+function addAlert(a, live) {
+  const opened = a.type === "alert_open";
+  const id = [opened ? "open" : "closed", a.visit_key, a.kind, a.start].join("|");
+  if (shownAlerts.has(id)) return;  // e.g. sent again in "hello" after a reconnect
+  shownAlerts.add(id);
+  const li = el("li", {class: `alert ${opened ? "alert-open" : "alert-closed"} kind-${a.kind}`});
+  const where = [a.stream || a.camera, a.zone].filter(Boolean).join(" · ");
+  const what = opened ? `${a.kind} opened` : `${a.kind}${live ? " closed" : ""}`;
+  const detail = opened
+    ? `${a.emotion ? a.emotion + " " : ""}${a.value.toFixed(2)} (threshold ${a.threshold})`
+    : `${Math.max(0, a.end - a.start).toFixed(1)} s, peak ${a.value.toFixed(2)}${a.evidence?.emotion ? " " + a.evidence.emotion : ""}`;
+  li.append(el("time", {}, hhmmss(opened ? a.start : a.end)), el("strong", {}, what),
+            el("span", {class: "where"}, `${where} · track #${a.track_id ?? "?"}`),
+            el("span", {class: "detail"}, detail));
+  const list = $("#alerts");
+  list.prepend(li);
+  while (list.children.length > MAX_ALERTS) list.lastChild.remove();
+  $("#alerts-empty").hidden = true;
+}
+
+async function loadAlerts() {
+  try {
+    const body = await api(`/api/v1/alerts?start=${Math.floor(Date.now() / 1000) - 3600}&limit=50`);
+    body.alerts.forEach((a) => addAlert(Object.assign({type: "alert"}, a), false));
+  } catch (err) { /* the live feed still works */ }
+}
+
+// --- visit timelines -----------------------------------------------------------------------
+
+async function loadVisits() {
+  const now = Date.now() / 1000;
+  let body;
+  try { body = await api(`/api/v1/visits?start=${Math.floor(now - 3600)}&limit=400`); } catch (err) { return; }
+  const visits = body.visits.slice(-40);
+  const box = $("#visits");
+  if (!visits.length) { box.replaceChildren(el("p", {class: "hint"}, "no visits in the last hour")); return; }
+  const t0 = Math.min(...visits.map((v) => v.start));
+  const t1 = Math.max(now, ...visits.map((v) => v.end));
+  const W = 900, left = 150, row = 16, top = 22, H = top + row * visits.length + 6;
+  const x = (t) => left + ((t - t0) / Math.max(t1 - t0, 1)) * (W - left - 10);
+  const svg = svgEl("svg", {viewBox: `0 0 ${W} ${H}`, class: "timeline", role: "img",
+                            "aria-label": "visit timelines"});
+  for (let i = 0; i <= 4; i++) {
+    const t = t0 + ((t1 - t0) * i) / 4;
+    svg.append(svgEl("line", {x1: x(t), x2: x(t), y1: top - 4, y2: H, class: "grid"}));
+    const label = svgEl("text", {x: x(t), y: 12, class: "tick", "text-anchor": "middle"});
+    label.textContent = hhmmss(t);
+    svg.append(label);
+  }
+  visits.forEach((v, i) => {
+    const y = top + i * row;
+    const name = svgEl("text", {x: left - 6, y: y + 11, class: "visit-label", "text-anchor": "end"});
+    name.textContent = `${v.camera} #${v.track_id} ${v.zones.join(",") || "–"}`;
+    const bar = svgEl("rect", {x: x(v.start), y: y + 2, width: Math.max(2, x(v.end) - x(v.start)), height: row - 4,
+                               rx: 3, class: `visit-bar${v.closed ? "" : " open"}`, fill: valenceColour(v.mean_valence)});
+    const title = svgEl("title");
+    title.textContent = `#${v.track_id} ${hhmmss(v.start)}–${hhmmss(v.end)} · ${(v.end - v.start).toFixed(0)} s · ` +
+      `${v.dominant} · valence ${v.mean_valence.toFixed(2)}` + (v.attention !== null ? ` · attention ${(v.attention * 100).toFixed(0)}%` : "");
+    bar.append(title);
+    svg.append(name, bar);
+  });
+  box.replaceChildren(svg);
+}
+
+// --- start ---------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const candidate = $("#key-input").value.trim();
+    $("#key-input").value = "";
+    if (candidate) signIn(candidate);
+  });
+  $("#logout").addEventListener("click", () => signOut());
+  if (key) signIn(key); else showLogin();
+});

@@ -1,0 +1,339 @@
+"""Live streams: each running stream is a reader thread and an analysis thread with its own Analyzer.
+
+The analysis thread always takes the newest frame (older ones are dropped, so the stream
+stays live), analyses it, feeds the site's analytics (when a site config is given), keeps
+the latest annotated frame for ``frame.jpg`` / MJPEG and publishes a per-frame summary
+on the hub. States: ``starting`` (models loading), ``running``, ``degraded`` (the source
+dropped and is being reconnected, or no frame for a while), ``stopped``, ``failed``.
+
+Usage::
+
+    manager = StreamManager(store, site, hub.publish, blur=False)
+    manager.add(StreamSpec(id="table-7", source="rtsp://cam-7/stream", camera="table-7"))
+    manager.start("table-7"); manager.get("table-7").status(); manager.stop_all()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .. import Analyzer
+from ..analytics.affect import valence_arousal
+from ..analytics.site import SiteConfig
+from ..config import AnalyzerConfig
+from ..errors import ConfigError, TiltwatchError
+from ..sinks.draw import annotate
+from ..sources.base import Frame
+from ..types import FrameResult
+from .live_alerts import LiveAlerts, Publish
+from .readers import LiveReader, check_source, masked_source
+from .settings import StreamSpec
+
+log = logging.getLogger(__name__)
+STALL_S = 5.0  # running but no frame for this long: degraded
+LATENCY_WINDOW = 300  # frames of per-stage latency kept for metrics
+
+
+class StreamError(TiltwatchError):
+    """A stream request that cannot be done; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class LiveStream:
+    def __init__(self, spec: StreamSpec, store, site: SiteConfig | None, publish: Publish, blur: bool = False,
+                 config: AnalyzerConfig | None = None):
+        self.spec = spec
+        self.config = config
+        self.store = store
+        self.site = site
+        self.publish = publish
+        self.blur = blur
+        self.state = "stopped"
+        self.last_error: str | None = None
+        self.frames = 0
+        self.faces = 0  # faces summed over frames
+        self.faces_now = 0
+        self.timings: dict[str, deque[float]] = {}
+        self.started_at: float | None = None
+        self._reader: LiveReader | None = None
+        self._dropped_before = 0  # dropped / reconnects of earlier runs (readers are per run)
+        self._reconnects_before = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._done_at = deque(maxlen=60)  # monotonic times of recent analysed frames (fps)
+        self._last_frame_at = 0.0
+        self._latest: tuple[Frame, FrameResult] | None = None
+        self._live: LiveAlerts | None = None
+        self._jpeg: tuple[int, bytes] | None = None
+        self._lock = threading.Lock()
+
+    # --- control ------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.active:
+            raise StreamError(f"stream {self.spec.id!r} is already running", 409)
+        self._stop.clear()
+        self.state, self.last_error = "starting", None
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=self._work, name=f"stream:{self.spec.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop reading and analysing; open visits and alerts are closed and stored. Idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("stream %s did not stop within %.0f s", self.spec.id, timeout)
+
+    # --- what the API reads -------------------------------------------------------------------
+
+    @property
+    def fps(self) -> float:
+        times = list(self._done_at)
+        if len(times) < 2 or time.monotonic() - times[-1] > 2.0:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    @property
+    def dropped(self) -> int:
+        reader = self._reader
+        return self._dropped_before + (reader.dropped if reader is not None else 0)
+
+    @property
+    def reconnects(self) -> int:
+        reader = self._reader
+        return self._reconnects_before + (reader.reconnects if reader is not None else 0)
+
+    @property
+    def queue_depth(self) -> int:
+        reader = self._reader
+        return reader.depth if reader is not None else 0
+
+    @property
+    def latest_index(self) -> int:
+        latest = self._latest
+        return latest[1].index if latest is not None else -1
+
+    def current_state(self) -> str:
+        reader = self._reader
+        if self.state in ("starting", "running") and reader is not None and reader.problem:
+            return "degraded"  # reconnecting
+        if self.state == "running" and time.monotonic() - self._last_frame_at > STALL_S:
+            return "degraded"  # connected, but no frame for a while
+        return self.state
+
+    def status(self) -> dict[str, Any]:
+        state = self.current_state()
+        reader = self._reader
+        problem = reader.problem if reader is not None else None
+        return {"id": self.spec.id, "source": masked_source(self.spec.source), "camera": self.camera,
+                "loop": self.spec.loop, "state": state, "fps": round(self.fps, 2), "frames": self.frames,
+                "faces": self.faces_now, "faces_total": self.faces, "dropped_frames": self.dropped,
+                "reconnects": self.reconnects, "queue_depth": self.queue_depth,
+                "last_error": problem if state == "degraded" and problem else self.last_error,
+                "started_at": self.started_at, "frame": self.latest_index}
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        """Alerts open right now (their ``alert_open`` messages); empty without a site config."""
+        live = self._live
+        return live.open_alerts() if live is not None else []
+
+    @property
+    def camera(self) -> str | None:
+        if self.site is not None:
+            try:
+                return self.site.camera(self.spec.camera).id
+            except ConfigError:
+                return self.spec.camera
+        return self.spec.camera
+
+    def jpeg(self, quality: int = 80) -> bytes | None:
+        """The latest annotated frame as JPEG (encoded once per frame, by whoever asks first)."""
+        latest = self._latest
+        if latest is None:
+            return None
+        frame, result = latest
+        with self._lock:
+            if self._jpeg is not None and self._jpeg[0] == result.index:
+                return self._jpeg[1]
+            image = annotate(frame.image, result, blur=self.blur)
+            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if not ok:
+                return None
+            self._jpeg = (result.index, buf.tobytes())
+            return self._jpeg[1]
+
+    # --- the analysis thread ------------------------------------------------------------------
+
+    def _work(self) -> None:
+        analyzer = live = reader = None
+        try:
+            reader = self._reader = LiveReader(self.spec.source, loop=self.spec.loop)
+            analyzer = Analyzer(self.config)
+            wall0 = time.time()  # the reader's t=0: stream seconds + wall0 = epoch seconds
+            if self.site is not None:
+                live = LiveAlerts(self.store, self.site, self.spec.camera, masked_source(self.spec.source),
+                                  self.spec.id, self.publish, start_time=wall0)
+                analyzer.exclude = live.staff_filter  # staff faces: counted per zone, never analysed
+                self._live = live
+            reader.start()
+            self._last_frame_at = time.monotonic()
+            first = True
+            while not self._stop.is_set():
+                item = reader.get(timeout=0.5)
+                if item is None:
+                    if reader.finished:
+                        break
+                    continue
+                index, t, image = item
+                if first and reader.fps:
+                    analyzer.set_fps(reader.fps)
+                first = False
+                result = analyzer.analyze(image, t, index, self.spec.id)
+                frame = Frame(index=index, timestamp=t, image=image)
+                self._record(analyzer, frame, result)
+                if live is not None:
+                    try:
+                        live.write(frame, result)
+                    except TiltwatchError as exc:  # the store is down: keep the stream live, say why
+                        self.last_error = str(exc)
+                        log.error("stream %s: %s", self.spec.id, exc)
+                self.publish(self._message(result, wall0 + t, live))
+            if reader.finished and reader.problem:
+                raise TiltwatchError(reader.problem)
+            self.state = "stopped"
+        except Exception as exc:  # noqa: BLE001 - a failing stream must say why, not vanish
+            self.state = "failed"
+            self.last_error = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            log.error("stream %s failed: %s", self.spec.id, self.last_error)
+        finally:
+            self._reader = None
+            if reader is not None:
+                reader.stop()
+                self._dropped_before += reader.dropped
+                self._reconnects_before += reader.reconnects
+            self._live = None
+            if live is not None:
+                try:
+                    live.close()
+                except TiltwatchError as exc:
+                    self.last_error = str(exc)
+                    log.error("stream %s: %s", self.spec.id, exc)
+            if analyzer is not None:
+                analyzer.close()
+
+    def _record(self, analyzer: Analyzer, frame: Frame, result: FrameResult) -> None:
+        now = time.monotonic()
+        self._done_at.append(now)
+        self._last_frame_at = now
+        self.frames += 1
+        self.faces += len(result.faces)
+        self.faces_now = len(result.faces)
+        self._latest = (frame, result)
+        for stage, values in analyzer.timings.items():  # move them out: the analyzer's lists never shrink
+            self.timings.setdefault(stage, deque(maxlen=LATENCY_WINDOW)).extend(values)
+            values.clear()
+        if self.state == "starting":
+            self.state = "running"
+
+    def _message(self, result: FrameResult, timestamp: float, live: LiveAlerts | None) -> dict[str, Any]:
+        faces = []
+        for f in result.faces:
+            emo = f.smoothed.emotion or f.emotion
+            pose = f.smoothed.pose or f.pose
+            valence, arousal = valence_arousal(emo.probs) if emo is not None else (None, None)
+            faces.append({"track_id": f.track_id, "box": [round(v, 1) for v in f.xywh],
+                          "label": emo.label if emo else None,
+                          "probs": {c: round(float(p), 3) for c, p in zip(emo.classes, emo.probs)} if emo else None,
+                          "pose": pose.to_dict() if pose else None,
+                          "valence": None if valence is None else round(valence, 3),
+                          "arousal": None if arousal is None else round(arousal, 3),
+                          "zone": live.zone_of(f) if live is not None else None})
+        return {"type": "frame", "stream": self.spec.id, "camera": self.camera, "frame": result.index,
+                "timestamp": round(timestamp, 3), "width": result.width, "height": result.height,
+                "fps": round(self.fps, 2), "faces": faces}
+
+
+class StreamManager:
+    """The server's streams by id. Thread-safe."""
+
+    def __init__(self, store, site: SiteConfig | None, publish: Publish, blur: bool = False,
+                 config: AnalyzerConfig | None = None):
+        self.store = store
+        self.config = config
+        self.site = site
+        self.publish = publish
+        self.blur = blur
+        self._streams: dict[str, LiveStream] = {}
+        self._lock = threading.Lock()
+
+    def add(self, spec: StreamSpec) -> LiveStream:
+        try:
+            check_source(spec.source)
+            if self.site is not None:
+                self.site.camera(spec.camera)
+        except TiltwatchError as exc:
+            raise StreamError(str(exc), 422) from None
+        with self._lock:
+            if spec.id in self._streams:
+                raise StreamError(f"stream {spec.id!r} already exists", 409)
+            stream = self._streams[spec.id] = LiveStream(spec, self.store, self.site, self.publish, self.blur,
+                                                          self.config)
+        return stream
+
+    def get(self, stream_id: str) -> LiveStream:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            raise StreamError(f"no stream {stream_id!r}", 404)
+        return stream
+
+    def all(self) -> list[LiveStream]:
+        with self._lock:
+            return list(self._streams.values())
+
+    def start(self, stream_id: str) -> LiveStream:
+        stream = self.get(stream_id)
+        stream.start()
+        return stream
+
+    def stop(self, stream_id: str) -> LiveStream:
+        stream = self.get(stream_id)
+        stream.stop()
+        return stream
+
+    def remove(self, stream_id: str) -> None:
+        stream = self.get(stream_id)
+        stream.stop()
+        with self._lock:
+            self._streams.pop(stream_id, None)
+
+    def stop_all(self) -> None:
+        """Signal every stream, then wait for each (they close their visits and alerts in parallel)."""
+        streams = self.all()
+        for s in streams:
+            s._stop.set()
+        for s in streams:
+            s.stop()
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {"total": 0}
+        for s in self.all():
+            state = s.current_state()
+            counts[state] = counts.get(state, 0) + 1
+            counts["total"] += 1
+        return counts

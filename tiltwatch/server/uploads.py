@@ -1,0 +1,151 @@
+"""One uploaded file from a ``multipart/form-data`` request, within a byte limit, read as it streams.
+
+The body is parsed while it arrives (python-multipart's push parser): a ``Content-Length``
+over the limit is refused before anything is read (413), the file's type is checked as soon
+as its part headers are in (415), and the file's bytes are counted as they come: the
+upload stops at ``limit + 1`` bytes (413), so an endless or lying body costs at most one
+chunk more than the limit. Small form fields beside the file (e.g. ``camera``) are kept.
+
+Usage::
+
+    upload = await receive_file(request, limit=10 * MB, formats=["jpeg", "png"], kinds=IMAGE_FORMATS,
+                                write=buffer.extend)
+    upload.filename, upload.size, upload.fields["camera"]
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Awaitable, Callable
+
+from fastapi import HTTPException, Request
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+IMAGE_FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # format: (MIME types, extensions)
+    "jpeg": (("image/jpeg", "image/jpg", "image/pjpeg"), (".jpg", ".jpeg")),
+    "png": (("image/png",), (".png",)),
+    "webp": (("image/webp",), (".webp",)),
+    "bmp": (("image/bmp", "image/x-ms-bmp", "image/x-bmp"), (".bmp",)),
+}
+VIDEO_FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mp4": (("video/mp4",), (".mp4", ".m4v")),
+    "mov": (("video/quicktime",), (".mov",)),
+    "mkv": (("video/x-matroska", "video/matroska"), (".mkv",)),
+    "avi": (("video/x-msvideo", "video/avi", "video/msvideo"), (".avi",)),
+}
+GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
+FORM_OVERHEAD = 64 * 1024  # multipart headers, boundaries and small fields allowed beside the file
+FIELD_LIMIT = 4 * 1024
+
+
+@dataclass
+class Upload:
+    filename: str
+    content_type: str
+    format: str
+    size: int = 0
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _format_of(content_type: str, filename: str, allowed: list[str], kinds: dict) -> str | None:
+    """The allowed format the part declares; the extension decides only for generic MIME types."""
+    ext = PurePath(filename).suffix.lower()
+    for name in allowed:
+        mimes, exts = kinds[name]
+        if content_type in mimes or (content_type in GENERIC_TYPES and ext in exts):
+            return name
+    return None
+
+
+def _too_big(limit: int) -> HTTPException:
+    return HTTPException(413, f"upload too large: the limit is {limit} bytes ({limit / 2 ** 20:.1f} MB)")
+
+
+async def receive_file(request: Request, *, limit: int, formats: list[str], kinds: dict,
+                       write: Callable[[bytes], Awaitable[None] | None], name: str = "file") -> Upload:
+    """Stream the file in form field ``name`` into ``write``; HTTPException 413/415/422 when it cannot."""
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data" or b"boundary" not in params:
+        raise HTTPException(415, f"send the file as multipart/form-data in the field '{name}'")
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise HTTPException(400, "invalid Content-Length header")
+        if int(length) > limit + FORM_OVERHEAD:
+            raise _too_big(limit)
+
+    accepted = ", ".join(formats)
+    state: dict = {"headers": {}, "field": "", "value": b"", "current": None, "upload": None, "other": 0}
+    chunks: list[bytes] = []
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["field"] += data[start:end].decode("latin-1")
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["field"].lower()] = state["value"].decode("utf-8", "replace")
+        state["field"], state["value"] = "", b""
+
+    def on_headers_finished() -> None:
+        headers, state["headers"] = state["headers"], {}
+        _, disp = parse_options_header(headers.get("content-disposition", ""))
+        field_name = disp.get(b"name", b"").decode("utf-8", "replace")
+        filename = disp.get(b"filename")
+        if field_name == name and filename is not None and state["upload"] is None:
+            part_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            fname = PurePath(filename.decode("utf-8", "replace").replace("\\", "/")).name
+            fmt = _format_of(part_type, fname, formats, kinds)
+            if fmt is None:
+                raise HTTPException(415, f"unsupported file type {part_type or 'unknown'!r} ({fname}); "
+                                         f"accepted: {accepted}")
+            state["upload"] = state["current"] = Upload(filename=fname, content_type=part_type, format=fmt)
+        elif filename is not None:
+            raise HTTPException(422, f"send one file, in the multipart field '{name}' (got a file in '{field_name}')")
+        else:
+            state["current"] = field_name
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        current = state["current"]
+        if isinstance(current, Upload):
+            current.size += end - start
+            if current.size > limit:
+                raise _too_big(limit)
+            chunks.append(data[start:end])
+        else:
+            state["other"] += end - start
+            if state["other"] > FORM_OVERHEAD:
+                raise HTTPException(413, "form fields beside the file are too large")
+            if current:
+                value = state["upload_fields"].get(current, "") + data[start:end].decode("utf-8", "replace")
+                if len(value) > FIELD_LIMIT:
+                    raise HTTPException(413, f"form field '{current}' is too large")
+                state["upload_fields"][current] = value
+
+    state["upload_fields"] = {}
+    parser = MultipartParser(params[b"boundary"], {
+        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+    })
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+            for piece in chunks:
+                done = write(piece)
+                if inspect.isawaitable(done):
+                    await done
+            chunks.clear()
+        parser.finalize()
+    except FormParserError:
+        raise HTTPException(422, "malformed multipart body") from None
+    upload: Upload | None = state["upload"]
+    if upload is None:
+        raise HTTPException(422, f"no file in the upload: send it in the multipart field '{name}'")
+    if upload.size == 0:
+        raise HTTPException(422, f"{upload.filename}: empty file")
+    upload.fields = state["upload_fields"]
+    return upload
