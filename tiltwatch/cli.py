@@ -201,6 +201,7 @@ def bench_cmd(
     emotion_every: int = typer.Option(1, min=1, help="emotion stride per tracked face"),
     short_range: bool = typer.Option(False, help="short-range detector"),
     threads: int = typer.Option(1, min=1, help="emotion inference threads per stream"),
+    encode: bool = typer.Option(True, help="also annotate and encode H.264 (as for files; live streams need not)"),
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write all figures as JSON here"),
 ) -> None:
@@ -216,7 +217,7 @@ def bench_cmd(
               "runs": []}
     try:
         for n in streams:
-            r = bench(clip, n, frames, config)
+            r = bench(clip, n, frames, config, encode)
             report["runs"].append(r)
             typer.echo(format_table(r))
         if compare:

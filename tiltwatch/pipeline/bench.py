@@ -42,7 +42,7 @@ class _TimedIter:
         return item
 
 
-def _stream_worker(clip: str, frames: int, config: dict, barrier, results) -> None:
+def _stream_worker(clip: str, frames: int, config: dict, encode: bool, barrier, results) -> None:
     from ..config import AnalyzerConfig
     from ..sinks.video import AnnotatedVideoSink
     from ..sources import open_source
@@ -63,7 +63,7 @@ def _stream_worker(clip: str, frames: int, config: dict, barrier, results) -> No
             encode_t.append(time.perf_counter() - t0)
 
         sink.write = timed_write
-        writer = WriteBehind([sink])
+        writer = WriteBehind([sink] if encode else [])
         barrier.wait()
         n = faces = 0
         t0 = time.perf_counter()
@@ -85,10 +85,12 @@ def _stream_worker(clip: str, frames: int, config: dict, barrier, results) -> No
                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def bench(clip: str, streams: int, frames: int, config: dict) -> dict:
+def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = True) -> dict:
+    """``encode``: write the annotated H.264 video too (files); live streams need not."""
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(streams), ctx.Queue()
-    procs = [ctx.Process(target=_stream_worker, args=(clip, frames, config, barrier, results)) for _ in range(streams)]
+    procs = [ctx.Process(target=_stream_worker, args=(clip, frames, config, encode, barrier, results))
+             for _ in range(streams)]
     for p in procs:
         p.start()
     outs = [results.get() for _ in procs]
@@ -102,7 +104,7 @@ def bench(clip: str, streams: int, frames: int, config: dict) -> dict:
     wall = max(o["seconds"] for o in outs)
     total_frames = sum(o["frames"] for o in outs)
     total_faces = sum(o["faces"] for o in outs)
-    return {"clip": clip, "streams": streams, "config": config, "frames_per_stream": frames,
+    return {"clip": clip, "streams": streams, "config": config, "encode": encode, "frames_per_stream": frames,
             "fps_per_stream": round(float(np.mean([o["frames"] / o["seconds"] for o in outs])), 1),
             "fps_total": round(total_frames / wall, 1), "faces_per_s": round(total_faces / wall, 1),
             "faces_per_frame": round(total_faces / max(total_frames, 1), 2),
@@ -158,7 +160,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def format_table(r: dict) -> str:
     lines = [f"{r['clip']}: {r['streams']} stream(s) x {r['frames_per_stream']} frames, "
-             f"{r['faces_per_frame']} faces/frame, config {r['config']}",
+             f"{r['faces_per_frame']} faces/frame, config {r['config']}, encode {r['encode']}",
              f"  fps per stream {r['fps_per_stream']}, total {r['fps_total']}, faces/s {r['faces_per_s']}, "
              f"peak memory {r['peak_memory_mb']:.0f} MB",
              f"  {'stage':<8} {'median ms':>10} {'p95 ms':>8}"]
