@@ -22,6 +22,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Faces on camera: who is there, where they look, what they feel.")
 
 
+from .server.cli import serve_command  # noqa: E402  (imports nothing heavy until it runs)
+
+app.command("serve")(serve_command)
+
+
 class Output(str, Enum):
     jsonl = "jsonl"
     csv = "csv"

@@ -35,7 +35,7 @@ from .hub import Hub
 from .images import ImagePool
 from .metrics import HttpMetricsMiddleware, Metrics
 from .ratelimit import RateLimiter, RateLimitMiddleware
-from .settings import Settings
+from .settings import Settings, validation_message
 from .state import Server
 from .streams import StreamError
 
@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     srv.metrics = Metrics(srv)
     install_log_masking()
 
-    app = FastAPI(title="tiltwatch", version=__version__, lifespan=_lifespan, redoc_url=None,
+    # No /docs page: Swagger UI loads scripts from a CDN, which must not run on the dashboard's origin.
+    app = FastAPI(title="tiltwatch", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None,
                   description="Faces on casino cameras: live streams, image and video analysis, visits, alerts.")
     app.state.server = srv
     app.state.keys = KeyRing(keys)
@@ -105,10 +106,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     srv.streams = StreamManager(store, srv.site, srv.hub.publish, blur=s.blur_faces, config=s.analyzer)
     srv.jobs = JobManager(s.data_dir, store, srv.site, annotate=s.allow_frames, blur=s.blur_faces, config=s.analyzer)
     srv.images = ImagePool(s.image_workers, s.image_queue, config=s.analyzer)
+    try:
+        for spec in s.streams:
+            srv.streams.add(spec)
+            srv.streams.start(spec.id)
+    except Exception:
+        await asyncio.to_thread(_shutdown, srv, store)
+        raise
     srv.store = store
-    for spec in s.streams:
-        srv.streams.add(spec)
-        srv.streams.start(spec.id)
     log.info("tiltwatch server ready: store %s, %d streams", store.url, len(s.streams))
     try:
         yield
@@ -133,11 +138,7 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return JSONResponse({"error": f"{where}: {first.get('msg')}{more}"}, status_code=422)
+        return JSONResponse({"error": validation_message(list(exc.errors()))}, status_code=422)
 
     @app.exception_handler(StreamError)
     async def stream_error(request: Request, exc: StreamError) -> JSONResponse:

@@ -19,8 +19,9 @@ import logging
 import re
 import secrets
 
-from fastapi import HTTPException, Request, WebSocket
+from fastapi import HTTPException, Request
 
+log = logging.getLogger(__name__)
 QUERY_KEY_PATHS = ("/frame.jpg", "/mjpeg", "/ws")  # the only URLs that accept ?key=
 
 
@@ -73,12 +74,9 @@ def require_key(request: Request) -> str:
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
                             headers={"WWW-Authenticate": "Bearer"})
     if not request.app.state.keys.valid(key):
+        log.warning("refused API key %s from %s", mask(key), request.client.host if request.client else "-")
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})
     return client_id(key)
-
-
-def websocket_key_valid(ws: WebSocket, key: str | None) -> bool:
-    return ws.app.state.keys.valid(key)
 
 
 class MaskKeysFilter(logging.Filter):

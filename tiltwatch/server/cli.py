@@ -39,6 +39,9 @@ def _stream_specs(streams: list[str], sample: bool | None, site_path: Path | Non
     if sample or (sample is None and not specs):
         specs.append(StreamSpec(id=SAMPLE_ID, source="sample", loop=True,
                                 camera=SAMPLE_ID if SAMPLE_ID in cameras else None))
+    for spec in specs:
+        if site is not None:
+            site.camera(spec.camera)  # a site with several cameras: ConfigError names them
     return specs
 
 
@@ -55,7 +58,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, db: str = "sqlite:///tiltwa
 
     from .app import create_app
     from .auth import install_log_masking
-    from .settings import Settings
+    from .readers import check_source
+    from .settings import Settings, validation_message
 
     try:
         kwargs = {"api_key_file": api_key_file} if api_key_file is not None else {}
@@ -63,8 +67,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, db: str = "sqlite:///tiltwa
                             cors_origins=list(cors_origins), rate_limit=rate_limit,
                             streams=_stream_specs(list(streams), sample, site, loop), **kwargs)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise ConfigError(validation_message(list(exc.errors()))) from None
+    for spec in settings.streams:
+        check_source(spec.source)  # a missing file fails here, in one line, before anything starts
     app = create_app(settings)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10,
                             server_header=False)

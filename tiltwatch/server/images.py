@@ -62,7 +62,8 @@ class ImagePool:
     def _analyzer(self) -> Analyzer:
         analyzer = getattr(self._local, "analyzer", None)
         if analyzer is None:
-            analyzer = self._local.analyzer = Analyzer(self.config, track=False, smooth_tau=0, detect_every=1)
+            exact = {"track": False, "smooth_tau": 0, "detect_every": 1, "emotion_every": 1}  # unrelated images
+            analyzer = self._local.analyzer = Analyzer(self.config, **exact)
             with self._lock:
                 self._analyzers.append(analyzer)
         return analyzer

@@ -22,10 +22,11 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .. import Analyzer
 from ..analytics.site import SiteConfig
@@ -221,7 +222,8 @@ class JobManager:
 
             analytics = AnalyticsSink(self.store, self.site, job.camera, job.filename, start_time=start)
         analyzer = Analyzer(self.config, exclude=analytics.staff_filter if analytics else None, fps=source.fps or 25.0)
-        sinks: list[Sink] = [JsonlSink(folder / "results.jsonl"), SummaryCsvSink(folder / "summary.csv"), _Progress(job)]
+        sinks: list[Sink] = [JsonlSink(folder / "results.jsonl"), SummaryCsvSink(folder / "summary.csv"),
+                             _Progress(job)]
         if self.annotate:
             sinks.append(AnnotatedVideoSink(folder / "annotated.mp4", fps=source.fps or 25.0, blur=self.blur))
         if analytics is not None:

@@ -18,8 +18,9 @@ Usage::
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any
 
 from ..analytics.alerts import Hysteresis
 from ..analytics.records import Alert

@@ -28,6 +28,17 @@ STREAM_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MB = 1024 * 1024
 
 
+def validation_message(errors: list[dict], skip: tuple[str, ...] = ("body",)) -> str:
+    """One line for pydantic's errors: ``where: what`` of the first, and how many more."""
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in skip) or "request"
+    what = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {what}{more}"
+
+
 def _env_keys() -> list[SecretStr]:
     return [SecretStr(k.strip()) for k in os.environ.get("TILTWATCH_API_KEYS", "").split(",") if k.strip()]
 
@@ -40,12 +51,19 @@ def _env_key_file() -> Path | None:
 class StreamSpec(BaseModel):
     """One live stream: ``source`` is an rtsp/http URL, a webcam index, a video file or ``sample``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)  # {"source": 0}: webcam 0
 
-    id: str = Field(pattern=STREAM_ID, description="letters, digits, '_', '.', '-'; at most 64")
+    id: str = Field(description="letters, digits, '_', '.', '-'; at most 64")
     source: str = Field(min_length=1, max_length=2048)
     camera: str | None = Field(None, description="camera id in the site config (default: its only camera)")
     loop: bool = Field(False, description="files and the sample: start again at the end")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not re.match(STREAM_ID, v):
+            raise ValueError(f"stream id must be 1-64 letters, digits, '_', '.' or '-', got {v!r}")
+        return v
 
 
 class Settings(BaseModel):
@@ -69,8 +87,9 @@ class Settings(BaseModel):
     image_workers: int = Field(2, ge=1, le=32, description="analyzers for /analyze/image (one thread each)")
     image_queue: int = Field(16, ge=1, description="image requests waiting beyond this get 503")
     streams: list[StreamSpec] = Field([], description="streams added (and started) at startup")
-    analyzer: AnalyzerConfig = Field(default_factory=AnalyzerConfig,
-                                     description="pipeline settings for streams, jobs and images")
+    analyzer: AnalyzerConfig = Field(default_factory=lambda: AnalyzerConfig(detect_every=3, emotion_every=2),
+                                     description="pipeline of streams and jobs: the CLI's fast path by default "
+                                                 "(images always use the exact path)")
 
     @field_validator("cors_origins")
     @classmethod

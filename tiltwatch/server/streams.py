@@ -22,7 +22,6 @@ from collections import deque
 from typing import Any
 
 import cv2
-import numpy as np
 
 from .. import Analyzer
 from ..analytics.affect import valence_arousal

@@ -16,9 +16,9 @@ Usage::
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Awaitable, Callable
 
 from fastapi import HTTPException, Request
 from python_multipart.exceptions import FormParserError
@@ -64,6 +64,70 @@ def _too_big(limit: int) -> HTTPException:
     return HTTPException(413, f"upload too large: the limit is {limit} bytes ({limit / 2 ** 20:.1f} MB)")
 
 
+class _Parts:
+    """python-multipart callbacks: keeps the wanted file's bytes (counted) and small fields beside it."""
+
+    def __init__(self, name: str, limit: int, formats: list[str], kinds: dict):
+        self.name, self.limit, self.formats, self.kinds = name, limit, formats, kinds
+        self.upload: Upload | None = None
+        self.fields: dict[str, bytes] = {}
+        self.pending: list[bytes] = []  # file bytes parsed from the current chunk, to write
+        self._headers: dict[str, str] = {}
+        self._field, self._value = "", b""
+        self._current: Upload | str | None = None  # the part being read: the file or a field name
+        self._other = 0  # bytes of parts that are not the file
+
+    def callbacks(self) -> dict:
+        return {"on_header_field": self.on_header_field, "on_header_value": self.on_header_value,
+                "on_header_end": self.on_header_end, "on_headers_finished": self.on_headers_finished,
+                "on_part_data": self.on_part_data}
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end].decode("latin-1")
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value.decode("utf-8", "replace")
+        self._field, self._value = "", b""
+
+    def on_headers_finished(self) -> None:
+        headers, self._headers = self._headers, {}
+        _, disp = parse_options_header(headers.get("content-disposition", ""))
+        field_name = disp.get(b"name", b"").decode("utf-8", "replace")
+        filename = disp.get(b"filename")
+        if filename is None:
+            self._current = field_name
+            return
+        if field_name != self.name or self.upload is not None:
+            raise HTTPException(422, f"send one file, in the multipart field '{self.name}' "
+                                     f"(got a file in '{field_name}')")
+        part_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        fname = PurePath(filename.decode("utf-8", "replace").replace("\\", "/")).name
+        fmt = _format_of(part_type, fname, self.formats, self.kinds)
+        if fmt is None:
+            raise HTTPException(415, f"unsupported file type {part_type or 'unknown'!r} ({fname}); "
+                                     f"accepted: {', '.join(self.formats)}")
+        self.upload = self._current = Upload(filename=fname, content_type=part_type, format=fmt)
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if isinstance(self._current, Upload):
+            self._current.size += end - start
+            if self._current.size > self.limit:
+                raise _too_big(self.limit)
+            self.pending.append(data[start:end])
+            return
+        self._other += end - start
+        if self._other > FORM_OVERHEAD:
+            raise HTTPException(413, "form fields beside the file are too large")
+        if self._current:
+            value = self.fields.get(self._current, b"") + data[start:end]
+            if len(value) > FIELD_LIMIT:
+                raise HTTPException(413, f"form field '{self._current}' is too large")
+            self.fields[self._current] = value
+
+
 async def receive_file(request: Request, *, limit: int, formats: list[str], kinds: dict,
                        write: Callable[[bytes], Awaitable[None] | None], name: str = "file") -> Upload:
     """Stream the file in form field ``name`` into ``write``; HTTPException 413/415/422 when it cannot."""
@@ -77,75 +141,23 @@ async def receive_file(request: Request, *, limit: int, formats: list[str], kind
         if int(length) > limit + FORM_OVERHEAD:
             raise _too_big(limit)
 
-    accepted = ", ".join(formats)
-    state: dict = {"headers": {}, "field": "", "value": b"", "current": None, "upload": None, "other": 0}
-    chunks: list[bytes] = []
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end].decode("latin-1")
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"][state["field"].lower()] = state["value"].decode("utf-8", "replace")
-        state["field"], state["value"] = "", b""
-
-    def on_headers_finished() -> None:
-        headers, state["headers"] = state["headers"], {}
-        _, disp = parse_options_header(headers.get("content-disposition", ""))
-        field_name = disp.get(b"name", b"").decode("utf-8", "replace")
-        filename = disp.get(b"filename")
-        if field_name == name and filename is not None and state["upload"] is None:
-            part_type = headers.get("content-type", "").split(";")[0].strip().lower()
-            fname = PurePath(filename.decode("utf-8", "replace").replace("\\", "/")).name
-            fmt = _format_of(part_type, fname, formats, kinds)
-            if fmt is None:
-                raise HTTPException(415, f"unsupported file type {part_type or 'unknown'!r} ({fname}); "
-                                         f"accepted: {accepted}")
-            state["upload"] = state["current"] = Upload(filename=fname, content_type=part_type, format=fmt)
-        elif filename is not None:
-            raise HTTPException(422, f"send one file, in the multipart field '{name}' (got a file in '{field_name}')")
-        else:
-            state["current"] = field_name
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        current = state["current"]
-        if isinstance(current, Upload):
-            current.size += end - start
-            if current.size > limit:
-                raise _too_big(limit)
-            chunks.append(data[start:end])
-        else:
-            state["other"] += end - start
-            if state["other"] > FORM_OVERHEAD:
-                raise HTTPException(413, "form fields beside the file are too large")
-            if current:
-                value = state["upload_fields"].get(current, "") + data[start:end].decode("utf-8", "replace")
-                if len(value) > FIELD_LIMIT:
-                    raise HTTPException(413, f"form field '{current}' is too large")
-                state["upload_fields"][current] = value
-
-    state["upload_fields"] = {}
-    parser = MultipartParser(params[b"boundary"], {
-        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-    })
+    parts = _Parts(name, limit, formats, kinds)
+    parser = MultipartParser(params[b"boundary"], parts.callbacks())
     try:
         async for chunk in request.stream():
-            parser.write(chunk)
-            for piece in chunks:
+            parser.write(chunk)  # raises 413 / 415 / 422 as soon as the bytes show it
+            for piece in parts.pending:
                 done = write(piece)
                 if inspect.isawaitable(done):
                     await done
-            chunks.clear()
+            parts.pending.clear()
         parser.finalize()
     except FormParserError:
         raise HTTPException(422, "malformed multipart body") from None
-    upload: Upload | None = state["upload"]
+    upload = parts.upload
     if upload is None:
         raise HTTPException(422, f"no file in the upload: send it in the multipart field '{name}'")
     if upload.size == 0:
         raise HTTPException(422, f"{upload.filename}: empty file")
-    upload.fields = state["upload_fields"]
+    upload.fields = {k: v.decode("utf-8", "replace") for k, v in parts.fields.items()}
     return upload

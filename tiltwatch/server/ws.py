@@ -51,7 +51,7 @@ async def live(websocket: WebSocket) -> None:
             while not listener.done() and not srv.closing.is_set():
                 try:
                     text = await asyncio.wait_for(queue.get(), timeout=1.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 await websocket.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
@@ -69,7 +69,7 @@ async def _first_message_key(websocket: WebSocket) -> str | None:
     try:
         text = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S)
         message = json.loads(text)
-    except (asyncio.TimeoutError, WebSocketDisconnect, ValueError, KeyError, RuntimeError):
+    except (TimeoutError, WebSocketDisconnect, ValueError, KeyError, RuntimeError):
         return None
     if isinstance(message, dict) and message.get("type") == "auth" and isinstance(message.get("key"), str):
         return message["key"]

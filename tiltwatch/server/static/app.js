@@ -324,7 +324,8 @@ async function loadVisits() {
   for (let i = 0; i <= 4; i++) {
     const t = t0 + ((t1 - t0) * i) / 4;
     svg.append(svgEl("line", {x1: x(t), x2: x(t), y1: top - 4, y2: H, class: "grid"}));
-    const label = svgEl("text", {x: x(t), y: 12, class: "tick", "text-anchor": "middle"});
+    const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
+    const label = svgEl("text", {x: x(t), y: 12, class: "tick", "text-anchor": anchor});
     label.textContent = hhmmss(t);
     svg.append(label);
   }
