@@ -33,3 +33,17 @@ def tiltwatch(*args) -> subprocess.CompletedProcess:
     """Run the real ``tiltwatch`` command, as a user would."""
     return subprocess.run([sys.executable, "-m", "tiltwatch", *map(str, args)], capture_output=True, text=True,
                           timeout=600)
+
+
+#: A two-table site for the sample stream whose "tilt" rule fires on sustained happiness: the
+#: sample's faces smile, so the server and dashboard tests see real alerts within seconds.
+HAPPY_TILT_SITE = """\
+site: test floor
+cameras:
+  - id: sample
+    zones:
+      - {name: table-1, kind: table, polygon: [[0, 0], [480, 0], [480, 540], [0, 540]]}
+      - {name: table-2, kind: table, polygon: [[480, 0], [960, 0], [960, 540], [480, 540]]}
+alerts:
+  tilt: {emotions: [happiness], threshold: 0.5, release: 0.3, seconds: 1}
+"""

@@ -33,19 +33,12 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from tiltwatch.store import Store  # noqa: E402
 
+from .conftest import HAPPY_TILT_SITE  # noqa: E402
+
 KEY = "dashboard-key-0123456789abcdef"
 BURST_KEY = "burst-key-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
-SITE = """\
-site: dashboard test
-cameras:
-  - id: sample
-    zones:
-      - {name: table-1, kind: table, polygon: [[0, 0], [480, 0], [480, 540], [0, 540]]}
-      - {name: table-2, kind: table, polygon: [[480, 0], [960, 0], [960, 540], [480, 540]]}
-alerts:
-  tilt: {emotions: [happiness], threshold: 0.5, release: 0.3, seconds: 1}
-"""
+SITE = HAPPY_TILT_SITE
 
 
 def _free_port() -> int:

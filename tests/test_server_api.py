@@ -25,20 +25,12 @@ from tiltwatch.server import Settings, create_app  # noqa: E402
 from tiltwatch.sources import SampleSource  # noqa: E402
 from tiltwatch.store import Store  # noqa: E402
 
+from .conftest import HAPPY_TILT_SITE  # noqa: E402
+
 KEY = "test-key-0123456789abcdef"
 KEY2 = "other-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-SITE = """\
-site: test floor
-cameras:
-  - id: sample
-    zones:
-      - {name: table-1, kind: table, polygon: [[0, 0], [480, 0], [480, 540], [0, 540]]}
-      - {name: table-2, kind: table, polygon: [[480, 0], [960, 0], [960, 540], [480, 540]]}
-alerts:
-  tilt: {emotions: [happiness], threshold: 0.5, release: 0.3, seconds: 1}
-sample_every: 0.25
-"""
+SITE = HAPPY_TILT_SITE + "sample_every: 0.25\n"
 T0 = 1_740_000_000.0  # 2025-02-19T21:20:00Z: seeded records live around here
 
 
