@@ -208,18 +208,24 @@ def bench_cmd(
     threads: int = typer.Option(1, min=1, help="emotion inference threads per stream"),
     encode: bool = typer.Option(True, help="also annotate and encode H.264 (as for files; live streams need not)"),
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
+    emotion_only: bool = typer.Option(False, help="instead: emotion-model faces/s at batch 1, 64, 256 on the best "
+                                                  "onnxruntime provider present (the GPU's, when there is one)"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write all figures as JSON here"),
 ) -> None:
     """Per-stage latency, frames and faces per second, peak memory, for 1..N concurrent streams."""
     import json
     import platform
 
-    from .pipeline.bench import agreement, bench, format_table
+    from .pipeline.bench import agreement, bench, emotion_throughput, format_table
 
     config = {"detect_every": detect_every, "emotion_every": emotion_every, "full_range": not short_range,
               "threads": threads}
     report = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
               "runs": []}
+    if emotion_only:
+        report["emotion"] = emotion_throughput(threads=threads)
+        typer.echo(json.dumps(report["emotion"]))
+        streams = []
     try:
         for n in streams:
             r = bench(clip, n, frames, config, encode)

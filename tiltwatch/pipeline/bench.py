@@ -150,6 +150,33 @@ def agreement(clip: str, frames: int, config: dict) -> dict:
             "pose_mean_abs_diff_deg": dict(zip(("yaw", "pitch", "roll"), np.round(pe.mean(0), 2).tolist()))}
 
 
+def emotion_throughput(model: str = "ferplus_vgg_small", batches: tuple[int, ...] = (1, 64, 256),
+                       seconds: float = 3.0, threads: int | None = None) -> dict:
+    """Faces per second of the emotion model alone, per batch size, on the best provider present
+    (CUDA when onnxruntime-gpu is installed and a GPU is visible, else the CPU)."""
+    import onnxruntime as ort
+
+    from ..vision.emotion import resolve_model
+
+    path, card = resolve_model(model)
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(path), opts, providers=providers)
+    name = sess.get_inputs()[0].name
+    out = {"model": card.name, "provider": sess.get_providers()[0], "faces_per_s": {}}
+    for b in batches:
+        x = np.random.default_rng(0).standard_normal((b, card.channels, card.input_size, card.input_size)).astype(np.float32)
+        sess.run(None, {name: x})  # warm-up (and CUDA graph/kernel selection)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            sess.run(None, {name: x})
+            n += b
+        out["faces_per_s"][b] = round(n / (time.perf_counter() - t0), 1)
+    return out
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     x1, y1 = max(a[0], b[0]), max(a[1], b[1])
     x2, y2 = min(a[2], b[2]), min(a[3], b[3])
