@@ -279,7 +279,8 @@ class Crop(str, Enum):
 
 @app.command("eval")
 def eval_cmd(
-    dataset: str = typer.Option(..., help="KIND:PATH: ferplus:ROOT (test split), ferplus-valid:ROOT, "
+    dataset: str = typer.Option(..., help="KIND:PATH, test split (KIND-valid:PATH: validation): ferplus:ROOT, "
+                                          "fer2013:FILE.csv, fer2013-folders:ROOT, rafdb:ROOT, affectnet:ROOT, "
                                           "folder:PATH (class sub-folders)"),
     model: str = typer.Option("ferplus_vgg_small", help="shipped model name or path to .onnx"),
     tta: bool = typer.Option(False, help="test-time augmentation: mirror and one-pixel shifts"),

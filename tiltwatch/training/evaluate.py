@@ -1,9 +1,12 @@
 """``tiltwatch eval``: accuracy, balanced accuracy, per-class precision / recall / F1, confusion matrix.
 
-Datasets as ``KIND:PATH``: ``ferplus:ROOT`` (the FER+ test split, majority labels),
-``ferplus-valid:ROOT``, ``folder:PATH`` (class sub-folders; ``--filter PrivateTest`` picks
-FER2013's private test from its Kaggle ``test/`` folder). A dataset with fewer classes than
-the model (FER2013: no contempt) is scored over its own classes only.
+Datasets as ``KIND:PATH``, any kind of :func:`tiltwatch.training.datasets.load_dataset`, on
+its test split: ``ferplus:ROOT`` (majority labels), ``fer2013:FILE.csv`` (PrivateTest),
+``fer2013-folders:ROOT`` (the PrivateTest files of Kaggle's ``test/``), ``rafdb:ROOT``,
+``affectnet:ROOT`` (``val/``), ``folder:PATH`` (every image; ``--filter`` keeps file names
+containing a string). ``KIND-valid:PATH`` reads the valid split instead (``ferplus-valid:``).
+A dataset with fewer classes than the model (FER2013: no contempt) is scored over its own
+classes only.
 
 Usage::
 
@@ -32,21 +35,49 @@ class EvalSet:
 
 
 def load_eval_set(spec: str, name_filter: str | None = None, whole_photos: bool = False) -> EvalSet:
+    """A dataset's test split (``KIND-valid:PATH``: its valid split) with the classes it holds.
+
+    Every kind of :func:`tiltwatch.training.datasets.load_dataset` is accepted; ``folder:``
+    reads every image. ``whole_photos`` keeps image files at their own size and colour (for
+    ``--crop detect``); FER+ and the FER2013 CSV have only crops, which are used as they are.
+
+    Usage::
+
+        ds = load_eval_set("fer2013-folders:data/fer2013")   # FER2013 PrivateTest
+    """
+    from .datasets import DATASET_KINDS, dataset_files, load_dataset, parse_spec
+    from .folders import present_classes, read_images
+
+    full, split = _eval_split(spec)
+    kind = parse_spec(full)[0]  # a clear error for a bad spec before any image is read
+    if whole_photos and DATASET_KINDS[kind].files is not None:
+        paths, labels = dataset_files(full, split)
+        keep = np.array([not name_filter or name_filter in p.name for p in paths], bool)
+        paths, labels = [p for p, k in zip(paths, keep) if k], labels[keep]
+        _check_not_empty(labels, spec, name_filter)
+        images = read_images(paths, size=None, grey=False)
+    else:
+        fs = load_dataset(full, split)
+        if name_filter:
+            fs = fs.subset(np.array([name_filter in Path(n).name for n in fs.names], bool))
+        _check_not_empty(fs.labels, spec, name_filter)
+        images, labels = fs.images, fs.labels
+    # FER+ is scored over all 8 classes as before; other datasets over the classes they hold
+    classes = EMOTIONS if kind == "ferplus" else present_classes(labels)
+    return EvalSet(spec + (f" ({name_filter})" if name_filter else ""), images, labels, classes)
+
+
+def _eval_split(spec: str) -> tuple[str, str]:
+    """``ferplus-valid:ROOT`` -> (``ferplus:ROOT``, "valid"); any other spec -> (spec, "test")."""
     kind, sep, path = spec.partition(":")
-    if not sep or not path:
-        raise InputError(f"--dataset must be KIND:PATH (ferplus:, ferplus-valid:, folder:), got {spec!r}")
-    if kind in ("ferplus", "ferplus-valid"):
-        from .datasets import load_ferplus
+    if sep and kind.endswith("-valid"):
+        return f"{kind.removesuffix('-valid')}:{path}", "valid"
+    return spec, "test"
 
-        fs = load_ferplus(path, "test" if kind == "ferplus" else "valid")
-        return EvalSet(spec, fs.images, fs.labels, EMOTIONS)
-    if kind == "folder":
-        from .folders import load_class_folders
 
-        images, labels, classes = load_class_folders(path, name_filter, size=None if whole_photos else 48,
-                                                     grey=not whole_photos)
-        return EvalSet(spec + (f" ({name_filter})" if name_filter else ""), images, labels, classes)
-    raise InputError(f"unknown dataset kind {kind!r}; use ferplus, ferplus-valid or folder")
+def _check_not_empty(labels: np.ndarray, spec: str, name_filter: str | None) -> None:
+    if not len(labels):
+        raise InputError(f"{spec}: no images" + (f" whose name contains {name_filter!r}" if name_filter else ""))
 
 
 def detect_and_align(images: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,7 @@
 """``tiltwatch train``: fit an emotion model from a YAML config, with checkpoints and resume.
 
-Soft-label cross-entropy on the FER+ votes, optional class re-weighting, batched
+Any dataset kind of ``datasets.load_dataset`` (``data: rafdb:PATH``; a plain path is a FER+
+root). Soft-label cross-entropy on the FER+ votes, optional class re-weighting, batched
 augmentation, cosine learning rate, fixed seeds. The validation split alone picks the
 best checkpoint; test splits are never read here.
 
@@ -22,20 +23,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..vision.preprocess import to_model_input
 from .augment import AugmentConfig, augment
-from .datasets import FaceSet, load_ferplus
+from .datasets import DATASET_KINDS, FaceSet, MissingSplitError, dataset_splits, holdout, load_dataset
 from .models import create_model
 
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    data: str  # FER+ root (the folder holding FER2013Train/ ...)
+    data: str  # KIND:PATH (see datasets.load_dataset), or a plain FER+ root (the folder holding FER2013Train/ ...)
+    # hold out this seeded, per-class fraction of train as validation (for datasets with no valid split)
+    valid_fraction: float | None = Field(None, gt=0, lt=1)
     out: str = "runs/emotion"
     model: str = "vgg_small"
     input_size: int = 48
@@ -76,6 +79,34 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch: int = 512) ->
     return torch.cat([model(x[i : i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)])
 
 
+def data_spec(data: str) -> str:
+    """``KIND:PATH`` as it is; a plain path is a FER+ root (configs written before other kinds)."""
+    kind, sep, _ = data.partition(":")
+    if sep and kind in DATASET_KINDS:
+        return data
+    if sep and len(kind) > 1 and not Path(data).exists():  # a mistyped kind, not a Windows drive letter
+        raise ConfigError(f"data: unknown dataset kind {kind!r} in {data!r}; use one of {', '.join(DATASET_KINDS)} "
+                          "or a plain FER+ root")
+    return f"ferplus:{data}"
+
+
+def load_train_valid(cfg: TrainConfig) -> tuple[FaceSet, FaceSet]:
+    """The train split and the split that picks the checkpoint: the dataset's own ``valid``, or a
+    held-out ``valid_fraction`` of train. Test splits are never read here."""
+    spec = data_spec(cfg.data)
+    if cfg.valid_fraction is not None:
+        return holdout(load_dataset(spec, "train", cfg.input_size), cfg.valid_fraction, cfg.seed)
+    no_valid = (f"data: {spec} has no validation split; set valid_fraction (e.g. 0.1) to hold out "
+                "part of train instead")
+    if "valid" not in dataset_splits(spec):  # RAF-DB, or folder: whose one split is train itself
+        raise ConfigError(no_valid)
+    try:  # valid first: a missing one fails before the (larger) train split is read
+        va = load_dataset(spec, "valid", cfg.input_size)
+    except MissingSplitError as exc:  # e.g. FER2013 folders without PublicTest files
+        raise ConfigError(f"{no_valid} ({exc})") from None
+    return load_dataset(spec, "train", cfg.input_size), va
+
+
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the path of the best checkpoint."""
     out = Path(cfg.out)
@@ -87,7 +118,7 @@ def train(cfg: TrainConfig) -> Path:
         torch.set_num_threads(cfg.threads)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    tr, va = load_ferplus(cfg.data, "train", cfg.input_size), load_ferplus(cfg.data, "valid", cfg.input_size)
+    tr, va = load_train_valid(cfg)
     xtr, xva = _tensor(tr, cfg.input_size), _tensor(va, cfg.input_size)
     ytr = torch.from_numpy(tr.targets if cfg.soft_labels else np.eye(tr.targets.shape[1], dtype=np.float32)[tr.labels])
     weights = None
