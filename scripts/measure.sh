@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Re-measure every figure the README quotes. Usage: scripts/measure.sh DATA_DIR [OUT_DIR]
+# DATA_DIR holds ferplus/, fer2013/ and videos/ (see the README's "Measured" section).
+set -euo pipefail
+data=${1:?usage: scripts/measure.sh DATA_DIR [OUT_DIR]}
+out=${2:-out/measure}
+mkdir -p "$out"
+tw=".venv/bin/tiltwatch"
+clip="$data/videos/yakhyo_headpose__in_video.mp4"
+single="$data/videos/pyfeat__WolfgangLanger_Pexels.mp4"
+
+echo "== emotion model: FER+ test, FER2013 PrivateTest (with and without TTA)"
+$tw eval --dataset "ferplus:$data/ferplus" --json "$out/ferplus.json" --confusion "$out/ferplus_confusion.png"
+$tw eval --dataset "ferplus:$data/ferplus" --tta --json "$out/ferplus_tta.json"
+$tw eval --dataset "fer2013-folders:$data/fer2013" --json "$out/fer2013.json"
+$tw eval --dataset "fer2013-folders:$data/fer2013" --tta --json "$out/fer2013_tta.json"
+echo "== one preprocessing path: training crops vs the live detect/mesh/align path"
+$tw eval --dataset "ferplus:$data/ferplus" --agreement 500 --json "$out/agreement.json"
+echo "== speed (stop other work on the machine first)"
+$tw bench "$clip" --streams 1 --frames 300 --compare --json "$out/bench_group_1.json"
+$tw bench "$clip" --streams 1 --frames 300 --detect-every 1 --emotion-every 1 --json "$out/bench_group_exact.json"
+$tw bench "$clip" --streams 4 --streams 8 --frames 150 --no-encode --json "$out/bench_group_multi.json"
+$tw bench "$single" --streams 1 --frames 400 --json "$out/bench_single.json"
+$tw bench --emotion-only --json "$out/bench_emotion.json"
+echo "== the group clip end to end"
+$tw analyze "$clip" --out "$out/group" --overwrite -q
