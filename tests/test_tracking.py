@@ -8,12 +8,14 @@ import pytest
 from tiltwatch import Analyzer
 from tiltwatch.sources import SampleSource
 from tiltwatch.tracking.smoothing import TrackSmoother
+from tiltwatch.tracking.tracker import FaceTracker
 from tiltwatch.types import Emotion, FaceResult, Pose
 
 
-def test_sample_faces_keep_their_ids():
-    an = Analyzer(fps=15)
-    src = SampleSource(seconds=6)
+@pytest.mark.parametrize("fast", [False, True])
+def test_sample_faces_keep_their_ids(fast):
+    an = Analyzer(fps=15, detect_every=3 if fast else 1, emotion_every=2 if fast else 1)
+    src = SampleSource(seconds=8)  # the tilting face is missed now and then: its id must survive
     by_position: dict[str, set[int]] = {"left": set(), "right": set(), "middle": set()}
     for frame in src:
         for f in an.analyze(frame.image, frame.timestamp, frame.index).faces:
@@ -24,6 +26,46 @@ def test_sample_faces_keep_their_ids():
     # each of the three faces carries exactly one id, and no two share one
     assert all(len(ids) == 1 for ids in by_position.values()), by_position
     assert len(set.union(*by_position.values())) == 3
+
+
+def box_face(x, y, w=60.0):
+    return FaceResult(box=np.array([x, y, x + w, y + w], np.float32), score=0.9)
+
+
+def test_a_face_missed_for_a_second_keeps_its_id():
+    """Moving, then missed for 1 s (ByteTrack's prediction runs on), then back where it stopped."""
+    tr = FaceTracker(fps=25, lost_seconds=2.0)
+    ids = []
+    for i in range(20):
+        f = box_face(100 + 4 * i, 100)
+        tr.update([f])
+        ids.append(f.track_id)
+    for _ in range(25):
+        tr.update([])
+    back = box_face(100 + 4 * 19 + 5, 102)
+    tr.update([back])
+    assert back.track_id == ids[-1] and len(set(ids)) == 1
+
+
+def test_a_new_face_elsewhere_gets_a_new_id():
+    tr = FaceTracker(fps=25, lost_seconds=2.0)
+    a = box_face(100, 100)
+    tr.update([a])
+    for _ in range(10):
+        tr.update([])
+    b = box_face(500, 300)  # far from where the lost face was
+    tr.update([b])
+    c = box_face(100, 100, w=150)  # right place, very different size: someone else
+    tr.update([b, c])
+    assert len({a.track_id, b.track_id, c.track_id}) == 3
+
+
+def test_two_faces_never_share_an_id():
+    tr = FaceTracker(fps=25)
+    for i in range(30):
+        fs = [box_face(100, 100), box_face(140 + i, 100)]  # close together
+        tr.update(fs)
+        assert fs[0].track_id != fs[1].track_id
 
 
 def face(track_id, p_happy, yaw):

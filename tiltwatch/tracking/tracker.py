@@ -1,4 +1,9 @@
-"""Track ids with supervision's ByteTrack.
+"""Track ids with supervision's ByteTrack, stitched across detection gaps.
+
+ByteTrack matches boxes to Kalman-predicted tracks by overlap. When a face is missed for
+a while (a turned head, a hand in front), its prediction drifts and the face comes back
+under a new id. So a new id whose box appears where a recently lost track was last seen
+(within ``lost_seconds``, similar size, that track not visible now) takes the old id.
 
 Usage::
 
@@ -19,24 +24,39 @@ with warnings.catch_warnings():
 from ..types import FaceResult
 
 
+def _close(a: np.ndarray, b: np.ndarray, reach: float = 0.75) -> float | None:
+    """Centre distance over box size if the boxes are near and alike in size, else None."""
+    wa, wb = max(a[2] - a[0], 1e-3), max(b[2] - b[0], 1e-3)
+    if not 0.67 <= wa / wb <= 1.5:
+        return None
+    d = float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)) / max(wa, wb)
+    return d if d <= reach else None
+
+
 class FaceTracker:
     """ByteTrack over face boxes. ``lost_seconds``: how long an unseen face keeps its id."""
 
     def __init__(self, fps: float = 25.0, lost_seconds: float = 2.0, match_threshold: float = 0.8,
                  activation_threshold: float = 0.5, min_frames: int = 1):
         warnings.filterwarnings("ignore", message=".*ByteTrack.*deprecated", category=FutureWarning)
+        self.lost_frames = max(1, int(round(lost_seconds * fps)))
         # supervision 0.30.x keeps ByteTrack in-tree (0.31 moved it to a numpy-2-only package).
         self._bt = sv.ByteTrack(
             track_activation_threshold=activation_threshold,
-            lost_track_buffer=max(1, int(round(lost_seconds * fps))),
+            lost_track_buffer=self.lost_frames,
             minimum_matching_threshold=match_threshold,
             frame_rate=max(1, int(round(fps))),
             minimum_consecutive_frames=min_frames,
         )
+        self._alias: dict[int, int] = {}  # ByteTrack id -> the id we report
+        self._last: dict[int, tuple[int, np.ndarray]] = {}  # reported id -> (frame, box) last seen
+        self._frame = 0
 
     def update(self, faces: list[FaceResult]) -> None:
+        self._frame += 1
         if not faces:
             self._bt.update_with_detections(sv.Detections.empty())
+            self._forget()
             return
         dets = sv.Detections(
             xyxy=np.stack([f.box for f in faces]).astype(np.float32),
@@ -45,8 +65,45 @@ class FaceTracker:
             data={"index": np.arange(len(faces))},
         )
         tracked = self._bt.update_with_detections(dets)
-        for i, tid in zip(tracked.data["index"], tracked.tracker_id):
-            faces[int(i)].track_id = int(tid)
+        # ByteTrack returns a bare empty result (no "index") when it confirms nothing
+        raw = {} if len(tracked) == 0 else {int(i): int(t) for i, t in zip(tracked.data["index"], tracked.tracker_id)}
+        visible = {self._alias[t] for t in raw.values() if t in self._alias}
+        for i, tid in sorted(raw.items(), key=lambda kv: kv[1] in self._alias, reverse=True):
+            if tid not in self._alias:
+                self._alias[tid] = self._stitch(faces[i].box, visible) or tid
+                visible.add(self._alias[tid])
+            faces[i].track_id = self._alias[tid]
+        for i, f in enumerate(faces):
+            if i not in raw:  # not confirmed by ByteTrack (a new track's first frame): a lost id right here?
+                f.track_id = self._stitch(f.box, visible)
+                if f.track_id is not None:
+                    visible.add(f.track_id)
+        for f in faces:
+            if f.track_id is not None:
+                self._last[f.track_id] = (self._frame, f.box.copy())
+        self._forget()
+
+    def _stitch(self, box: np.ndarray, visible: set[int]) -> int | None:
+        """The lost id last seen nearest to ``box``, if any is near enough."""
+        best, best_d = None, None
+        for sid, (frame, last_box) in self._last.items():
+            if sid in visible or self._frame - frame > self.lost_frames:
+                continue
+            d = _close(box, last_box)
+            if d is not None and (best_d is None or d < best_d):
+                best, best_d = sid, d
+        return best
+
+    def _forget(self) -> None:
+        gone = [s for s, (f, _) in self._last.items() if self._frame - f > self.lost_frames]
+        for s in gone:
+            del self._last[s]
+        if gone:
+            live = set(self._last)
+            self._alias = {k: v for k, v in self._alias.items() if v in live}
 
     def reset(self) -> None:
         self._bt.reset()
+        self._alias.clear()
+        self._last.clear()
+        self._frame = 0
