@@ -207,6 +207,7 @@ def bench_cmd(
     short_range: bool = typer.Option(False, help="short-range detector"),
     threads: int = typer.Option(1, min=1, help="emotion inference threads per stream"),
     encode: bool = typer.Option(True, help="also annotate and encode H.264 (as for files; live streams need not)"),
+    video_preset: Preset = typer.Option(Preset.superfast, help="x264 speed, as in analyze"),
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
     emotion_only: bool = typer.Option(False, help="instead: emotion-model faces/s at batch 1, 64, 256 on the best "
                                                   "onnxruntime provider present (the GPU's, when there is one)"),
@@ -228,7 +229,7 @@ def bench_cmd(
         streams = []
     try:
         for n in streams:
-            r = bench(clip, n, frames, config, encode)
+            r = bench(clip, n, frames, config, encode, video_preset.value)
             report["runs"].append(r)
             typer.echo(format_table(r))
         if compare:

@@ -18,6 +18,7 @@ class AnalyzerConfig(BaseModel):
                                                          "(its network sees 192x192 anyway; boxes are mapped back)")
     # landmarks, pose
     mesh: bool = Field(True, description="468-point face mesh and head pose")
+    mesh_threads: int = Field(2, ge=1, le=8, description="landmark graphs run side by side on a frame's faces")
     detect_every: int = Field(1, ge=1, description="run the detector every N frames and follow faces by "
                                                   "their landmarks in between (needs mesh)")
     # emotion

@@ -16,12 +16,15 @@ Usage::
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import TiltwatchError
 
 STAGES = ("decode", "detect", "mesh", "pose", "align", "emotion", "track", "smooth", "encode")
 
@@ -42,7 +45,7 @@ class _TimedIter:
         return item
 
 
-def _stream_worker(clip: str, frames: int, config: dict, encode: bool, barrier, results) -> None:
+def _stream_worker(clip: str, frames: int, config: dict, encode: bool, preset: str, barrier, results) -> None:
     from ..config import AnalyzerConfig
     from ..sinks.video import AnnotatedVideoSink
     from ..sources import open_source
@@ -54,7 +57,7 @@ def _stream_worker(clip: str, frames: int, config: dict, encode: bool, barrier, 
     decode_t: list[float] = []
     encode_t: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        sink = AnnotatedVideoSink(Path(tmp) / "bench.mp4", fps=src.fps or 25.0)
+        sink = AnnotatedVideoSink(Path(tmp) / "bench.mp4", fps=src.fps or 25.0, preset=preset)
         write = sink.write
 
         def timed_write(frame, result):
@@ -85,15 +88,25 @@ def _stream_worker(clip: str, frames: int, config: dict, encode: bool, barrier, 
                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = True) -> dict:
+def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = True, preset: str = "superfast") -> dict:
     """``encode``: write the annotated H.264 video too (files); live streams need not."""
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(streams), ctx.Queue()
-    procs = [ctx.Process(target=_stream_worker, args=(clip, frames, config, encode, barrier, results))
+    procs = [ctx.Process(target=_stream_worker, args=(clip, frames, config, encode, preset, barrier, results))
              for _ in range(streams)]
     for p in procs:
         p.start()
-    outs = [results.get() for _ in procs]
+    outs = []
+    while len(outs) < streams:  # a worker that dies must not leave us waiting forever
+        try:
+            outs.append(results.get(timeout=1.0))
+        except queue.Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                for p in procs:
+                    p.terminate()
+                raise TiltwatchError(f"a benchmark stream process failed (exit code {dead[0].exitcode}); "
+                                     "run from the tiltwatch command or a script file, not standard input")
     for p in procs:
         p.join()
     stages = {}
@@ -104,7 +117,8 @@ def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = Tru
     wall = max(o["seconds"] for o in outs)
     total_frames = sum(o["frames"] for o in outs)
     total_faces = sum(o["faces"] for o in outs)
-    return {"clip": clip, "streams": streams, "config": config, "encode": encode, "frames_per_stream": frames,
+    return {"clip": clip, "streams": streams, "config": config, "encode": preset if encode else False,
+            "frames_per_stream": frames,
             "fps_per_stream": round(float(np.mean([o["frames"] / o["seconds"] for o in outs])), 1),
             "fps_total": round(total_frames / wall, 1), "faces_per_s": round(total_faces / wall, 1),
             "faces_per_frame": round(total_faces / max(total_frames, 1), 2),

@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -96,60 +97,56 @@ def box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
 
 
 class FaceMesher:
-    """Fills ``FaceResult.landmarks`` with (468, 3) points in image pixels."""
+    """Fills ``FaceResult.landmarks`` with (468, 3) points in image pixels.
 
-    def __init__(self, roi_scale: float = 1.5):
+    ``threads``: landmark graphs run side by side on a frame's faces (mediapipe releases the
+    GIL while a graph runs: measured on 6 faces, 19.3 ms a frame on one, 13.4 ms on two).
+    The model is stateless per ROI, so the split does not change any result.
+    """
+
+    def __init__(self, roi_scale: float = 1.5, threads: int = 2):
         self.roi_scale = roi_scale
         cfg = text_format.Parse(_GRAPH, calculator_pb2.CalculatorGraphConfig())
-        with quiet_native_stderr():
-            self._graph = SolutionBase(graph_config=cfg)
-            # the graph opens its calculators (and logs) on worker threads: wait for that here
-            self._graph.process({"image": np.zeros((64, 64, 3), np.uint8),
-                                 "roi": rect_pb2.NormalizedRect(x_center=0.5, y_center=0.5, width=1, height=1)})
-        self._first_face = True
+        with quiet_native_stderr():  # graphs log on start-up and on their first face: keep it off the terminal
+            self._graphs = [SolutionBase(graph_config=cfg) for _ in range(max(1, threads))]
+            face = _warm_up_face()
+            for g in self._graphs:
+                g.process(face)
+        self._pool = ThreadPoolExecutor(len(self._graphs) - 1, "mesh") if len(self._graphs) > 1 else None
         self._detector = None
 
     def landmarks_for_roi(self, image_bgr: np.ndarray, roi: Roi) -> np.ndarray | None:
         """(468, 3) points in image pixels for the face in ``roi``, or None if the model sees no face."""
-        h, w = image_bgr.shape[:2]
-        # hand the graph only a window around the ROI (a full-frame copy per face would cost more)
-        half = roi.side * 0.75
-        x0, y0 = max(int(roi.cx - half), 0), max(int(roi.cy - half), 0)
-        x1, y1 = min(int(roi.cx + half) + 1, w), min(int(roi.cy + half) + 1, h)
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return None
-        crop = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
-        cw, ch = x1 - x0, y1 - y0
-        rect = rect_pb2.NormalizedRect(x_center=(roi.cx - x0) / cw, y_center=(roi.cy - y0) / ch,
-                                       width=roi.side / cw, height=roi.side / ch, rotation=roi.angle)
-        if self._first_face:  # the first landmark run logs a native warning
-            with quiet_native_stderr():
-                res = self._graph.process({"image": crop, "roi": rect})
-            self._first_face = res.landmarks is None
-        else:
-            res = self._graph.process({"image": crop, "roi": rect})
-        if res.landmarks is None:
-            return None
-        pts = np.array([(p.x, p.y, p.z) for p in res.landmarks.landmark], np.float32)
-        return np.column_stack([pts[:, 0] * cw + x0, pts[:, 1] * ch + y0, pts[:, 2] * cw]).astype(np.float32)
+        return _landmarks(self._graphs[0], image_bgr, roi)
+
+    def landmarks_for_rois(self, image_bgr: np.ndarray, rois: list[Roi]) -> list[np.ndarray | None]:
+        """Like :meth:`landmarks_for_roi` for many faces, split across the graphs."""
+        if self._pool is None or len(rois) < 2:
+            return [_landmarks(self._graphs[0], image_bgr, r) for r in rois]
+        k = len(self._graphs)
+        chunks = [rois[i::k] for i in range(k)]
+        futures = [self._pool.submit(lambda g=g, c=c: [_landmarks(g, image_bgr, r) for r in c])
+                   for g, c in zip(self._graphs[1:], chunks[1:])]
+        results = [[_landmarks(self._graphs[0], image_bgr, r) for r in chunks[0]]] + [f.result() for f in futures]
+        out: list[np.ndarray | None] = [None] * len(rois)
+        for i, res in enumerate(results):
+            out[i::k] = res
+        return out
 
     def refine(self, image: np.ndarray, faces: list[FaceResult]) -> None:
-        for face in faces:
-            face.landmarks = self.landmarks_for_roi(image, roi_from_detection(face, self.roi_scale))
+        rois = [roi_from_detection(f, self.roi_scale) for f in faces]
+        for face, lm in zip(faces, self.landmarks_for_rois(image, rois)):
+            face.landmarks = lm
 
     def follow(self, image: np.ndarray, previous: list[FaceResult]) -> list[FaceResult]:
         """Landmark tracking: each previous face's mesh sets this frame's ROI; no detector runs.
 
         Faces the model no longer sees are dropped (the next detection frame finds them again).
         """
-        faces = []
-        for prev in previous:
-            if prev.landmarks is None:
-                continue
-            lm = self.landmarks_for_roi(image, roi_from_landmarks(prev.landmarks, self.roi_scale))
-            if lm is not None:
-                faces.append(FaceResult(box=box_from_landmarks(lm), score=prev.score, landmarks=lm))
-        return faces
+        prev = [p for p in previous if p.landmarks is not None]
+        found = self.landmarks_for_rois(image, [roi_from_landmarks(p.landmarks, self.roi_scale) for p in prev])
+        return [FaceResult(box=box_from_landmarks(lm), score=p.score, landmarks=lm)
+                for p, lm in zip(prev, found) if lm is not None]
 
     def landmarks_in_crop(self, crop_bgr: np.ndarray) -> np.ndarray | None:
         """Mesh of the largest face in an image (detects it first); None when there is none."""
@@ -164,6 +161,38 @@ class FaceMesher:
         return self.landmarks_for_roi(crop_bgr, roi_from_detection(best, self.roi_scale))
 
     def close(self) -> None:
-        self._graph.close()
+        if self._pool is not None:
+            self._pool.shutdown()
+        for g in self._graphs:
+            g.close()
         if self._detector is not None:
             self._detector.close()
+
+
+def _landmarks(graph: SolutionBase, image_bgr: np.ndarray, roi: Roi) -> np.ndarray | None:
+    """One landmark-model run on ``roi``; points in image pixels, or None when it sees no face."""
+    h, w = image_bgr.shape[:2]
+    # hand the graph only a window around the ROI (a full-frame copy per face would cost more)
+    half = roi.side * 0.75
+    x0, y0 = max(int(roi.cx - half), 0), max(int(roi.cy - half), 0)
+    x1, y1 = min(int(roi.cx + half) + 1, w), min(int(roi.cy + half) + 1, h)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    crop = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
+    cw, ch = x1 - x0, y1 - y0
+    rect = rect_pb2.NormalizedRect(x_center=(roi.cx - x0) / cw, y_center=(roi.cy - y0) / ch,
+                                   width=roi.side / cw, height=roi.side / ch, rotation=roi.angle)
+    res = graph.process({"image": crop, "roi": rect})
+    if res.landmarks is None:
+        return None
+    pts = np.array([(p.x, p.y, p.z) for p in res.landmarks.landmark], np.float32)
+    return np.column_stack([pts[:, 0] * cw + x0, pts[:, 1] * ch + y0, pts[:, 2] * cw]).astype(np.float32)
+
+
+def _warm_up_face() -> dict:
+    """A real face and its ROI (skimage's astronaut), so each graph meets its first face at start-up."""
+    from skimage import data
+
+    rgb = np.ascontiguousarray(data.astronaut()[20:230, 120:330])
+    rect = rect_pb2.NormalizedRect(x_center=0.5, y_center=0.5, width=0.76, height=0.76, rotation=0.0)
+    return {"image": rgb, "roi": rect}
