@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tiltwatch.types import Pose
-from tiltwatch.vision.pose import HeadPoseEstimator
+from tiltwatch.vision.pose import HeadPoseEstimator, rotation_from_pose
 
 from .conftest import rotate
 
@@ -39,10 +39,8 @@ def test_mirror_flip_negates_yaw(analyzer, astronaut):
 @pytest.mark.parametrize("yaw,pitch,roll", [(30, 0, 0), (-25, 10, 5), (0, -20, -10), (45, 15, 0)])
 def test_known_rotation_of_the_head_model_is_recovered(yaw, pitch, roll):
     """Project the 3D model at a known pose; the estimator must return that pose (signs included)."""
-    from scipy.spatial.transform import Rotation
-
     est = HeadPoseEstimator()
-    r = Rotation.from_euler("YXZ", [-yaw, -pitch, roll], degrees=True).as_matrix()
+    r = rotation_from_pose(Pose(yaw, pitch, roll))
     f, size = 800.0, (480, 640)
     pts = est.model @ r.T + np.array([0, 0, 8.0])  # 8 eye-distances in front of the camera
     cam = np.array([[f, 0, 320], [0, f, 240], [0, 0, 1]])
@@ -53,10 +51,8 @@ def test_known_rotation_of_the_head_model_is_recovered(yaw, pitch, roll):
 
 
 def test_yaw_sign_means_face_turned_towards_image_right():
-    from scipy.spatial.transform import Rotation
-
     est = HeadPoseEstimator()
-    r = Rotation.from_euler("YXZ", [-30, 0, 0], degrees=True).as_matrix()
+    r = rotation_from_pose(Pose(30, 0, 0))
     nose_dir = r @ np.array([0, 0, -1.0])  # where the face points, camera coordinates
     assert nose_dir[0] > 0  # yaw +30 points the face to the image's right (+x)
     assert isinstance(Pose(1, 2, 3).to_dict()["yaw"], float)

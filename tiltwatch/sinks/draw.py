@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from ..types import FaceResult, FrameResult, Pose
+from ..vision.pose import rotation_from_pose
 
 # a fixed colour per emotion, BGR
 COLOURS = {
@@ -31,9 +32,7 @@ def blur_faces(image: np.ndarray, faces: list[FaceResult]) -> None:
 
 def draw_pose_axes(image: np.ndarray, centre: tuple[float, float], pose: Pose, length: float) -> None:
     """Head axes: red = face's right-to-left (x), green = down (y), blue = where the face points."""
-    from scipy.spatial.transform import Rotation
-
-    r = Rotation.from_euler("YXZ", [-pose.yaw, -pose.pitch, pose.roll], degrees=True).as_matrix()
+    r = rotation_from_pose(pose)
     cx, cy = centre
     for axis, colour in ((np.array([1, 0, 0]), (0, 0, 255)), (np.array([0, 1, 0]), (0, 255, 0)),
                          (np.array([0, 0, -1]), (255, 0, 0))):

@@ -35,11 +35,12 @@ class HeadPoseEstimator:
     def __init__(self) -> None:
         self.model, self.offsets = _load_model()  # offsets: the mesh's constant yaw/pitch/roll bias
         self.index = np.arange(0, len(self.model), 3)
+        self._object_points = np.ascontiguousarray(self.model[self.index])  # sliced once, not per face
 
     def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         h, w = image_shape[:2]
         f = float(max(h, w))
-        obj = self.model[self.index]
+        obj = self._object_points
         img = landmarks[self.index, :2].astype(np.float64)
         # Principal point on the face itself: the angles are relative to the line of sight,
         # so a face looking into the lens reads 0 wherever it is in the frame.
@@ -55,3 +56,8 @@ def pose_from_rotation(r: np.ndarray) -> Pose:
     """Model->camera rotation (x right, y down, z away from the camera) -> tiltwatch's angles."""
     about_y, about_x, about_z = Rotation.from_matrix(r).as_euler("YXZ", degrees=True)
     return Pose(yaw=-about_y, pitch=-about_x, roll=about_z)
+
+
+def rotation_from_pose(pose: Pose) -> np.ndarray:
+    """The inverse of :func:`pose_from_rotation`: tiltwatch's angles -> model->camera rotation."""
+    return Rotation.from_euler("YXZ", [-pose.yaw, -pose.pitch, pose.roll], degrees=True).as_matrix()
