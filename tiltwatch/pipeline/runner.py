@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..errors import TiltwatchError
 from ..sinks.base import Sink
-from ..sinks.window import StopRequested
+from ..sinks.window import StopRequested, WindowSink
 from ..sources.base import FrameSource
 from .analyzer import Analyzer
 from .threads import WriteBehind, prefetch
@@ -60,8 +60,6 @@ def run(source: FrameSource, analyzer: Analyzer, sinks: list[Sink], progress: bo
     total = source.total if max_frames is None else min(source.total or max_frames, max_frames)
     bar = tqdm(total=total, unit="frame", disable=not progress or source.live, desc=source.name[-40:])
     t0 = time.perf_counter()
-    from ..sinks.window import WindowSink
-
     here = [s for s in sinks if isinstance(s, WindowSink) or not threaded]
     writer = WriteBehind([s for s in sinks if s not in here]) if len(here) < len(sinks) else None
     frames = prefetch(source) if threaded and not source.live else iter(source)
