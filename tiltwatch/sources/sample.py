@@ -58,9 +58,17 @@ class SampleSource(FrameSource):
         m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
         m[:, 2] += (cx - w / 2, cy - h / 2)
         size = (canvas.shape[1], canvas.shape[0])
-        warped = cv2.warpAffine(face, m, size).astype(np.float32)
-        alpha = cv2.warpAffine(self._mask, m, size)[..., None]
-        canvas[:] = (canvas * (1 - alpha) + warped * alpha).astype(np.uint8)
+        # warp over the whole frame (cheap, and the warp's rounding depends on the origin), but blend
+        # in float only inside the rectangle the face covers: that blend was the cost of a frame
+        corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ m.T
+        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, size)
+        if x1 <= x0 or y1 <= y0:
+            return
+        warped = cv2.warpAffine(face, m, size)[y0:y1, x0:x1].astype(np.float32)
+        alpha = cv2.warpAffine(self._mask, m, size)[y0:y1, x0:x1, None]
+        roi = canvas[y0:y1, x0:x1]
+        roi[:] = (roi * (1 - alpha) + warped * alpha).astype(np.uint8)
 
     def render(self, i: int) -> np.ndarray:
         t = i / self.fps
