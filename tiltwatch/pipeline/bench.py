@@ -128,6 +128,8 @@ def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = Tru
 def agreement(clip: str, frames: int, config: dict) -> dict:
     """Fast path vs slow path on the same frames: faces matched by box IoU >= 0.5."""
     from ..config import AnalyzerConfig
+    from supervision import box_iou_batch
+
     from ..sources import open_source
     from .analyzer import Analyzer
 
@@ -148,11 +150,13 @@ def agreement(clip: str, frames: int, config: dict) -> dict:
     pose_err = []
     for a_faces, b_faces in zip(slow, fast):
         ref_faces += len(a_faces)
-        for a in a_faces:
-            ious = [_iou(a.box, b.box) for b in b_faces]
-            if not ious or max(ious) < 0.5:
+        if not a_faces or not b_faces:
+            continue
+        ious = box_iou_batch(np.stack([a.box for a in a_faces]), np.stack([b.box for b in b_faces]))
+        for a, row in zip(a_faces, ious):
+            if row.max() < 0.5:
                 continue
-            b = b_faces[int(np.argmax(ious))]
+            b = b_faces[int(np.argmax(row))]
             matched += 1
             same_label += a.emotion.label == b.emotion.label
             if a.pose and b.pose:
@@ -189,14 +193,6 @@ def emotion_throughput(model: str = "ferplus_vgg_small", batches: tuple[int, ...
             n += b
         out["faces_per_s"][b] = round(n / (time.perf_counter() - t0), 1)
     return out
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def format_table(r: dict) -> str:
