@@ -90,3 +90,72 @@ def test_train_resume_export_and_use_in_pipeline(tmp_path):
     clf = EmotionClassifier.load(str(tmp_path / "m.onnx"))
     bright = np.full((1, 48, 48), 220, np.uint8)
     assert clf.predict(bright).shape == (1, 8)
+
+
+def write_fer2013_labels(root, n=48):
+    """FER2013's original labels for make_ferplus's images, deliberately another convention:
+    dark images 'sad' (4), bright ones 'surprise' (5); the last row conflicts with a duplicate."""
+    with open(root / "fer2013_labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "usage", "fer2013_emotion", "dup_conflict"])
+        for i in range(n):
+            w.writerow([f"fer{i:07d}.png", "Training", 4 + i % 2, int(i == n - 1)])
+
+
+def test_fer2013_labels_of_ferplus_images(tmp_path):
+    from tiltwatch import InputError
+    from tiltwatch.emotions import EMOTIONS
+    from tiltwatch.training.datasets import ferplus_fer2013_labels
+
+    with pytest.raises(InputError, match="fer2013_labels.csv"):
+        ferplus_fer2013_labels(tmp_path, ["fer0000000.png"])
+    write_fer2013_labels(tmp_path)
+    got = ferplus_fer2013_labels(tmp_path, ["fer0000000.png", "fer0000001.png", "fer0000047.png", "unknown.png"])
+    assert [EMOTIONS[i] for i in got[:2]] == ["sadness", "surprise"]
+    assert list(got[2:]) == [-1, -1]  # a conflicting duplicate and an unlisted image carry no label
+
+
+def test_second_head_learns_fer2013_labels_and_eval_picks_it(tmp_path):
+    from tiltwatch import ModelError
+    from tiltwatch.emotions import EMOTIONS
+    from tiltwatch.training.evaluate import choose_head
+
+    make_ferplus(tmp_path / "data")
+    write_fer2013_labels(tmp_path / "data")
+    first = tmp_path / "first"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {first}\nepochs: 1\nbatch_size: 16\nlr: 0.005\n")
+    train(load_config(cfg))
+    # second run: starts from the first run's weights, adds the FER2013 head
+    conf = load_config(cfg, out=str(tmp_path / "two"), init=str(first / "best.pt"), aux_head="fer2013",
+                       aux_weight=1.0, epochs=4)
+    card = export(train(conf), tmp_path / "two.onnx")
+    assert list(card["heads"]) == ["logits", "fer2013_logits"]
+    assert card["parity"]["top1_agreement"] == 1.0 and "valid_accuracy_fer2013_head" in card["training"]
+    bright = np.full((1, 48, 48), 220, np.uint8)
+    main = EmotionClassifier.load(str(tmp_path / "two.onnx"))
+    fer2013 = EmotionClassifier.load(str(tmp_path / "two.onnx"), head="fer2013_logits")
+    assert EMOTIONS[main.predict(bright).argmax()] == "happiness"
+    assert EMOTIONS[fer2013.predict(bright).argmax()] == "surprise"
+    with pytest.raises(ModelError, match="no head 'nope'"):
+        EmotionClassifier.load(str(tmp_path / "two.onnx"), head="nope")
+    # eval reads the FER2013 head for FER2013's kinds only, and only where the model has one
+    assert choose_head("fer2013-folders:x", str(tmp_path / "two.onnx")) == "fer2013_logits"
+    assert choose_head("ferplus:x", str(tmp_path / "two.onnx")) is None
+    assert choose_head("fer2013:x.csv", str(tmp_path / "two.onnx"), head="logits") == "logits"
+
+
+def test_second_head_and_init_config_errors(tmp_path):
+    make_ferplus(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: folder:{tmp_path / 'data'}\nvalid_fraction: 0.2\naux_head: fer2013\nout: {tmp_path / 'r'}\n")
+    with pytest.raises(ConfigError, match="aux_head: fer2013 needs ferplus data"):
+        train(load_config(cfg))
+    cfg.write_text(f"data: {tmp_path / 'data'}\ninit: {tmp_path / 'missing.pt'}\nout: {tmp_path / 'r'}\n")
+    with pytest.raises(ConfigError, match="no such checkpoint"):
+        train(load_config(cfg))
+    small = create_model("vgg_medium")
+    torch.save({"model": small.state_dict()}, tmp_path / "other.pt")
+    cfg.write_text(f"data: {tmp_path / 'data'}\ninit: {tmp_path / 'other.pt'}\nout: {tmp_path / 'r'}\n")
+    with pytest.raises(ConfigError, match="not a VGGNet of this shape"):
+        train(load_config(cfg))

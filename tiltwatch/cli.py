@@ -292,6 +292,8 @@ def eval_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics as JSON here"),
     confusion: Optional[Path] = typer.Option(None, help="write the confusion-matrix PNG here"),
     card: Optional[str] = typer.Option(None, help="record the metrics in the shipped model's card under this key"),
+    head: str = typer.Option("auto", help="model output to score: auto (the head trained on the dataset's own "
+                                           "labelling if the model has one) or a head name from the card"),
     agreement: Optional[int] = typer.Option(None, help="instead: N crops through both the training path and the "
                                                        "live path (detect, mesh, align); report label agreement"),
 ) -> None:
@@ -310,7 +312,7 @@ def eval_cmd(
             json_out.write_text(json.dumps(r, indent=2) + "\n")
         return
     try:
-        m = evaluate(dataset, model, tta, crop.value, filter)
+        m = evaluate(dataset, model, tta, crop.value, filter, head)
     except TiltwatchError as exc:
         _fail(str(exc))
     typer.echo(print_table(m))

@@ -125,6 +125,29 @@ def load_ferplus(root: str | Path, split: str, size: int = 48, cache_dir: str | 
     return fs
 
 
+def ferplus_fer2013_labels(root: str | Path, names: list[str]) -> np.ndarray:
+    """FER2013's original label (an :data:`EMOTIONS` index) of each named FER+ image, -1 where the
+    image is not listed or its pixels occur elsewhere with another label (``dup_conflict``).
+
+    Read from ``ROOT/fer2013_labels.csv`` (``image,usage,fer2013_emotion,dup_conflict``): the same
+    images under their first, noisier labelling, for a second head that speaks FER2013's convention.
+    """
+    path = Path(root) / "fer2013_labels.csv"
+    if not path.is_file():
+        raise InputError(f"{root}: no fer2013_labels.csv (image,usage,fer2013_emotion,dup_conflict) beside the "
+                         "FER+ folders; it is needed for the FER2013 head")
+    by_name: dict[str, int] = {}
+    with open(path, newline="") as fh:
+        for i, row in enumerate(csv.DictReader(fh), start=2):
+            try:
+                conflict = row["dup_conflict"].strip() == "1"
+                label = _fer2013_label(row["fer2013_emotion"], f"{path} line {i}")
+            except (KeyError, AttributeError):
+                raise InputError(f"{path}: expected columns image,usage,fer2013_emotion,dup_conflict") from None
+            by_name[row["image"]] = -1 if conflict else label
+    return np.array([by_name.get(n, -1) for n in names], np.int64)
+
+
 def _cache_path(cache_dir, label_file: Path, size: int) -> Path | None:
     if cache_dir is None:
         return None

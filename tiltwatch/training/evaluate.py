@@ -6,7 +6,8 @@ its test split: ``ferplus:ROOT`` (majority labels), ``fer2013:FILE.csv`` (Privat
 ``affectnet:ROOT`` (``val/``), ``folder:PATH`` (every image; ``--filter`` keeps file names
 containing a string). ``KIND-valid:PATH`` reads the valid split instead (``ferplus-valid:``).
 A dataset with fewer classes than the model (FER2013: no contempt) is scored over its own
-classes only.
+classes only. ``head="auto"`` reads the model's head trained on the dataset's own labelling
+where it has one (``fer2013_logits`` for the FER2013 kinds), its default head otherwise.
 
 Usage::
 
@@ -129,6 +130,22 @@ def metrics(labels: np.ndarray, pred: np.ndarray, classes: tuple[str, ...]) -> d
             "per_class": per_class, "confusion": cm.tolist(), "classes": list(classes)}
 
 
+#: dataset kinds whose labels follow another convention than FER+'s votes -> the head trained on it
+LABEL_HEADS = {"fer2013": "fer2013_logits", "fer2013-folders": "fer2013_logits"}
+
+
+def choose_head(spec: str, model: str, head: str = "auto") -> str | None:
+    """The model output to score ``spec`` with: ``head`` itself, or for "auto" the head trained on the
+    dataset's labelling if the model has one, else None (the model's default head)."""
+    from ..vision.emotion import resolve_model
+
+    if head != "auto":
+        return head
+    kind = _eval_split(spec)[0].partition(":")[0]
+    wanted = LABEL_HEADS.get(kind)
+    return wanted if wanted in resolve_model(model)[1].heads else None
+
+
 def predict(clf: EmotionClassifier, crops: np.ndarray, classes: tuple[str, ...], tta: bool) -> np.ndarray:
     probs = np.concatenate([clf.predict(crops[i : i + 1024], tta=tta) for i in range(0, len(crops), 1024)])
     keep = [EMOTIONS.index(c) for c in classes]
@@ -138,13 +155,13 @@ def predict(clf: EmotionClassifier, crops: np.ndarray, classes: tuple[str, ...],
 
 
 def evaluate(spec: str, model: str = "ferplus_vgg_small", tta: bool = False, crop: str = "none",
-             name_filter: str | None = None) -> dict:
-    clf = EmotionClassifier.load(model)
+             name_filter: str | None = None, head: str = "auto") -> dict:
+    clf = EmotionClassifier.load(model, head=choose_head(spec, model, head))
     ds = load_eval_set(spec, name_filter, whole_photos=crop == "detect")
     crops, found = ds.images, np.ones(len(ds.labels), bool)
     if crop == "detect":
         crops, found = detect_and_align(ds.images, clf.card.input_size)
-    out = {"dataset": ds.name, "model": clf.card.name, "crop": crop, "tta": tta}
+    out = {"dataset": ds.name, "model": clf.card.name, "head": clf.head, "crop": crop, "tta": tta}
     pred = predict(clf, crops, ds.classes, tta)
     out.update(metrics(ds.labels, pred, ds.classes))
     if crop == "detect":
@@ -171,7 +188,8 @@ def path_agreement(spec: str, model: str = "ferplus_vgg_small", n: int = 500) ->
 
 
 def print_table(m: dict) -> str:
-    lines = [f"{m['dataset']}  model={m['model']}  crop={m['crop']}  tta={m['tta']}  n={m['n']}",
+    lines = [f"{m['dataset']}  model={m['model']}  head={m.get('head', 'logits')}  crop={m['crop']}  "
+             f"tta={m['tta']}  n={m['n']}",
              f"accuracy {m['accuracy']:.4f}   balanced accuracy {m['balanced_accuracy']:.4f}", "",
              f"{'class':<10} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
     for c, v in m["per_class"].items():
@@ -206,7 +224,7 @@ def record_in_card(m: dict, key: str, command: str, model: str = "ferplus_vgg_sm
 
     path = resolve_model(model)[0].with_suffix(".json")
     card = json.loads(path.read_text())
-    card.setdefault("metrics", {})[key] = {k: m[k] for k in ("dataset", "crop", "tta", "n", "accuracy",
+    card.setdefault("metrics", {})[key] = {k: m[k] for k in ("dataset", "head", "crop", "tta", "n", "accuracy",
                                                             "balanced_accuracy", "per_class")} | {"command": command}
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path

@@ -31,7 +31,8 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
         raise InputError(f"{path}: no such checkpoint")
     ck = torch.load(path, map_location="cpu", weights_only=False)
     cfg = ck["config"]
-    model = create_model(cfg["model"], num_classes=len(EMOTIONS))
+    aux = cfg.get("aux_head", "none") != "none"
+    model = create_model(cfg["model"], num_classes=len(EMOTIONS), aux_classes=len(EMOTIONS) if aux else 0)
     model.load_state_dict(ck["model"])
     return model.eval(), ck
 
@@ -62,7 +63,7 @@ def balance(model: torch.nn.Module, data_root: str, size: int, max_acc_drop: flo
     valid, train = load_ferplus(data_root, "valid", size), load_ferplus(data_root, "train", size)
     logits = predict_logits(model, torch.from_numpy(to_model_input(valid.images, size))).numpy()
     bias, report = tune_logit_adjustment(logits, valid.labels, train.labels, max_acc_drop)
-    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last = model.head[-1]  # the main head's linear layer (not a second head's)
     with torch.no_grad():
         last.bias += torch.from_numpy(bias)
     return report | {"bias": [round(float(b), 4) for b in bias], "tuned_on": "FER+ validation split"}
@@ -77,17 +78,22 @@ def export(checkpoint: str | Path, out: str | Path, name: str | None = None, bal
     adjustment = balance(model, balance_data, size, max_acc_drop) if balance_data else None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    heads = {"logits": "FER+ 10-annotator votes (the default head; the live pipeline reads it)"}
+    if cfg.get("aux_head", "none") == "fer2013":
+        heads["fer2013_logits"] = ("FER2013's original single labels of the same training images (7 classes; "
+                                   "contempt never a target): for scoring against FER2013's own labels")
     dummy = torch.zeros(1, 1, size, size)
-    torch.onnx.export(model, dummy, str(out), input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
-    # parity: the same random batch through torch and onnxruntime
+    torch.onnx.export(model, dummy, str(out), input_names=["input"], output_names=list(heads),
+                      dynamic_axes={"input": {0: "batch"}} | {h: {0: "batch"} for h in heads},
+                      opset_version=17, dynamo=False)
+    # parity: the same random batch through torch and onnxruntime, every head
     x = torch.randn(64, 1, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        ref = torch.softmax(model(x), 1).numpy()
+        ref = model(x)
+    ref = [torch.softmax(r, 1).numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"input": x.numpy()})[0]
-    got = np.exp(got - got.max(1, keepdims=True))
-    got /= got.sum(1, keepdims=True)
+    got = [np.exp(g - g.max(1, keepdims=True)) for g in sess.run(None, {"input": x.numpy()})]
+    got = [g / g.sum(1, keepdims=True) for g in got]
     card = {
         "name": name or out.stem,
         "task": "facial expression, 8 FER+ classes",
@@ -96,14 +102,18 @@ def export(checkpoint: str | Path, out: str | Path, name: str | None = None, bal
                   "scale": "pixel / 255", "mean": MEAN, "std": STD,
                   "crop": "face aligned by eyes and mouth to the FER+ template (tiltwatch.vision.align)"},
         "outputs": "logits",
+        "heads": heads,
         "architecture": cfg["model"],
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "training": {"data": "FER+ (FER2013 images, FER+ 10-annotator votes as soft labels), train split",
-                     "selection": "best validation-split accuracy", "epoch": int(ck["epoch"]) + 1,
-                     "valid_accuracy": round(float(ck["valid_acc"]), 4), "config": cfg},
+        "training": {"data": "FER+ (FER2013 images, FER+ 10-annotator votes as soft labels), train split"
+                             + ("; second head: the same images' original FER2013 labels" if len(heads) > 1 else ""),
+                     "selection": "best validation-split accuracy" + (" (sum over both heads)" if len(heads) > 1 else ""),
+                     "epoch": int(ck["epoch"]) + 1, "valid_accuracy": round(float(ck["valid_acc"]), 4)}
+                    | ({"valid_accuracy_fer2013_head": round(float(ck["valid_aux_acc"]), 4)}
+                       if ck.get("valid_aux_acc") is not None else {}) | {"config": cfg},
         "file_size_bytes": out.stat().st_size,
-        "parity": {"max_abs_prob_diff": float(np.abs(ref - got).max()),
-                   "top1_agreement": float((ref.argmax(1) == got.argmax(1)).mean())},
+        "parity": {"max_abs_prob_diff": max(float(np.abs(r - g).max()) for r, g in zip(ref, got)),
+                   "top1_agreement": min(float((r.argmax(1) == g.argmax(1)).mean()) for r, g in zip(ref, got))},
         "logit_adjustment": adjustment,
         "cpu_latency_ms_batch1_2threads": round(cpu_latency_ms(out, size), 3),
         "metrics": {},

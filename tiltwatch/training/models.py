@@ -38,9 +38,15 @@ def _conv_bn(cin: int, cout: int) -> nn.Sequential:
 
 
 class VGGNet(nn.Module):
-    """VGG-style stack: ``widths[i]`` convs per stage, 2x2 max-pool between stages, GAP head."""
+    """VGG-style stack: ``widths[i]`` convs per stage, 2x2 max-pool between stages, GAP head.
 
-    def __init__(self, stages: list[list[int]], num_classes: int = 8, in_channels: int = 1, dropout: float = 0.3):
+    ``aux_classes`` adds a second linear head on the same pooled features (trained on another
+    labelling of the same images, e.g. FER2013's original labels); ``forward`` then returns
+    ``(logits, aux_logits)``.
+    """
+
+    def __init__(self, stages: list[list[int]], num_classes: int = 8, in_channels: int = 1, dropout: float = 0.3,
+                 aux_classes: int = 0):
         super().__init__()
         layers: list[nn.Module] = []
         cin = in_channels
@@ -52,18 +58,23 @@ class VGGNet(nn.Module):
                 layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+        self.aux_head = nn.Linear(cin, aux_classes) if aux_classes else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.aux_head is None:
+            return self.head(self.features(x))
+        pooled = self.head[2](self.head[1](self.head[0](self.features(x))))  # pool, flatten, dropout
+        return self.head[3](pooled), self.aux_head(pooled)
 
 
 @register_model
-def vgg_small(num_classes: int = 8, in_channels: int = 1) -> nn.Module:
+def vgg_small(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -> nn.Module:
     """About 1.2M parameters; 48x48 grey input. The first shipped model."""
-    return VGGNet([[32, 32], [64, 64], [128, 128], [256, 256]], num_classes, in_channels)
+    return VGGNet([[32, 32], [64, 64], [128, 128], [256, 256]], num_classes, in_channels, aux_classes=aux_classes)
 
 
 @register_model
-def vgg_medium(num_classes: int = 8, in_channels: int = 1) -> nn.Module:
+def vgg_medium(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -> nn.Module:
     """About 3.5M parameters; more capacity for longer (GPU) runs."""
-    return VGGNet([[64, 64], [128, 128], [256, 256], [512, 256]], num_classes, in_channels, dropout=0.4)
+    return VGGNet([[64, 64], [128, 128], [256, 256], [512, 256]], num_classes, in_channels, dropout=0.4,
+                  aux_classes=aux_classes)

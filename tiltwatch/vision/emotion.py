@@ -7,6 +7,10 @@ Usage::
 
     clf = EmotionClassifier.load()              # the default model
     probs = clf.predict(aligned_crops)          # (N, 8) probabilities
+
+A model may have more than one head (ONNX output) over the same classes, e.g. one trained on
+the FER+ votes and one on FER2013's original labels; the card lists them, the first is the
+default and the one the live pipeline reads.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class ModelCard:
     mean: float = MEAN
     std: float = STD
     outputs: str = "logits"  # or "probs"
+    heads: tuple[str, ...] = ("logits",)  # ONNX output names, the default first
 
     @classmethod
     def from_json(cls, path: Path) -> "ModelCard":
@@ -42,7 +47,8 @@ class ModelCard:
             d = json.loads(path.read_text())
             return cls(name=d["name"], classes=tuple(d["classes"]), input_size=int(d["input"]["size"]),
                        channels=int(d["input"]["channels"]), mean=float(d["input"]["mean"]),
-                       std=float(d["input"]["std"]), outputs=d.get("outputs", "logits"))
+                       std=float(d["input"]["std"]), outputs=d.get("outputs", "logits"),
+                       heads=tuple(d.get("heads", {"logits": ""})))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: not a valid model card ({exc})") from None
 
@@ -68,9 +74,12 @@ def resolve_model(name_or_path: str) -> tuple[Path, ModelCard]:
 
 
 class EmotionClassifier:
-    """Batched ONNX inference: ``predict`` takes aligned crops, returns probabilities."""
+    """Batched ONNX inference: ``predict`` takes aligned crops, returns probabilities.
 
-    def __init__(self, path: Path, card: ModelCard, threads: int | None = None):
+    ``head``: which of the model's outputs to read (see the card's ``heads``); the first by default.
+    """
+
+    def __init__(self, path: Path, card: ModelCard, threads: int | None = None, head: str | None = None):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
@@ -87,13 +96,18 @@ class EmotionClassifier:
         shape = self.session.get_inputs()[0].shape
         if len(shape) != 4 or shape[1] != card.channels:
             raise ModelError(f"{path}: expected input (N, {card.channels}, H, W), model has {shape}")
-        n_out = self.session.get_outputs()[0].shape[-1]
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        self.head = head or self.session.get_outputs()[0].name
+        if self.head not in outputs:
+            raise ModelError(f"{path}: no head {self.head!r}; the model has {', '.join(outputs)}")
+        n_out = outputs[self.head].shape[-1]
         if isinstance(n_out, int) and n_out != len(card.classes):
             raise ModelError(f"{path}: model has {n_out} outputs but its card names {len(card.classes)} classes")
 
     @classmethod
-    def load(cls, name_or_path: str = DEFAULT_MODEL, threads: int | None = None) -> "EmotionClassifier":
-        return cls(*resolve_model(name_or_path), threads=threads)
+    def load(cls, name_or_path: str = DEFAULT_MODEL, threads: int | None = None,
+             head: str | None = None) -> "EmotionClassifier":
+        return cls(*resolve_model(name_or_path), threads=threads, head=head)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -110,9 +124,9 @@ class EmotionClassifier:
         if self.card.mean != MEAN or self.card.std != STD:
             x = (x * STD + MEAN - self.card.mean) / self.card.std
         if not tta:
-            return self._probs(self.session.run(None, {self.input_name: x})[0])
+            return self._probs(self.session.run([self.head], {self.input_name: x})[0])
         views = tta_views(x)
-        probs = self._probs(self.session.run(None, {self.input_name: np.concatenate(views)})[0])
+        probs = self._probs(self.session.run([self.head], {self.input_name: np.concatenate(views)})[0])
         return probs.reshape(len(views), len(x), -1).mean(0)
 
     def _probs(self, out: np.ndarray) -> np.ndarray:
