@@ -116,6 +116,18 @@ def test_tilt_fires_after_the_duration_and_not_before(tmp_path):
     assert a.zone == "table-1" and a.evidence["emotion"] == "anger" and a.evidence["series"]
 
 
+def test_open_alerts_show_a_tilt_while_it_lasts(tmp_path):
+    rules = load_site(site_file(tmp_path)).alerts  # tilt: 0.5 for 2 s, release 0.35
+    engine = AlertEngine(rules, "cam-1")
+    for i in range(25):  # 2.5 s angry: fired at 2 s, still open
+        engine.update("r:1", 7, i * 0.1, "table-1", probs(anger=0.6 + i * 0.01), True)
+    (a,) = engine.open_alerts()
+    assert (a.kind, a.visit_key, a.track_id, a.zone, a.emotion) == ("tilt", "r:1", 7, "table-1", "anger")
+    assert a.start == pytest.approx(0.0) and a.value == pytest.approx(0.84) and a.threshold == 0.5
+    engine.update("r:1", 7, 2.6, "table-1", probs(anger=0.1), True)  # below release: closed
+    assert engine.open_alerts() == []
+
+
 def test_tilt_hysteresis_does_not_flicker(tmp_path):
     rules = load_site(site_file(tmp_path)).alerts
     rng = np.random.default_rng(0)

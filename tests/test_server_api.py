@@ -444,6 +444,19 @@ def test_rate_limit_429_with_retry_after(tmp):
         assert c.get("/health").status_code == 200
 
 
+def test_rate_limit_refuses_websocket_handshakes_too(tmp):
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(create_app(settings(tmp, rate_limit=2, data_dir=tmp / "data-rlws"))) as c:
+        for _ in range(2):
+            with c.websocket_connect("/api/v1/ws", headers=AUTH) as ws:
+                assert ws.receive_json()["type"] == "hello"
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with c.websocket_connect("/api/v1/ws", headers=AUTH):
+                pass
+        assert refused.value.code == 1008 and "rate limit" in refused.value.reason
+
+
 def test_cors_off_by_default_and_on_when_configured(client, tmp):
     origin = {"Origin": "https://evil.example"}
     r = client.get("/api/v1/streams", headers={**AUTH, **origin})

@@ -64,6 +64,20 @@ def _thin(series: list, n: int = 60) -> list:
     return [[round(t, 3), round(v, 4)] for t, v in series[::step]]
 
 
+@dataclass(frozen=True)
+class OpenAlert:
+    """A tilt or disengagement alert in progress (it has fired and not yet closed)."""
+
+    kind: str
+    visit_key: str
+    track_id: int
+    zone: str | None
+    start: float
+    value: float  # the peak so far
+    threshold: float
+    emotion: str | None = None  # tilt: the emotion that drove it
+
+
 @dataclass
 class _VisitAlerts:
     tilt: Hysteresis
@@ -142,6 +156,17 @@ class AlertEngine:
             done = h.finish(t)
             if done:
                 out.append(self._alert(kind, visit_key, done, thr, st, {}))
+        return out
+
+    def open_alerts(self) -> list[OpenAlert]:
+        """Tilt and disengagement alerts that have fired and not yet closed (for live views)."""
+        out = []
+        for key, st in self._visits.items():
+            for kind, h, rule in (("tilt", st.tilt, self.rules.tilt),
+                                  ("disengagement", st.disengaged, self.rules.disengagement)):
+                if h.active:
+                    out.append(OpenAlert(kind, key, self._track[key], st.zone, h.since, float(h.peak), rule.threshold,
+                                         st.tilt_emotion if kind == "tilt" else None))
         return out
 
     def close_all(self, t: float) -> list[Alert]:

@@ -2,8 +2,8 @@
 
 ``AnalyticsSink`` stores an alert (and calls ``on_alert``) when it closes, with its full time
 range: right for reports, too late for a live dashboard. This wrapper feeds the sink as
-usual and then looks at the alert engine's per-visit hysteresis states; the first time a
-tilt or disengagement state turns ``active`` it publishes an ``alert_open`` message, and
+usual and then asks the alert engine which alerts are open; the first time a tilt or
+disengagement alert is, it publishes an ``alert_open`` message, and
 when the closed :class:`Alert` comes through ``on_alert`` it publishes an ``alert`` message.
 Distress spikes are emitted by the engine at once, so they arrive as ``alert`` directly.
 
@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from ..analytics.alerts import Hysteresis
 from ..analytics.records import Alert
 from ..analytics.sink import AnalyticsSink
 from ..analytics.site import SiteConfig
@@ -68,34 +67,21 @@ class LiveAlerts(Sink):
         with self._lock:
             return list(self._open.values())
 
-    def _states(self) -> list[tuple[str, str, Hysteresis, Any]]:
-        """Every (visit key, kind, hysteresis, visit state) the engine holds right now.
-
-        Reads the engine's internals (``AlertEngine._visits``): the engine has no public view of
-        alerts in progress, and this wrapper must not change it.
-        """
-        engine = self.sink.alerts
-        return [(key, kind, h, st) for key, st in list(engine._visits.items())
-                for kind, h in (("tilt", st.tilt), ("disengagement", st.disengaged))]
-
     def _announce_opened(self) -> None:
-        engine = self.sink.alerts
         active = set()
-        for key, kind, h, st in self._states():
-            if not h.active:
+        for a in self.sink.alerts.open_alerts():
+            key = (a.visit_key, a.kind)
+            active.add(key)
+            known = self._open.get(key)
+            if known is not None and known["start"] == round(a.start, 3):
                 continue
-            active.add((key, kind))
-            known = self._open.get((key, kind))
-            if known is not None and known["start"] == round(h.since, 3):
-                continue
-            rule = engine.rules.tilt if kind == "tilt" else engine.rules.disengagement
-            message = {"type": "alert_open", "stream": self.stream, "camera": self.camera, "kind": kind,
-                       "visit_key": key, "track_id": engine._track.get(key), "zone": st.zone,
-                       "start": round(h.since, 3), "value": round(float(h.peak), 4), "threshold": rule.threshold}
-            if kind == "tilt":
-                message["emotion"] = st.tilt_emotion
+            message = {"type": "alert_open", "stream": self.stream, "camera": self.camera, "kind": a.kind,
+                       "visit_key": a.visit_key, "track_id": a.track_id, "zone": a.zone,
+                       "start": round(a.start, 3), "value": round(a.value, 4), "threshold": a.threshold}
+            if a.emotion is not None:
+                message["emotion"] = a.emotion
             with self._lock:
-                self._open[(key, kind)] = message
+                self._open[key] = message
             self.publish(message)
         with self._lock:
             for gone in set(self._open) - active:

@@ -2,7 +2,8 @@
 
 Each client may burst up to ``per_minute`` requests and then gets ``per_minute / 60`` more
 per second. Over the limit the answer is ``429`` with ``Retry-After`` (whole seconds).
-Unauthenticated requests are limited too (per IP), which slows down key guessing.
+Unauthenticated requests are limited too (per IP), which slows down key guessing. WebSocket
+handshakes count as requests; one over the limit is refused with close code 1008.
 
 Usage::
 
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from .auth import client_id, presented_key
 
@@ -56,7 +58,7 @@ class RateLimiter:
 
 
 class RateLimitMiddleware:
-    """Applies ``limiter`` to HTTP requests whose path starts with one of ``prefixes``."""
+    """Applies ``limiter`` to HTTP requests and WebSocket handshakes whose path starts with one of ``prefixes``."""
 
     def __init__(self, app: ASGIApp, limiter: RateLimiter, prefixes: tuple[str, ...] = ("/api/", "/metrics")):
         self.app = app
@@ -64,7 +66,8 @@ class RateLimitMiddleware:
         self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes) or self.limiter.per_minute == 0:
+        if (scope["type"] not in ("http", "websocket") or not scope["path"].startswith(self.prefixes)
+                or self.limiter.per_minute == 0):
             await self.app(scope, receive, send)
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
@@ -73,6 +76,9 @@ class RateLimitMiddleware:
         wait = self.limiter.take((ip, client_id(key)))
         if wait > 0:
             seconds = max(1, math.ceil(wait))
+            if scope["type"] == "websocket":  # refuse the handshake (the client sees HTTP 403)
+                await WebSocketClose(code=1008, reason=f"rate limit exceeded; retry in {seconds} s")(scope, receive, send)
+                return
             response = JSONResponse(
                 {"error": f"rate limit exceeded ({self.limiter.per_minute} requests per minute); "
                           f"retry in {seconds} s"},
