@@ -116,7 +116,7 @@ def test_fer2013_labels_of_ferplus_images(tmp_path):
 
 
 def test_second_head_learns_fer2013_labels_and_eval_picks_it(tmp_path):
-    from tiltwatch import ModelError
+    from tiltwatch import InputError, ModelError
     from tiltwatch.emotions import EMOTIONS
     from tiltwatch.training.evaluate import choose_head
 
@@ -137,6 +137,15 @@ def test_second_head_learns_fer2013_labels_and_eval_picks_it(tmp_path):
     fer2013 = EmotionClassifier.load(str(tmp_path / "two.onnx"), head="fer2013_logits")
     assert EMOTIONS[main.predict(bright).argmax()] == "happiness"
     assert EMOTIONS[fer2013.predict(bright).argmax()] == "surprise"
+    # an ensemble of the two-headed run with itself: one graph, both heads, the same answers
+    pair = export([tmp_path / "two" / "best.pt", tmp_path / "two" / "best.pt"], tmp_path / "pair.onnx",
+                  balance_data=str(tmp_path / "data"))  # the logit adjustment goes on the first head only
+    assert pair["architecture"] == "ensemble: vgg_small + vgg_small" and len(pair["training"]["members"]) == 2
+    assert pair["logit_adjustment"]["tuned_on"] == "FER+ validation split"
+    both = EmotionClassifier.load(str(tmp_path / "pair.onnx"), head="fer2013_logits")
+    assert np.allclose(both.predict(bright), fer2013.predict(bright), atol=1e-5)
+    with pytest.raises(InputError, match="same input size and heads"):
+        export([tmp_path / "two" / "best.pt", first / "best.pt"], tmp_path / "mixed.onnx")
     with pytest.raises(ModelError, match="no head 'nope'"):
         EmotionClassifier.load(str(tmp_path / "two.onnx"), head="nope")
     # eval reads the FER2013 head for FER2013's kinds only, and only where the model has one

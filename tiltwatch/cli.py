@@ -326,16 +326,17 @@ def eval_cmd(
 
 
 @app.command()
-def export(checkpoint: Path = typer.Argument(..., help="a best.pt from tiltwatch train"),
+def export(checkpoints: list[Path] = typer.Argument(..., help="a best.pt from tiltwatch train; several make an "
+                                                             "ensemble (the mean of their logits, one ONNX graph)"),
            out: Path = typer.Option(..., "--out", "-o", help="the .onnx file to write (card goes beside it)"),
            balance: Optional[str] = typer.Option(None, help="FER+ root: tune a rare-class logit adjustment on its "
                                                              "validation split and fold it into the model"),
            max_acc_drop: float = typer.Option(0.01, help="with --balance: accuracy it may cost on validation")) -> None:
-    """Export a checkpoint to ONNX with its model card, checking torch/onnxruntime parity."""
+    """Export a checkpoint (or an ensemble of several) to ONNX with its model card, checking torch/onnxruntime parity."""
     from .training.export import export as export_fn
 
     try:
-        card = export_fn(checkpoint, out, balance_data=balance, max_acc_drop=max_acc_drop)
+        card = export_fn(list(checkpoints), out, balance_data=balance, max_acc_drop=max_acc_drop)
     except TiltwatchError as exc:
         _fail(str(exc))
     typer.echo(f"wrote {out} ({card['file_size_bytes'] / 1e6:.1f} MB), parity max |dp| "

@@ -22,7 +22,7 @@ import torch
 from ..emotions import EMOTIONS
 from ..errors import InputError
 from ..vision.preprocess import MEAN, STD
-from .models import create_model
+from .models import Ensemble, create_model, main_head_bias
 
 
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
@@ -63,17 +63,33 @@ def balance(model: torch.nn.Module, data_root: str, size: int, max_acc_drop: flo
     valid, train = load_ferplus(data_root, "valid", size), load_ferplus(data_root, "train", size)
     logits = predict_logits(model, torch.from_numpy(to_model_input(valid.images, size))).numpy()
     bias, report = tune_logit_adjustment(logits, valid.labels, train.labels, max_acc_drop)
-    last = model.head[-1]  # the main head's linear layer (not a second head's)
     with torch.no_grad():
-        last.bias += torch.from_numpy(bias)
+        main_head_bias(model).add_(torch.from_numpy(bias))  # the main head's (not a second head's)
     return report | {"bias": [round(float(b), 4) for b in bias], "tuned_on": "FER+ validation split"}
 
 
-def export(checkpoint: str | Path, out: str | Path, name: str | None = None, balance_data: str | None = None,
-           max_acc_drop: float = 0.01) -> dict:
-    """``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py)."""
-    model, ck = load_checkpoint(checkpoint)
-    cfg = ck["config"]
+def load_checkpoints(paths: list[str | Path]) -> tuple[torch.nn.Module, list[dict]]:
+    """One checkpoint -> its model; several (same input size and heads) -> their :class:`Ensemble`."""
+    loaded = [load_checkpoint(p) for p in paths]
+    cks = [ck for _, ck in loaded]
+    shape = {(ck["config"]["input_size"], ck["config"].get("aux_head", "none")) for ck in cks}
+    if len(shape) > 1:
+        raise InputError(f"an ensemble needs members with the same input size and heads; got {sorted(shape)}")
+    return (loaded[0][0] if len(loaded) == 1 else Ensemble([m for m, _ in loaded]).eval()), cks
+
+
+def _training(ck: dict, heads: dict) -> dict:
+    return {"epoch": int(ck["epoch"]) + 1, "valid_accuracy": round(float(ck["valid_acc"]), 4)} | (
+        {"valid_accuracy_fer2013_head": round(float(ck["valid_aux_acc"]), 4)}
+        if len(heads) > 1 and ck.get("valid_aux_acc") is not None else {}) | {"config": ck["config"]}
+
+
+def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str | None = None,
+           balance_data: str | None = None, max_acc_drop: float = 0.01) -> dict:
+    """``checkpoint``: one, or several for an ensemble (the mean of their logits, one ONNX graph).
+    ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py)."""
+    model, cks = load_checkpoints(checkpoint if isinstance(checkpoint, list) else [checkpoint])
+    cfg = cks[0]["config"]
     size = int(cfg["input_size"])
     adjustment = balance(model, balance_data, size, max_acc_drop) if balance_data else None
     out = Path(out)
@@ -103,14 +119,12 @@ def export(checkpoint: str | Path, out: str | Path, name: str | None = None, bal
                   "crop": "face aligned by eyes and mouth to the FER+ template (tiltwatch.vision.align)"},
         "outputs": "logits",
         "heads": heads,
-        "architecture": cfg["model"],
+        "architecture": cfg["model"] if len(cks) == 1 else "ensemble: " + " + ".join(c["config"]["model"] for c in cks),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "training": {"data": "FER+ (FER2013 images, FER+ 10-annotator votes as soft labels), train split"
                              + ("; second head: the same images' original FER2013 labels" if len(heads) > 1 else ""),
-                     "selection": "best validation-split accuracy" + (" (sum over both heads)" if len(heads) > 1 else ""),
-                     "epoch": int(ck["epoch"]) + 1, "valid_accuracy": round(float(ck["valid_acc"]), 4)}
-                    | ({"valid_accuracy_fer2013_head": round(float(ck["valid_aux_acc"]), 4)}
-                       if ck.get("valid_aux_acc") is not None else {}) | {"config": cfg},
+                     "selection": "best validation-split accuracy" + (" (sum over both heads)" if len(heads) > 1 else "")}
+                    | (_training(cks[0], heads) if len(cks) == 1 else {"members": [_training(c, heads) for c in cks]}),
         "file_size_bytes": out.stat().st_size,
         "parity": {"max_abs_prob_diff": max(float(np.abs(r - g).max()) for r, g in zip(ref, got)),
                    "top1_agreement": min(float((r.argmax(1) == g.argmax(1)).mean()) for r, g in zip(ref, got))},

@@ -78,3 +78,32 @@ def vgg_medium(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0)
     """About 3.5M parameters; more capacity for longer (GPU) runs."""
     return VGGNet([[64, 64], [128, 128], [256, 256], [512, 256]], num_classes, in_channels, dropout=0.4,
                   aux_classes=aux_classes)
+
+
+class Ensemble(nn.Module):
+    """The mean of its members' logits, head by head, plus a per-class bias on the first head
+    (where ``tiltwatch export --balance`` folds its logit adjustment). One ONNX graph: the
+    members run in the same onnxruntime call.
+
+    Usage::
+
+        model = Ensemble([model_a, model_b])
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        n_out = members[0].head[-1].out_features
+        self.register_buffer("bias", torch.zeros(n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        outs = [m(x) for m in self.members]
+        if isinstance(outs[0], tuple):
+            heads = [torch.stack(h).mean(0) for h in zip(*outs)]
+            return (heads[0] + self.bias, *heads[1:])
+        return torch.stack(outs).mean(0) + self.bias
+
+
+def main_head_bias(model: nn.Module) -> torch.Tensor:
+    """The bias added to a model's first head: an ensemble's own, or a single net's last linear layer's."""
+    return model.bias if isinstance(model, Ensemble) else model.head[-1].bias
