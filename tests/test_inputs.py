@@ -100,6 +100,27 @@ def test_video_with_broken_frames_is_read_to_the_end(tmp_path):
     assert all(f.image.shape == frames[0].shape for f in got)
 
 
+def test_annotated_video_round_trip_keeps_the_colours(tmp_path):
+    """Frames written by the video sink and read back by the video source (both convert between
+    BGR and YUV with OpenCV) look like what went in, as they do through FFmpeg's own converter."""
+    from tiltwatch.sinks import AnnotatedVideoSink
+    from tiltwatch.sources.base import Frame
+    from tiltwatch.types import FrameResult
+
+    frames = [SampleSource().render(i) for i in range(0, 20, 2)]
+    sink = AnnotatedVideoSink(tmp_path / "a.mp4", fps=10, crf=12)
+    for i, img in enumerate(frames):
+        sink.write(Frame(i, i / 10, img), FrameResult(index=i, timestamp=i / 10, width=img.shape[1],
+                                                     height=img.shape[0], faces=[]))
+    sink.close()
+    got = [f.image for f in VideoFileSource(tmp_path / "a.mp4")]
+    assert len(got) == len(frames)
+    assert np.abs(got[5].astype(int) - frames[5]).mean() < 3  # lossy H.264 at crf 12, colours in place
+    with av.open(str(tmp_path / "a.mp4")) as c:  # FFmpeg's own conversion of the same frame agrees
+        ref = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)][5]
+    assert np.abs(got[5].astype(int) - ref).mean() < 2
+
+
 def test_not_a_video_is_refused(tmp_path):
     bad = tmp_path / "fake.mp4"
     bad.write_text("this is text")
