@@ -16,6 +16,7 @@ from typing import Optional
 
 import typer
 
+from .emotions import DEFAULT_MODEL
 from .errors import TiltwatchError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -58,7 +59,7 @@ def analyze(
     min_score: float = typer.Option(0.5, min=0.0, max=1.0, help="face detector score threshold"),
     short_range: bool = typer.Option(False, help="short-range detector: faster, faces within ~2 m only"),
     min_face: int = typer.Option(12, min=4, help="ignore faces smaller than this many pixels"),
-    model: str = typer.Option("ferplus_vgg_small", help="emotion model: a shipped name or a path to .onnx"),
+    model: str = typer.Option(DEFAULT_MODEL, help="emotion model: a shipped name or a path to .onnx"),
     detect_every: int = typer.Option(3, min=1, help="run the detector every N frames, follow faces by their "
                                                     "landmarks in between (videos, cameras; 1 = exact path)"),
     emotion_every: int = typer.Option(2, min=1, help="classify each tracked face every N frames (1 = exact path)"),
@@ -283,7 +284,7 @@ def eval_cmd(
     dataset: str = typer.Option(..., help="KIND:PATH, test split (KIND-valid:PATH: validation): ferplus:ROOT, "
                                           "fer2013:FILE.csv, fer2013-folders:ROOT, rafdb:ROOT, affectnet:ROOT, "
                                           "folder:PATH (class sub-folders)"),
-    model: str = typer.Option("ferplus_vgg_small", help="shipped model name or path to .onnx"),
+    model: str = typer.Option(DEFAULT_MODEL, help="shipped model name or path to .onnx"),
     tta: bool = typer.Option(False, help="test-time augmentation: mirror and one-pixel shifts"),
     crop: Crop = typer.Option(Crop.none, help="none: images are face crops; detect: whole photos through the "
                                               "live pipeline's detection and alignment"),

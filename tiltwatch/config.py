@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .emotions import DEFAULT_MODEL
+
 
 class AnalyzerConfig(BaseModel):
     """Every knob of :class:`tiltwatch.Analyzer`, with the defaults the CLI uses."""
@@ -25,7 +27,7 @@ class AnalyzerConfig(BaseModel):
     emotion: bool = True
     emotion_every: int = Field(1, ge=1, description="classify each tracked face every N frames, carrying its "
                                                    "last probabilities in between (untracked faces: every frame)")
-    model: str = Field("ferplus_vgg_small", description="shipped model name or path to an .onnx file")
+    model: str = Field(DEFAULT_MODEL, description="shipped model name or path to an .onnx file")
     threads: int | None = Field(1, ge=1, description="onnxruntime threads for the emotion model (None: all "
                                                      "cores); one leaves the other core to decode and encode")
     # tracking, smoothing

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..emotions import DEFAULT_MODEL
 from ..errors import TiltwatchError
 
 STAGES = ("decode", "detect", "mesh", "pose", "align", "emotion", "track", "smooth", "encode")
@@ -168,7 +169,7 @@ def agreement(clip: str, frames: int, config: dict) -> dict:
             "pose_mean_abs_diff_deg": dict(zip(("yaw", "pitch", "roll"), np.round(pe.mean(0), 2).tolist()))}
 
 
-def emotion_throughput(model: str = "ferplus_vgg_small", batches: tuple[int, ...] = (1, 64, 256),
+def emotion_throughput(model: str = DEFAULT_MODEL, batches: tuple[int, ...] = (1, 64, 256),
                        seconds: float = 3.0, threads: int | None = None) -> dict:
     """Faces per second of the emotion model alone, per batch size, on the best provider present
     (CUDA when onnxruntime-gpu is installed and a GPU is visible, else the CPU)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..emotions import EMOTIONS
+from ..emotions import DEFAULT_MODEL, EMOTIONS
 from ..errors import InputError
 from ..vision.emotion import EmotionClassifier
 
@@ -154,7 +154,7 @@ def predict(clf: EmotionClassifier, crops: np.ndarray, classes: tuple[str, ...],
     return masked.argmax(1)
 
 
-def evaluate(spec: str, model: str = "ferplus_vgg_small", tta: bool = False, crop: str = "none",
+def evaluate(spec: str, model: str = DEFAULT_MODEL, tta: bool = False, crop: str = "none",
              name_filter: str | None = None, head: str = "auto") -> dict:
     clf = EmotionClassifier.load(model, head=choose_head(spec, model, head))
     ds = load_eval_set(spec, name_filter, whole_photos=crop == "detect")
@@ -169,7 +169,7 @@ def evaluate(spec: str, model: str = "ferplus_vgg_small", tta: bool = False, cro
     return out
 
 
-def path_agreement(spec: str, model: str = "ferplus_vgg_small", n: int = 500) -> dict:
+def path_agreement(spec: str, model: str = DEFAULT_MODEL, n: int = 500) -> dict:
     """The same face crops through both paths: straight into the model (as in training) and
     through the live pipeline's detection, mesh and alignment. How often do the labels agree?"""
     clf = EmotionClassifier.load(model)
@@ -219,7 +219,7 @@ def plot_confusion(m: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def record_in_card(m: dict, key: str, command: str, model: str = "ferplus_vgg_small") -> Path:
+def record_in_card(m: dict, key: str, command: str, model: str = DEFAULT_MODEL) -> Path:
     from ..vision.emotion import resolve_model
 
     path = resolve_model(model)[0].with_suffix(".json")

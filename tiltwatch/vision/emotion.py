@@ -23,12 +23,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..emotions import EMOTIONS
+from ..emotions import DEFAULT_MODEL, EMOTIONS
 from ..errors import ModelError
 from .preprocess import MEAN, STD, to_model_input
-
-DEFAULT_MODEL = "ferplus_vgg_small"
-
 
 @dataclass
 class ModelCard:
