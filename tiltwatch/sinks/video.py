@@ -16,14 +16,17 @@ from .draw import annotate
 
 class AnnotatedVideoSink(Sink):
     def __init__(self, path: str | Path, fps: float = 25.0, blur: bool = False, crf: int = 23,
-                 preset: str = "superfast"):
+                 preset: str = "superfast", tune: str | None = "zerolatency"):
         """``preset``: x264 speed; measured at 720p, CPU per frame: veryfast 19.5 ms, superfast 11.1 ms
-        (file 1.6x larger), ultrafast 7.2 ms (3.8x larger)."""
+        (file 1.6x larger), ultrafast 7.2 ms (3.8x larger). ``tune="zerolatency"`` (no look-ahead, no
+        B-frames: every frame leaves the encoder at once) cut superfast from 11.6 to 7.9 ms a frame on
+        the group clip for a 26% larger file; ``tune=None`` for x264's default."""
         self.path = Path(path)
         self.fps = fps
         self.blur = blur
         self.crf = crf
         self.preset = preset
+        self.tune = tune
         self._container = None
         self._stream = None
         self._size = None
@@ -34,7 +37,8 @@ class AnnotatedVideoSink(Sink):
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = w - w % 2, h - h % 2  # yuv420p needs even sides
         self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"crf": str(self.crf), "preset": self.preset, "movflags": "+faststart"}
+        self._stream.options = {"crf": str(self.crf), "preset": self.preset, "movflags": "+faststart"} | (
+            {"tune": self.tune} if self.tune else {})
         self._size = (w, h)
 
     def write(self, frame: Frame, result: FrameResult) -> None:
