@@ -209,7 +209,7 @@ def train(cfg: TrainConfig) -> Path:
         model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"]), sched.load_state_dict(ck["sched"])
         start_epoch, best_acc = ck["epoch"] + 1, ck["best_acc"]
         torch.set_rng_state(ck["rng"])
-        print(f"resumed from {last} at epoch {start_epoch} (best valid acc {best_acc:.4f})")
+        print(f"resumed from {last} at epoch {start_epoch} (best valid score {best_acc:.4f})")
 
     gen = torch.Generator(device=dev).manual_seed(cfg.seed + start_epoch)
     t0 = time.monotonic()
@@ -227,7 +227,7 @@ def train(cfg: TrainConfig) -> Path:
             logits = outputs[0] if aux else outputs
             logp = F.log_softmax(logits.float(), 1)
             loss = -(y * logp * (weights if weights is not None else 1)).sum(1).mean()
-            if aux:
+            if aux and (atr[idx] >= 0).any():  # (a batch with no FER2013 label would give NaN)
                 loss = loss + cfg.aux_weight * F.cross_entropy(outputs[1].float(), atr[idx].to(dev), ignore_index=-1)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
