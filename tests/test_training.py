@@ -168,3 +168,25 @@ def test_second_head_and_init_config_errors(tmp_path):
     cfg.write_text(f"data: {tmp_path / 'data'}\ninit: {tmp_path / 'other.pt'}\nout: {tmp_path / 'r'}\n")
     with pytest.raises(ConfigError, match="not a VGGNet of this shape"):
         train(load_config(cfg))
+
+
+def test_export_and_eval_commands_record_themselves_in_the_card(tmp_path):
+    from .conftest import tiltwatch
+
+    make_ferplus(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 1\nbatch_size: 16\n")
+    assert tiltwatch("train", "--config", cfg).returncode == 0
+    onnx = tmp_path / "m.onnx"
+    res = tiltwatch("export", tmp_path / "run" / "best.pt", "--out", onnx)
+    assert res.returncode == 0 and "ms/face" in res.stdout, res.stderr
+    res = tiltwatch("eval", "--dataset", f"ferplus-valid:{tmp_path / 'data'}", "--model", onnx, "--card", "valid")
+    assert res.returncode == 0 and "accuracy" in res.stdout, res.stderr
+    card = json.loads(onnx.with_suffix(".json").read_text())
+    assert card["export_command"] == f"tiltwatch export {tmp_path / 'run' / 'best.pt'} --out {onnx}"
+    m = card["metrics"]["valid"]
+    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["command"].startswith("tiltwatch eval --dataset ferplus-valid:")
+    assert "--card" not in m["command"]
+    # no face in these synthetic squares: a clear error, not NaN figures
+    res = tiltwatch("eval", "--dataset", f"ferplus-valid:{tmp_path / 'data'}", "--model", onnx, "--agreement", "5")
+    assert res.returncode != 0 and "found no face" in res.stderr and "Traceback" not in res.stderr

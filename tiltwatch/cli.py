@@ -311,6 +311,8 @@ def eval_cmd(
         typer.echo(json.dumps(r))
         if json_out:
             json_out.write_text(json.dumps(r, indent=2) + "\n")
+        if card:
+            typer.echo(f"recorded in {record_in_card(r, card, _command(card), model)}")
         return
     try:
         m = evaluate(dataset, model, tta, crop.value, filter, head)
@@ -322,8 +324,12 @@ def eval_cmd(
     if confusion:
         plot_confusion(m, confusion)
     if card:
-        cmd = "tiltwatch eval " + " ".join(a for a in sys.argv[2:] if not a.startswith("--card") and a != card)
-        typer.echo(f"recorded in {record_in_card(m, card, cmd, model)}")
+        typer.echo(f"recorded in {record_in_card(m, card, _command(card), model)}")
+
+
+def _command(card_key: str) -> str:
+    """This ``tiltwatch eval`` command line as a user would retype it, without its ``--card KEY``."""
+    return "tiltwatch eval " + " ".join(a for a in sys.argv[2:] if not a.startswith("--card") and a != card_key)
 
 
 @app.command()
@@ -337,7 +343,8 @@ def export(checkpoints: list[Path] = typer.Argument(..., help="a best.pt from ti
     from .training.export import export as export_fn
 
     try:
-        card = export_fn(list(checkpoints), out, balance_data=balance, max_acc_drop=max_acc_drop)
+        card = export_fn(list(checkpoints), out, balance_data=balance, max_acc_drop=max_acc_drop,
+                         command="tiltwatch export " + " ".join(sys.argv[2:]))
     except TiltwatchError as exc:
         _fail(str(exc))
     typer.echo(f"wrote {out} ({card['file_size_bytes'] / 1e6:.1f} MB), parity max |dp| "

@@ -181,6 +181,8 @@ def path_agreement(spec: str, model: str = DEFAULT_MODEL, n: int = 500) -> dict:
     aligned, found = detect_and_align(list(crops), clf.card.input_size)
     live = predict(clf, aligned, ds.classes, tta=False)
     f = found
+    if not f.any():
+        raise InputError(f"{spec}: the live path found no face in {len(idx)} images; nothing to compare")
     return {"dataset": spec, "model": clf.card.name, "images": int(len(idx)), "faces_found": round(float(f.mean()), 4),
             "label_agreement": round(float((direct[f] == live[f]).mean()), 4),
             "accuracy_direct": round(float((direct[f] == labels[f]).mean()), 4),
@@ -220,11 +222,14 @@ def plot_confusion(m: dict, path: Path) -> None:
 
 
 def record_in_card(m: dict, key: str, command: str, model: str = DEFAULT_MODEL) -> Path:
+    """Store metrics (``evaluate``'s, or ``path_agreement``'s) in the model's card under ``key``, with
+    the command that measured them."""
     from ..vision.emotion import resolve_model
 
     path = resolve_model(model)[0].with_suffix(".json")
     card = json.loads(path.read_text())
-    card.setdefault("metrics", {})[key] = {k: m[k] for k in ("dataset", "head", "crop", "tta", "n", "accuracy",
-                                                            "balanced_accuracy", "per_class")} | {"command": command}
+    keep = ("dataset", "head", "crop", "tta", "n", "accuracy", "balanced_accuracy", "per_class")
+    card.setdefault("metrics", {})[key] = {k: m[k] for k in keep if k in m} if "per_class" in m else dict(m)
+    card["metrics"][key]["command"] = command
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path

@@ -85,7 +85,7 @@ def _training(ck: dict, heads: dict) -> dict:
 
 
 def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str | None = None,
-           balance_data: str | None = None, max_acc_drop: float = 0.01) -> dict:
+           balance_data: str | None = None, max_acc_drop: float = 0.01, command: str | None = None) -> dict:
     """``checkpoint``: one, or several for an ensemble (the mean of their logits, one ONNX graph).
     ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py)."""
     model, cks = load_checkpoints(checkpoint if isinstance(checkpoint, list) else [checkpoint])
@@ -131,6 +131,6 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
         "logit_adjustment": adjustment,
         "cpu_latency_ms_batch1_2threads": round(cpu_latency_ms(out, size), 3),
         "metrics": {},
-    }
+    } | ({"export_command": command} if command else {})
     out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return card
