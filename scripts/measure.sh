@@ -9,13 +9,13 @@ tw=".venv/bin/tiltwatch"
 clip="$data/videos/yakhyo_headpose__in_video.mp4"
 single="$data/videos/pyfeat__WolfgangLanger_Pexels.mp4"
 
-echo "== emotion model: FER+ test, FER2013 PrivateTest (with and without TTA)"
-$tw eval --dataset "ferplus:$data/ferplus" --json "$out/ferplus.json" --confusion "$out/ferplus_confusion.png"
-$tw eval --dataset "ferplus:$data/ferplus" --tta --json "$out/ferplus_tta.json"
-$tw eval --dataset "fer2013-folders:$data/fer2013" --json "$out/fer2013.json"
-$tw eval --dataset "fer2013-folders:$data/fer2013" --tta --json "$out/fer2013_tta.json"
+echo "== emotion model: FER+ test, FER2013 PrivateTest (with and without TTA); recorded in the default model's card"
+$tw eval --dataset "ferplus:$data/ferplus" --json "$out/ferplus.json" --confusion docs/ferplus_confusion.png --card ferplus_test
+$tw eval --dataset "ferplus:$data/ferplus" --tta --json "$out/ferplus_tta.json" --card ferplus_test_tta
+$tw eval --dataset "fer2013-folders:$data/fer2013" --json "$out/fer2013.json" --card fer2013_private_test
+$tw eval --dataset "fer2013-folders:$data/fer2013" --tta --json "$out/fer2013_tta.json" --card fer2013_private_test_tta
 echo "== one preprocessing path: training crops vs the live detect/mesh/align path"
-$tw eval --dataset "ferplus:$data/ferplus" --agreement 500 --json "$out/agreement.json"
+$tw eval --dataset "ferplus:$data/ferplus" --agreement 500 --json "$out/agreement.json" --card preprocessing_agreement
 echo "== speed (stop other work on the machine first)"
 $tw bench "$clip" --streams 1 --frames 300 --compare --json "$out/bench_group_1.json"
 $tw bench "$clip" --streams 1 --frames 300 --detect-every 1 --emotion-every 1 --json "$out/bench_group_exact.json"

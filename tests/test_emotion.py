@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tiltwatch import ModelError
+from tiltwatch.emotions import DEFAULT_MODEL
 from tiltwatch.vision.align import FER_TEMPLATE_48, align_faces, face_points, similarity
 from tiltwatch.vision.emotion import EmotionClassifier, list_models, resolve_model
 
@@ -20,6 +21,15 @@ def test_smiling_astronaut_reads_happiness(analyzer, astronaut):
     face = analyzer.analyze(astronaut).faces[0]
     assert face.emotion.label == "happiness"
     assert face.emotion.probs.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_every_shipped_model_and_head_reads_the_smiling_astronaut(analyzer, astronaut):
+    face = analyzer.analyze(astronaut).faces[0]
+    crop = align_faces(astronaut, [face], 48)
+    for name in list_models():
+        for head in resolve_model(name)[1].heads:
+            probs = EmotionClassifier.load(name, head=head).predict(crop)[0]
+            assert EmotionClassifier.load(name).classes[probs.argmax()] == "happiness", (name, head)
 
 
 def test_alignment_puts_eyes_and_mouth_on_the_template(analyzer, astronaut):
@@ -41,8 +51,9 @@ def test_one_batch_equals_face_by_face(clf, analyzer, astronaut):
 
 
 def test_models_by_name_and_by_path(tmp_path):
-    assert "ferplus_vgg_small" in list_models()
-    path, card = resolve_model("ferplus_vgg_small")
+    assert {DEFAULT_MODEL, "ferplus_fer2013_vgg_small_x2"} <= set(list_models())
+    path, card = resolve_model(DEFAULT_MODEL)
+    assert card.heads == ("logits", "fer2013_logits")  # FER+ votes first: the head the pipeline reads
     copy = tmp_path / "mine.onnx"
     shutil.copy(path, copy)
     clf = EmotionClassifier.load(str(copy))  # no card beside it: FER+ defaults
@@ -58,7 +69,7 @@ def test_bad_models_give_clear_errors(tmp_path):
     junk.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="cannot load ONNX model"):
         EmotionClassifier.load(str(junk))
-    path, _ = resolve_model("ferplus_vgg_small")
+    path, _ = resolve_model(DEFAULT_MODEL)
     shutil.copy(path, tmp_path / "three.onnx")
     (tmp_path / "three.json").write_text(json.dumps({
         "name": "three", "classes": ["a", "b", "c"],

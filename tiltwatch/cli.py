@@ -207,6 +207,7 @@ def bench_cmd(
     emotion_every: int = typer.Option(2, min=1, help="emotion stride per tracked face; as analyze"),
     short_range: bool = typer.Option(False, help="short-range detector"),
     threads: int = typer.Option(1, min=1, help="emotion inference threads per stream"),
+    model: str = typer.Option(DEFAULT_MODEL, help="emotion model: a shipped name or a path to .onnx"),
     encode: bool = typer.Option(True, help="also annotate and encode H.264 (as for files; live streams need not)"),
     video_preset: Preset = typer.Option(Preset.superfast, help="x264 speed, as in analyze"),
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
@@ -221,11 +222,11 @@ def bench_cmd(
     from .pipeline.bench import agreement, bench, emotion_throughput, format_table
 
     config = {"detect_every": detect_every, "emotion_every": emotion_every, "full_range": not short_range,
-              "threads": threads}
+              "threads": threads, "model": model}
     report = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
               "runs": []}
     if emotion_only:
-        report["emotion"] = emotion_throughput(threads=threads)
+        report["emotion"] = emotion_throughput(model, threads=threads)
         typer.echo(json.dumps(report["emotion"]))
         streams = []
     try:
