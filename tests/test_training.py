@@ -18,8 +18,9 @@ from tiltwatch.training.train import load_config, train  # noqa: E402
 from tiltwatch.vision.emotion import EmotionClassifier  # noqa: E402
 
 
-def make_ferplus(root, n=48):
-    """FER+ official layout with real 10-vote rows: two classes told apart by brightness."""
+def make_ferplus(root, n=48, swap=False):
+    """FER+ official layout with real 10-vote rows: two classes told apart by brightness
+    (``swap``: the votes call the bright images neutral and the dark ones happy)."""
     rng = np.random.default_rng(0)
     for split in ("FER2013Train", "FER2013Valid"):
         d = root / split
@@ -31,7 +32,7 @@ def make_ferplus(root, n=48):
                 img = rng.integers(0, 80, (48, 48)) + 150 * cls
                 cv2.imwrite(str(d / f"fer{i:07d}.png"), img.astype(np.uint8))
                 votes = [0] * 10
-                votes[cls] = 8
+                votes[1 - cls if swap else cls] = 8
                 votes[2] = 2
                 w.writerow([f"fer{i:07d}.png", "(0, 0, 48, 48)", *votes])
     # one image whose top vote is "not a face": must be left out
@@ -190,3 +191,26 @@ def test_export_and_eval_commands_record_themselves_in_the_card(tmp_path):
     # no face in these synthetic squares: a clear error, not NaN figures
     res = tiltwatch("eval", "--dataset", f"ferplus-valid:{tmp_path / 'data'}", "--model", onnx, "--agreement", "5")
     assert res.returncode != 0 and "found no face" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_distillation_follows_the_teacher_and_checks_its_heads(tmp_path):
+    from tiltwatch.emotions import EMOTIONS
+
+    make_ferplus(tmp_path / "data")
+    make_ferplus(tmp_path / "swapped", swap=True)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'swapped'}\nout: {tmp_path / 'teacher'}\nepochs: 3\nbatch_size: 16\nlr: 0.005\n")
+    teacher = train(load_config(cfg))  # learnt the swapped labels: bright = neutral
+    # all the loss on the teacher: the student takes the teacher's answers over its own data's votes
+    student = train(load_config(cfg, data=str(tmp_path / "data"), out=str(tmp_path / "student"),
+                                teacher=[str(teacher), str(teacher)], distill_weight=1.0, epochs=3, seed=5))
+    bright, dark = np.full((1, 48, 48), 220, np.uint8), np.full((1, 48, 48), 30, np.uint8)
+    export(teacher, tmp_path / "t.onnx"), export(student, tmp_path / "s.onnx")
+    t, s = EmotionClassifier.load(str(tmp_path / "t.onnx")), EmotionClassifier.load(str(tmp_path / "s.onnx"))
+    assert EMOTIONS[t.predict(bright).argmax()] == "neutral" and EMOTIONS[t.predict(dark).argmax()] == "happiness"
+    for img in (bright, dark):
+        assert s.predict(img).argmax() == t.predict(img).argmax()
+    with pytest.raises(ConfigError, match="same heads"):
+        train(load_config(cfg, out=str(tmp_path / "x"), teacher=[str(teacher)], aux_head="fer2013"))
+    with pytest.raises(ConfigError, match="teacher: .*no such checkpoint"):
+        train(load_config(cfg, out=str(tmp_path / "y"), teacher=[str(tmp_path / "none.pt")]))

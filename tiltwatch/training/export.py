@@ -20,21 +20,9 @@ import onnxruntime as ort
 import torch
 
 from ..emotions import EMOTIONS
-from ..errors import InputError
 from ..vision.preprocess import MEAN, STD
-from .models import Ensemble, create_model, main_head_bias
-
-
-def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such checkpoint")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = ck["config"]
-    aux = cfg.get("aux_head", "none") != "none"
-    model = create_model(cfg["model"], num_classes=len(EMOTIONS), aux_classes=len(EMOTIONS) if aux else 0)
-    model.load_state_dict(ck["model"])
-    return model.eval(), ck
+from .checkpoints import load_checkpoints
+from .models import main_head_bias
 
 
 def cpu_latency_ms(onnx_path: Path, size: int, threads: int = 2, runs: int = 300) -> float:
@@ -66,16 +54,6 @@ def balance(model: torch.nn.Module, data_root: str, size: int, max_acc_drop: flo
     with torch.no_grad():
         main_head_bias(model).add_(torch.from_numpy(bias))  # the main head's (not a second head's)
     return report | {"bias": [round(float(b), 4) for b in bias], "tuned_on": "FER+ validation split"}
-
-
-def load_checkpoints(paths: list[str | Path]) -> tuple[torch.nn.Module, list[dict]]:
-    """One checkpoint -> its model; several (same input size and heads) -> their :class:`Ensemble`."""
-    loaded = [load_checkpoint(p) for p in paths]
-    cks = [ck for _, ck in loaded]
-    shape = {(ck["config"]["input_size"], ck["config"].get("aux_head", "none")) for ck in cks}
-    if len(shape) > 1:
-        raise InputError(f"an ensemble needs members with the same input size and heads; got {sorted(shape)}")
-    return (loaded[0][0] if len(loaded) == 1 else Ensemble([m for m, _ in loaded]).eval()), cks
 
 
 def _training(ck: dict, heads: dict) -> dict:
