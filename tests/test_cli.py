@@ -111,3 +111,15 @@ def test_folder_with_a_broken_image_finishes_and_counts_it(tmp_path):
 def test_help_explains_sources():
     res = tiltwatch("analyze", "--help")
     assert res.returncode == 0 and "webcam index" in res.stdout and "--stride" in res.stdout
+
+
+def test_models_lists_every_shipped_model_with_its_figures():
+    from tiltwatch.emotions import DEFAULT_MODEL
+    from tiltwatch.vision.emotion import list_models
+
+    res = tiltwatch("models")
+    assert res.returncode == 0, res.stderr
+    rows = [line.split("\t") for line in res.stdout.strip().splitlines()]
+    assert [r[0] for r in rows] == list_models()
+    assert [r[0] for r in rows if r[-1] == "(default)"] == [DEFAULT_MODEL]
+    assert all(r[3].startswith("FER+ test acc 0.") and r[5].endswith("ms/face") for r in rows)

@@ -253,9 +253,11 @@ def models_cmd() -> None:
 
     for name in list_models():
         card = json.loads(resources.files("tiltwatch.models").joinpath(f"{name}.json").read_text())
-        acc = card.get("metrics", {}).get("ferplus_test", {}).get("accuracy")
+        metrics = card.get("metrics", {})
+        acc = {k: metrics.get(k, {}).get("accuracy", "n/a") for k in ("ferplus_test", "fer2013_private_test")}
         typer.echo(f"{name}\t{card['architecture']}\t{card['input']['size']}px\t"
-                   f"FER+ test acc {acc if acc is not None else 'n/a'}")
+                   f"FER+ test acc {acc['ferplus_test']}\tFER2013 test acc {acc['fer2013_private_test']}\t"
+                   f"{card.get('cpu_latency_ms_batch1_2threads', 'n/a')} ms/face" + ("\t(default)" if name == DEFAULT_MODEL else ""))
 
 
 @app.command()
