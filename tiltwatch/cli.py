@@ -330,9 +330,9 @@ def eval_cmd(
         typer.echo(f"recorded in {record_in_card(m, card, _command(card), model)}")
 
 
-def _command(card_key: str) -> str:
-    """This ``tiltwatch eval`` command line as a user would retype it, without its ``--card KEY``."""
-    return "tiltwatch eval " + " ".join(a for a in sys.argv[2:] if not a.startswith("--card") and a != card_key)
+def _command(card_key: str | None = None) -> str:
+    """This ``tiltwatch`` command line as a user would retype it, without its ``--card KEY``."""
+    return "tiltwatch " + " ".join(a for a in sys.argv[1:] if not a.startswith("--card") and a != card_key)
 
 
 @app.command()
@@ -346,8 +346,7 @@ def export(checkpoints: list[Path] = typer.Argument(..., help="a best.pt from ti
     from .training.export import export as export_fn
 
     try:
-        card = export_fn(list(checkpoints), out, balance_data=balance, max_acc_drop=max_acc_drop,
-                         command="tiltwatch export " + " ".join(sys.argv[2:]))
+        card = export_fn(list(checkpoints), out, balance_data=balance, max_acc_drop=max_acc_drop, command=_command())
     except TiltwatchError as exc:
         _fail(str(exc))
     typer.echo(f"wrote {out} ({card['file_size_bytes'] / 1e6:.1f} MB), parity max |dp| "

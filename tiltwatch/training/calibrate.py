@@ -16,10 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def _scores(logits: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[float, float]:
+def accuracies(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(accuracy, balanced accuracy: mean recall over the classes present in ``labels``)."""
     pred = logits.argmax(1)
     acc = float((pred == labels).mean())
-    recalls = [float((pred[labels == c] == c).mean()) for c in range(n_classes) if (labels == c).any()]
+    recalls = [float((pred[labels == c] == c).mean()) for c in np.unique(labels)]
     return acc, float(np.mean(recalls))
 
 
@@ -28,10 +29,10 @@ def tune_logit_adjustment(logits: np.ndarray, labels: np.ndarray, train_labels: 
     n = logits.shape[1]
     prior = np.bincount(train_labels, minlength=n).astype(np.float64) + 1.0
     log_prior = np.log(prior / prior.sum())
-    base_acc, base_bal = _scores(logits, labels, n)
+    base_acc, base_bal = accuracies(logits, labels)
     best = (0.0, base_acc, base_bal)
     for tau in np.arange(0.05, 2.01, 0.05):
-        acc, bal = _scores(logits - tau * log_prior, labels, n)
+        acc, bal = accuracies(logits - tau * log_prior, labels)
         if acc >= base_acc - max_acc_drop and bal > best[2]:
             best = (float(tau), acc, bal)
     tau = best[0]

@@ -63,8 +63,8 @@ class VGGNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.aux_head is None:
             return self.head(self.features(x))
-        pooled = self.head[2](self.head[1](self.head[0](self.features(x))))  # pool, flatten, dropout
-        return self.head[3](pooled), self.aux_head(pooled)
+        pooled = self.head[:-1](self.features(x))  # pool, flatten, dropout: shared by both heads
+        return self.head[-1](pooled), self.aux_head(pooled)
 
 
 @register_model

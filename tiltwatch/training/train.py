@@ -33,6 +33,7 @@ from tqdm import tqdm
 from ..errors import ConfigError
 from ..vision.preprocess import to_model_input
 from .augment import AugmentConfig, augment
+from .calibrate import accuracies
 from .checkpoints import load_checkpoints
 from .datasets import (DATASET_KINDS, FaceSet, MissingSplitError, dataset_splits, ferplus_fer2013_labels, holdout,
                        load_dataset, parse_spec)
@@ -108,12 +109,6 @@ def use_bf16(precision: str, dev: torch.device) -> bool:
     return bool(check and check())
 
 
-def _accuracy(logits: torch.Tensor, labels: np.ndarray) -> tuple[float, float]:
-    pred = logits.argmax(1).numpy()
-    recalls = [float((pred[labels == c] == c).mean()) for c in np.unique(labels)]
-    return float((pred == labels).mean()), float(np.mean(recalls))
-
-
 def data_spec(data: str) -> str:
     """``KIND:PATH`` as it is; a plain path is a FER+ root (configs written before other kinds)."""
     kind, sep, _ = data.partition(":")
@@ -149,12 +144,6 @@ def _aux_root(cfg: TrainConfig) -> Path:
     return root
 
 
-def aux_labels(cfg: TrainConfig, tr: FaceSet, va: FaceSet) -> tuple[np.ndarray, np.ndarray] | None:
-    """FER2013's original labels of the train and valid images (-1: none), or None without ``aux_head``."""
-    if cfg.aux_head == "none":
-        return None
-    root = _aux_root(cfg)
-    return ferplus_fer2013_labels(root, tr.names), ferplus_fer2013_labels(root, va.names)
 
 
 def _teacher(cfg: TrainConfig, dev: torch.device) -> torch.nn.Module | None:
@@ -206,8 +195,7 @@ def train(cfg: TrainConfig) -> Path:
         torch.set_num_threads(cfg.threads)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    if cfg.aux_head != "none":
-        _aux_root(cfg)  # config errors before any image is read
+    aux_root = _aux_root(cfg) if cfg.aux_head != "none" else None  # config errors before any image is read
     teacher = _teacher(cfg, dev)
     tr, va = load_train_valid(cfg)
     xtr, xva = _tensor(tr, cfg.input_size), _tensor(va, cfg.input_size)
@@ -218,7 +206,8 @@ def train(cfg: TrainConfig) -> Path:
         w = 1 / np.sqrt(np.maximum(counts, 1))
         weights = torch.tensor(w / (w * counts).sum() * counts.sum(), dtype=torch.float32, device=dev)
 
-    aux = aux_labels(cfg, tr, va)
+    # FER2013's original labels of the train and valid images (-1: none) for the second head
+    aux = (ferplus_fer2013_labels(aux_root, tr.names), ferplus_fer2013_labels(aux_root, va.names)) if aux_root else None
     atr = torch.from_numpy(aux[0]) if aux else None
     model = create_model(cfg.model, num_classes=tr.targets.shape[1], aux_classes=tr.targets.shape[1] if aux else 0)
     if cfg.init:
@@ -271,12 +260,12 @@ def train(cfg: TrainConfig) -> Path:
             run_loss += loss.item() * len(idx)
             seen += len(idx)
             bar.set_postfix(loss=f"{run_loss / seen:.3f}")
-        acc, bal = _accuracy(predict_logits(model, xva), va.labels)
+        acc, bal = accuracies(predict_logits(model, xva).numpy(), va.labels)
         row = {"epoch": epoch + 1, "train_loss": run_loss / seen, "valid_acc": acc, "valid_balanced_acc": bal}
         score = acc
         if aux:  # the checkpoint must serve both labellings: pick on the sum of the two accuracies
             has = aux[1] >= 0
-            row["valid_aux_acc"] = _accuracy(predict_logits(model, xva[has], head=1), aux[1][has])[0]
+            row["valid_aux_acc"] = accuracies(predict_logits(model, xva[has], head=1).numpy(), aux[1][has])[0]
             score = acc + row["valid_aux_acc"]
         row |= {"lr": sched.get_last_lr()[0], "minutes": (time.monotonic() - t0) / 60}
         _log(out / "metrics.csv", row)
