@@ -214,3 +214,26 @@ def test_distillation_follows_the_teacher_and_checks_its_heads(tmp_path):
         train(load_config(cfg, out=str(tmp_path / "x"), teacher=[str(teacher)], aux_head="fer2013"))
     with pytest.raises(ConfigError, match="teacher: .*no such checkpoint"):
         train(load_config(cfg, out=str(tmp_path / "y"), teacher=[str(tmp_path / "none.pt")]))
+
+
+def test_weight_average_is_what_is_kept_and_resumed(tmp_path):
+    make_ferplus(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 1\nbatch_size: 16\nlr: 0.005\n"
+                   "ema: 0.9\n")
+    best = train(load_config(cfg))
+    kept = torch.load(best, weights_only=False)["model"]
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    # best.pt holds the averaged weights (and BatchNorm statistics), not the raw ones it trained
+    name = "features.0.0.weight"
+    assert torch.equal(kept[name], last["ema"][f"module.{name}"])
+    assert not torch.equal(kept[name], last["model"][name])
+    assert torch.equal(kept["features.0.1.running_mean"], last["ema"]["module.features.0.1.running_mean"])
+    best = train(load_config(cfg, epochs=3))  # resumes the average too
+    assert [int(r["epoch"]) for r in csv.DictReader((tmp_path / "run" / "metrics.csv").open())] == [1, 2, 3]
+    export(best, tmp_path / "m.onnx")
+    clf = EmotionClassifier.load(str(tmp_path / "m.onnx"))
+    from tiltwatch.emotions import EMOTIONS
+    assert EMOTIONS[clf.predict(np.full((1, 48, 48), 220, np.uint8)).argmax()] == "happiness"
+    with pytest.raises(ConfigError, match="ema"):
+        load_config(cfg, ema=1.5)

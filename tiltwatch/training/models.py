@@ -74,6 +74,14 @@ def vgg_small(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) 
 
 
 @register_model
+def vgg_deep(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -> nn.Module:
+    """About 2.0M parameters; vgg_small's widths at the FER+ paper's VGG13 depth (3 convs in the
+    last three stages). 1.7 ms a face on 2 CPU threads: within the live budget."""
+    return VGGNet([[32, 32], [64, 64, 64], [128, 128, 128], [256, 256, 256]], num_classes, in_channels,
+                  aux_classes=aux_classes)
+
+
+@register_model
 def vgg_medium(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -> nn.Module:
     """About 3.5M parameters; more capacity for longer (GPU) runs."""
     return VGGNet([[64, 64], [128, 128], [256, 256], [512, 256]], num_classes, in_channels, dropout=0.4,

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
@@ -68,6 +69,9 @@ class TrainConfig(BaseModel):
     teacher: list[str] = []
     distill_weight: float = Field(0.5, ge=0, le=1)  # share of the loss that follows the teacher
     distill_temperature: float = Field(2.0, gt=0)
+    # exponential moving average of the weights (and BatchNorm statistics), e.g. 0.999: validated,
+    # kept and exported instead of the raw weights; smooths the noise of FER's labels out of the pick
+    ema: float | None = Field(None, gt=0, lt=1)
     augment: AugmentConfig = AugmentConfig()
 
 
@@ -219,6 +223,7 @@ def train(cfg: TrainConfig) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / max(warm, 1) if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(total - warm, 1)))
     )
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
     amp = use_bf16(cfg.precision, dev)
     scaler = torch.amp.GradScaler(enabled=amp and dev.type == "cuda")
 
@@ -227,6 +232,8 @@ def train(cfg: TrainConfig) -> Path:
     if last.is_file():
         ck = torch.load(last, map_location=dev, weights_only=False)
         model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"]), sched.load_state_dict(ck["sched"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
         start_epoch, best_acc = ck["epoch"] + 1, ck["best_acc"]
         torch.set_rng_state(ck["rng"])
         print(f"resumed from {last} at epoch {start_epoch} (best valid score {best_acc:.4f})")
@@ -257,25 +264,29 @@ def train(cfg: TrainConfig) -> Path:
             scaler.step(opt)
             scaler.update()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             run_loss += loss.item() * len(idx)
             seen += len(idx)
             bar.set_postfix(loss=f"{run_loss / seen:.3f}")
-        acc, bal = accuracies(predict_logits(model, xva).numpy(), va.labels)
+        kept = ema.module if ema is not None else model  # the weights validated, saved as best and exported
+        acc, bal = accuracies(predict_logits(kept, xva).numpy(), va.labels)
         row = {"epoch": epoch + 1, "train_loss": run_loss / seen, "valid_acc": acc, "valid_balanced_acc": bal}
         score = acc
         if aux:  # the checkpoint must serve both labellings: pick on the sum of the two accuracies
             has = aux[1] >= 0
-            row["valid_aux_acc"] = accuracies(predict_logits(model, xva[has], head=1).numpy(), aux[1][has])[0]
+            row["valid_aux_acc"] = accuracies(predict_logits(kept, xva[has], head=1).numpy(), aux[1][has])[0]
             score = acc + row["valid_aux_acc"]
         row |= {"lr": sched.get_last_lr()[0], "minutes": (time.monotonic() - t0) / 60}
         _log(out / "metrics.csv", row)
         print(json.dumps(row))
         if score > best_acc:
             best_acc = score
-            torch.save({"model": model.state_dict(), "config": cfg.model_dump(), "epoch": epoch, "valid_acc": acc,
+            torch.save({"model": kept.state_dict(), "config": cfg.model_dump(), "epoch": epoch, "valid_acc": acc,
                         "valid_aux_acc": row.get("valid_aux_acc")}, out / "best.pt")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "epoch": epoch, "best_acc": best_acc, "rng": torch.get_rng_state()}, last)
+                    "epoch": epoch, "best_acc": best_acc, "rng": torch.get_rng_state(),
+                    "ema": ema.state_dict() if ema is not None else None}, last)
         plot_metrics(out / "metrics.csv", out / "metrics.png")
         if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
             print(f"stopping after {cfg.max_minutes} minutes; run again to resume")
