@@ -16,20 +16,21 @@ $tw eval --dataset "fer2013-folders:$data/fer2013" --json "$out/fer2013.json" --
 $tw eval --dataset "fer2013-folders:$data/fer2013" --tta --json "$out/fer2013_tta.json" --card fer2013_private_test_tta
 echo "== one preprocessing path: training crops vs the live detect/mesh/align path"
 $tw eval --dataset "ferplus:$data/ferplus" --agreement 500 --json "$out/agreement.json" --card preprocessing_agreement
-x2="--model ferplus_fer2013_vgg_small_x2"
-for ds in "ferplus:$data/ferplus" "fer2013-folders:$data/fer2013"; do  # the ensemble, into its own card
+small="--model ferplus_fer2013_vgg_small"
+for ds in "ferplus:$data/ferplus" "fer2013-folders:$data/fer2013"; do  # the fast model, into its own card
   key=$([[ $ds == ferplus:* ]] && echo ferplus_test || echo fer2013_private_test)
-  $tw eval --dataset "$ds" $x2 --card "$key"
-  $tw eval --dataset "$ds" $x2 --tta --card "${key}_tta"
+  $tw eval --dataset "$ds" $small --card "$key"
+  $tw eval --dataset "$ds" $small --tta --card "${key}_tta"
 done
 echo "== speed (stop other work on the machine first)"
 $tw bench "$clip" --streams 1 --frames 300 --compare --json "$out/bench_group_1.json"
 $tw bench "$clip" --streams 1 --frames 300 --no-encode --json "$out/bench_group_noenc.json"
 $tw bench "$clip" --streams 1 --frames 300 --detect-every 1 --emotion-every 1 --json "$out/bench_group_exact.json"
-$tw bench "$clip" --streams 1 --frames 300 --model ferplus_fer2013_vgg_small_x2 --json "$out/bench_group_x2.json"
+$tw bench "$clip" --streams 1 --frames 300 --model ferplus_fer2013_vgg_small --json "$out/bench_group_small.json"
 $tw bench "$clip" --streams 4 --streams 8 --frames 150 --no-encode --json "$out/bench_group_multi.json"
 $tw bench "$single" --streams 1 --frames 400 --json "$out/bench_single.json"
 $tw bench --emotion-only --json "$out/bench_emotion.json"
 $tw bench --emotion-only --threads 2 --json "$out/bench_emotion_2threads.json"
+$tw bench --emotion-only --threads 2 $small --json "$out/bench_emotion_small_2threads.json"
 echo "== the group clip end to end"
 $tw analyze "$clip" --out "$out/group" --overwrite -q

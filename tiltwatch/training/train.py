@@ -93,15 +93,20 @@ def _tensor(fs: FaceSet, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch: int = 512, head: int = 0) -> torch.Tensor:
-    """Logits of ``x`` in batches; ``head`` picks the output of a model with several."""
+def predict_heads(model: torch.nn.Module, x: torch.Tensor, batch: int = 512) -> tuple[torch.Tensor, ...]:
+    """Every head's logits of ``x`` (one pass in batches); a one-headed model gives a 1-tuple."""
     model.eval()
     dev = next(model.parameters()).device
-    outs = []
+    outs: list[tuple[torch.Tensor, ...]] = []
     for i in range(0, len(x), batch):
         out = model(x[i : i + batch].to(dev))
-        outs.append((out[head] if isinstance(out, tuple) else out).float().cpu())
-    return torch.cat(outs)
+        outs.append(tuple(o.float().cpu() for o in (out if isinstance(out, tuple) else (out,))))
+    return tuple(torch.cat(h) for h in zip(*outs))
+
+
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """The first (main) head's logits of ``x``."""
+    return predict_heads(model, x, batch)[0]
 
 
 def use_bf16(precision: str, dev: torch.device) -> bool:
@@ -227,14 +232,14 @@ def train(cfg: TrainConfig) -> Path:
     amp = use_bf16(cfg.precision, dev)
     scaler = torch.amp.GradScaler(enabled=amp and dev.type == "cuda")
 
-    start_epoch, best_acc = 0, -1.0
+    start_epoch, best_acc, minutes_before = 0, -1.0, 0.0  # minutes_before: training time of earlier sessions
     last = out / "last.pt"
     if last.is_file():
         ck = torch.load(last, map_location=dev, weights_only=False)
         model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"]), sched.load_state_dict(ck["sched"])
         if ema is not None:
             ema.load_state_dict(ck["ema"])
-        start_epoch, best_acc = ck["epoch"] + 1, ck["best_acc"]
+        start_epoch, best_acc, minutes_before = ck["epoch"] + 1, ck["best_acc"], ck.get("minutes", 0.0)
         torch.set_rng_state(ck["rng"])
         print(f"resumed from {last} at epoch {start_epoch} (best valid score {best_acc:.4f})")
 
@@ -270,14 +275,15 @@ def train(cfg: TrainConfig) -> Path:
             seen += len(idx)
             bar.set_postfix(loss=f"{run_loss / seen:.3f}")
         kept = ema.module if ema is not None else model  # the weights validated, saved as best and exported
-        acc, bal = accuracies(predict_logits(kept, xva).numpy(), va.labels)
+        heads_va = predict_heads(kept, xva)
+        acc, bal = accuracies(heads_va[0].numpy(), va.labels)
         row = {"epoch": epoch + 1, "train_loss": run_loss / seen, "valid_acc": acc, "valid_balanced_acc": bal}
         score = acc
         if aux:  # the checkpoint must serve both labellings: pick on the sum of the two accuracies
             has = aux[1] >= 0
-            row["valid_aux_acc"] = accuracies(predict_logits(kept, xva[has], head=1).numpy(), aux[1][has])[0]
+            row["valid_aux_acc"] = accuracies(heads_va[1][has].numpy(), aux[1][has])[0]
             score = acc + row["valid_aux_acc"]
-        row |= {"lr": sched.get_last_lr()[0], "minutes": (time.monotonic() - t0) / 60}
+        row |= {"lr": sched.get_last_lr()[0], "minutes": minutes_before + (time.monotonic() - t0) / 60}
         _log(out / "metrics.csv", row)
         print(json.dumps(row))
         if score > best_acc:
@@ -286,7 +292,7 @@ def train(cfg: TrainConfig) -> Path:
                         "valid_aux_acc": row.get("valid_aux_acc")}, out / "best.pt")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "epoch": epoch, "best_acc": best_acc, "rng": torch.get_rng_state(),
-                    "ema": ema.state_dict() if ema is not None else None}, last)
+                    "ema": ema.state_dict() if ema is not None else None, "minutes": row["minutes"]}, last)
         plot_metrics(out / "metrics.csv", out / "metrics.png")
         if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
             print(f"stopping after {cfg.max_minutes} minutes; run again to resume")
