@@ -84,7 +84,7 @@ def test_train_resume_export_and_use_in_pipeline(tmp_path):
     best = train(conf)  # resumes at epoch 2 from last.pt
     metrics = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in metrics] == [1, 2]
-    assert 0 < float(metrics[0]["minutes"]) < float(metrics[1]["minutes"])  # the run's time adds up over sessions
+    assert 0 < float(metrics[0]["minutes"]) < float(metrics[1]["minutes"])  # the run's time adds up over resumes
     assert (tmp_path / "run" / "metrics.png").stat().st_size > 0
     card = export(best, tmp_path / "m.onnx")
     assert card["parity"]["max_abs_prob_diff"] < 1e-4 and card["parity"]["top1_agreement"] == 1.0

@@ -232,7 +232,7 @@ def train(cfg: TrainConfig) -> Path:
     amp = use_bf16(cfg.precision, dev)
     scaler = torch.amp.GradScaler(enabled=amp and dev.type == "cuda")
 
-    start_epoch, best_acc, minutes_before = 0, -1.0, 0.0  # minutes_before: training time of earlier sessions
+    start_epoch, best_acc, minutes_before = 0, -1.0, 0.0  # minutes_before: training time before a resume
     last = out / "last.pt"
     if last.is_file():
         ck = torch.load(last, map_location=dev, weights_only=False)
