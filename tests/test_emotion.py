@@ -51,7 +51,7 @@ def test_one_batch_equals_face_by_face(clf, analyzer, astronaut):
 
 
 def test_models_by_name_and_by_path(tmp_path):
-    assert {DEFAULT_MODEL, "ferplus_fer2013_vgg_small", "ferplus_fer2013_vgg_deep_x2"} <= set(list_models())
+    assert {DEFAULT_MODEL, "ferplus_fer2013_vgg_small", "ferplus_fer2013_vgg_deep"} <= set(list_models())
     path, card = resolve_model(DEFAULT_MODEL)
     assert card.heads == ("logits", "fer2013_logits")  # FER+ votes first: the head the pipeline reads
     copy = tmp_path / "mine.onnx"

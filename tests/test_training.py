@@ -238,3 +238,23 @@ def test_weight_average_is_what_is_kept_and_resumed(tmp_path):
     assert EMOTIONS[clf.predict(np.full((1, 48, 48), 220, np.uint8)).argmax()] == "happiness"
     with pytest.raises(ConfigError, match="ema"):
         load_config(cfg, ema=1.5)
+
+
+def test_int8_export_is_smaller_and_answers_like_float32(tmp_path):
+    from tiltwatch import InputError
+
+    make_ferplus(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 3\nbatch_size: 16\nlr: 0.005\n")
+    best = train(load_config(cfg))
+    fp32 = export(best, tmp_path / "fp32.onnx")
+    int8 = export(best, tmp_path / "int8.onnx", int8_data=str(tmp_path / "data"))
+    assert int8["quantization"]["calibration"].startswith("48 FER+ training images") and fp32["quantization"] is None
+    assert int8["parity"]["inputs"] == "48 FER+ validation images" and int8["parity"]["top1_agreement"] >= 0.95
+    assert int8["file_size_bytes"] < fp32["file_size_bytes"] / 3  # int8 weights: a quarter, plus scales
+    assert not (tmp_path / "int8.fp32.onnx").exists()  # the float32 intermediate is not left behind
+    faces = np.stack([np.full((48, 48), v, np.uint8) for v in (30, 60, 190, 220)])
+    a, b = (EmotionClassifier.load(str(tmp_path / f)).predict(faces) for f in ("fp32.onnx", "int8.onnx"))
+    assert (a.argmax(1) == b.argmax(1)).all() and np.abs(a - b).max() < 0.1
+    with pytest.raises(InputError, match="not a FER\\+ folder"):
+        export(best, tmp_path / "bad.onnx", int8_data=str(tmp_path))

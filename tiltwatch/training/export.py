@@ -62,10 +62,23 @@ def _training(ck: dict, heads: dict) -> dict:
         if len(heads) > 1 and ck.get("valid_aux_acc") is not None else {}) | {"config": ck["config"]}
 
 
+def _parity_inputs(size: int, int8_data: str | None) -> tuple[torch.Tensor, str]:
+    """Random inputs check a float32 graph; int8 ranges fit real faces, so real faces check it."""
+    if int8_data is None:
+        return torch.randn(64, 1, size, size, generator=torch.Generator().manual_seed(0)), "64 random inputs"
+    from ..vision.preprocess import to_model_input
+    from .datasets import load_ferplus
+
+    valid = load_ferplus(int8_data, "valid", size).images[:512]
+    return torch.from_numpy(to_model_input(valid, size)), f"{len(valid)} FER+ validation images"
+
+
 def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str | None = None,
-           balance_data: str | None = None, max_acc_drop: float = 0.01, command: str | None = None) -> dict:
+           balance_data: str | None = None, max_acc_drop: float = 0.01, command: str | None = None,
+           int8_data: str | None = None) -> dict:
     """``checkpoint``: one, or several for an ensemble (the mean of their logits, one ONNX graph).
-    ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py)."""
+    ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py).
+    ``int8_data``: a FER+ root; quantize to int8, calibrated on its training split (see quantize.py)."""
     model, cks = load_checkpoints(checkpoint if isinstance(checkpoint, list) else [checkpoint])
     cfg = cks[0]["config"]
     size = int(cfg["input_size"])
@@ -76,12 +89,19 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
     if cfg.get("aux_head", "none") == "fer2013":
         heads["fer2013_logits"] = ("FER2013's original single labels of the same training images (7 classes; "
                                    "contempt never a target): for scoring against FER2013's own labels")
-    dummy = torch.zeros(1, 1, size, size)
-    torch.onnx.export(model, dummy, str(out), input_names=["input"], output_names=list(heads),
-                      dynamic_axes={"input": {0: "batch"}} | {h: {0: "batch"} for h in heads},
+    fp32 = out.with_name(out.stem + ".fp32.onnx") if int8_data else out
+    torch.onnx.export(model, torch.zeros(1, 1, size, size), str(fp32), input_names=["input"],
+                      output_names=list(heads), dynamic_axes={"input": {0: "batch"}} | {h: {0: "batch"} for h in heads},
                       opset_version=17, dynamo=False)
-    # parity: the same random batch through torch and onnxruntime, every head
-    x = torch.randn(64, 1, size, size, generator=torch.Generator().manual_seed(0))
+    quantization = None
+    if int8_data:
+        from .quantize import calibration_set, quantize_int8
+        try:
+            quantization = quantize_int8(fp32, out, calibration_set(int8_data, size))
+        finally:
+            fp32.unlink()
+    # parity: the same batch through torch and onnxruntime, every head
+    x, parity_inputs = _parity_inputs(size, int8_data)
     with torch.no_grad():
         ref = model(x)
     ref = [torch.softmax(r, 1).numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
@@ -105,7 +125,9 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
                     | (_training(cks[0], heads) if len(cks) == 1 else {"members": [_training(c, heads) for c in cks]}),
         "file_size_bytes": out.stat().st_size,
         "parity": {"max_abs_prob_diff": max(float(np.abs(r - g).max()) for r, g in zip(ref, got)),
-                   "top1_agreement": min(float((r.argmax(1) == g.argmax(1)).mean()) for r, g in zip(ref, got))},
+                   "top1_agreement": min(float((r.argmax(1) == g.argmax(1)).mean()) for r, g in zip(ref, got)),
+                   "inputs": parity_inputs},
+        "quantization": quantization,
         "logit_adjustment": adjustment,
         "cpu_latency_ms_batch1_2threads": round(cpu_latency_ms(out, size), 3),
         "metrics": {},

@@ -1,0 +1,57 @@
+"""Static int8 quantization of an exported model (``tiltwatch export --int8 FERPLUS_ROOT``).
+
+Weights are quantized per output channel, activations per tensor with ranges calibrated on
+real FER+ training faces (QDQ format, onnxruntime's own quantizer). On a CPU with int8 dot
+products (AVX-512 VNNI, AVX-VNNI, ARM dot-product) this runs a vgg_deep about 2.5x faster
+than float32, which is what lets an ensemble fit the 3 ms a face budget.
+
+Usage::
+
+    report = quantize_int8("model_fp32.onnx", "model.onnx", calibration_images)
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                      quantize_static)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from ..errors import InputError
+
+CALIBRATION_IMAGES = 512  # more moved no validation figure in the first trials
+
+
+class _Batches(CalibrationDataReader):
+    def __init__(self, x: np.ndarray, batch: int = 32):
+        self._it = iter([{"input": x[i:i + batch]} for i in range(0, len(x), batch)])
+
+    def get_next(self) -> dict | None:
+        return next(self._it, None)
+
+
+def calibration_set(ferplus_root: str, size: int, n: int = CALIBRATION_IMAGES) -> np.ndarray:
+    """``n`` FER+ training faces (a fixed random draw), as model input."""
+    from ..vision.preprocess import to_model_input
+    from .datasets import load_ferplus
+
+    train = load_ferplus(ferplus_root, "train", size)
+    if len(train.images) == 0:
+        raise InputError(f"{ferplus_root}: no FER+ training images to calibrate int8 on")
+    pick = np.random.default_rng(0).choice(len(train.images), min(n, len(train.images)), replace=False)
+    return to_model_input(train.images[np.sort(pick)], size)
+
+
+def quantize_int8(fp32: str | Path, out: str | Path, calibration: np.ndarray) -> dict:
+    """Write the int8 version of ``fp32`` to ``out``; returns what the model card records."""
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32), str(prepared))  # shape inference + folding, as the quantizer asks
+        quantize_static(str(prepared), str(out), _Batches(calibration), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    return {"format": "QDQ int8: weights per output channel, activations per tensor (onnxruntime.quantization)",
+            "calibration": f"{len(calibration)} FER+ training images (fixed random draw), min-max ranges"}
