@@ -2,7 +2,8 @@
 
 The card records classes, input, normalisation, training config, file size, measured CPU
 latency (batch 1, 2 threads) and the parity between torch and onnxruntime outputs.
-Evaluation metrics are added by ``tiltwatch eval --card``.
+Evaluation metrics are added by ``tiltwatch eval --card``. ``--int8 ROOT`` writes the model
+quantized to int8 instead (see quantize.py).
 
 Usage::
 
@@ -62,6 +63,25 @@ def _training(ck: dict, heads: dict) -> dict:
         if len(heads) > 1 and ck.get("valid_aux_acc") is not None else {}) | {"config": ck["config"]}
 
 
+def _to_onnx(model: torch.nn.Module, path: Path, size: int, heads: list[str]) -> None:
+    torch.onnx.export(model, torch.zeros(1, 1, size, size), str(path), input_names=["input"], output_names=heads,
+                      dynamic_axes={"input": {0: "batch"}} | {h: {0: "batch"} for h in heads},
+                      opset_version=17, dynamo=False)
+
+
+def _parity(model: torch.nn.Module, onnx_path: Path, x: torch.Tensor, inputs: str) -> dict:
+    """The same batch through torch and onnxruntime: the worst probability gap and top-1 agreement over heads."""
+    with torch.no_grad():
+        ref = model(x)
+    ref = [torch.softmax(r, 1).numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = [np.exp(g - g.max(1, keepdims=True)) for g in sess.run(None, {"input": x.numpy()})]
+    got = [g / g.sum(1, keepdims=True) for g in got]
+    return {"max_abs_prob_diff": max(float(np.abs(r - g).max()) for r, g in zip(ref, got)),
+            "top1_agreement": min(float((r.argmax(1) == g.argmax(1)).mean()) for r, g in zip(ref, got)),
+            "inputs": inputs}
+
+
 def _parity_inputs(size: int, int8_data: str | None) -> tuple[torch.Tensor, str]:
     """Random inputs check a float32 graph; int8 ranges fit real faces, so real faces check it."""
     if int8_data is None:
@@ -89,25 +109,17 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
     if cfg.get("aux_head", "none") == "fer2013":
         heads["fer2013_logits"] = ("FER2013's original single labels of the same training images (7 classes; "
                                    "contempt never a target): for scoring against FER2013's own labels")
-    fp32 = out.with_name(out.stem + ".fp32.onnx") if int8_data else out
-    torch.onnx.export(model, torch.zeros(1, 1, size, size), str(fp32), input_names=["input"],
-                      output_names=list(heads), dynamic_axes={"input": {0: "batch"}} | {h: {0: "batch"} for h in heads},
-                      opset_version=17, dynamo=False)
     quantization = None
-    if int8_data:
+    if int8_data:  # float32 to a side file first, then int8 into ``out``
         from .quantize import calibration_set, quantize_int8
+        fp32 = out.with_name(out.stem + ".fp32.onnx")
         try:
+            _to_onnx(model, fp32, size, list(heads))
             quantization = quantize_int8(fp32, out, calibration_set(int8_data, size))
         finally:
-            fp32.unlink()
-    # parity: the same batch through torch and onnxruntime, every head
-    x, parity_inputs = _parity_inputs(size, int8_data)
-    with torch.no_grad():
-        ref = model(x)
-    ref = [torch.softmax(r, 1).numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
-    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    got = [np.exp(g - g.max(1, keepdims=True)) for g in sess.run(None, {"input": x.numpy()})]
-    got = [g / g.sum(1, keepdims=True) for g in got]
+            fp32.unlink(missing_ok=True)
+    else:
+        _to_onnx(model, out, size, list(heads))
     card = {
         "name": name or out.stem,
         "task": "facial expression, 8 FER+ classes",
@@ -124,9 +136,7 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
                      "selection": "best validation-split accuracy" + (" (sum over both heads)" if len(heads) > 1 else "")}
                     | (_training(cks[0], heads) if len(cks) == 1 else {"members": [_training(c, heads) for c in cks]}),
         "file_size_bytes": out.stat().st_size,
-        "parity": {"max_abs_prob_diff": max(float(np.abs(r - g).max()) for r, g in zip(ref, got)),
-                   "top1_agreement": min(float((r.argmax(1) == g.argmax(1)).mean()) for r, g in zip(ref, got)),
-                   "inputs": parity_inputs},
+        "parity": _parity(model, out, *_parity_inputs(size, int8_data)),
         "quantization": quantization,
         "logit_adjustment": adjustment,
         "cpu_latency_ms_batch1_2threads": round(cpu_latency_ms(out, size), 3),
