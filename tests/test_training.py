@@ -258,3 +258,4 @@ def test_int8_export_is_smaller_and_answers_like_float32(tmp_path):
     assert (a.argmax(1) == b.argmax(1)).all() and np.abs(a - b).max() < 0.1
     with pytest.raises(InputError, match="not a FER\\+ folder"):
         export(best, tmp_path / "bad.onnx", int8_data=str(tmp_path))
+    assert not (tmp_path / "bad.onnx").exists() and not (tmp_path / "bad.fp32.onnx").exists()

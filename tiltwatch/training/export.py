@@ -102,6 +102,10 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
     model, cks = load_checkpoints(checkpoint if isinstance(checkpoint, list) else [checkpoint])
     cfg = cks[0]["config"]
     size = int(cfg["input_size"])
+    calibration = None
+    if int8_data:  # read first: a wrong folder must fail before minutes of tuning and export
+        from .quantize import calibration_set
+        calibration = calibration_set(int8_data, size)
     adjustment = balance(model, balance_data, size, max_acc_drop) if balance_data else None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -110,12 +114,12 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
         heads["fer2013_logits"] = ("FER2013's original single labels of the same training images (7 classes; "
                                    "contempt never a target): for scoring against FER2013's own labels")
     quantization = None
-    if int8_data:  # float32 to a side file first, then int8 into ``out``
-        from .quantize import calibration_set, quantize_int8
+    if calibration is not None:  # float32 to a side file first, then int8 into ``out``
+        from .quantize import quantize_int8
         fp32 = out.with_name(out.stem + ".fp32.onnx")
         try:
             _to_onnx(model, fp32, size, list(heads))
-            quantization = quantize_int8(fp32, out, calibration_set(int8_data, size))
+            quantization = quantize_int8(fp32, out, calibration)
         finally:
             fp32.unlink(missing_ok=True)
     else:
