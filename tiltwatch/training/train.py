@@ -153,8 +153,6 @@ def _aux_root(cfg: TrainConfig) -> Path:
     return root
 
 
-
-
 def _teacher(cfg: TrainConfig, dev: torch.device) -> torch.nn.Module | None:
     """The ``teacher`` checkpoints as one frozen model (an ensemble when several), or None."""
     if not cfg.teacher:
