@@ -24,6 +24,7 @@ from ..emotions import EMOTIONS
 from ..vision.preprocess import MEAN, STD
 from .checkpoints import load_checkpoints
 from .models import main_head_bias
+from .quantize import calibration_set, quantize_int8
 
 
 def cpu_latency_ms(onnx_path: Path, size: int, threads: int = 2, runs: int = 300) -> float:
@@ -102,10 +103,8 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
     model, cks = load_checkpoints(checkpoint if isinstance(checkpoint, list) else [checkpoint])
     cfg = cks[0]["config"]
     size = int(cfg["input_size"])
-    calibration = None
-    if int8_data:  # read first: a wrong folder must fail before minutes of tuning and export
-        from .quantize import calibration_set
-        calibration = calibration_set(int8_data, size)
+    # read first: a wrong folder must fail before minutes of tuning and export
+    calibration = calibration_set(int8_data, size) if int8_data else None
     adjustment = balance(model, balance_data, size, max_acc_drop) if balance_data else None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +114,6 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
                                    "contempt never a target): for scoring against FER2013's own labels")
     quantization = None
     if calibration is not None:  # float32 to a side file first, then int8 into ``out``
-        from .quantize import quantize_int8
         fp32 = out.with_name(out.stem + ".fp32.onnx")
         try:
             _to_onnx(model, fp32, size, list(heads))
