@@ -21,8 +21,9 @@ import onnxruntime as ort
 import torch
 
 from ..emotions import EMOTIONS
-from ..vision.preprocess import MEAN, STD
+from ..vision.preprocess import MEAN, STD, to_model_input
 from .checkpoints import load_checkpoints
+from .datasets import load_ferplus
 from .models import main_head_bias
 from .quantize import calibration_set, quantize_int8
 
@@ -87,9 +88,6 @@ def _parity_inputs(size: int, int8_data: str | None) -> tuple[torch.Tensor, str]
     """Random inputs check a float32 graph; int8 ranges fit real faces, so real faces check it."""
     if int8_data is None:
         return torch.randn(64, 1, size, size, generator=torch.Generator().manual_seed(0)), "64 random inputs"
-    from ..vision.preprocess import to_model_input
-    from .datasets import load_ferplus
-
     valid = load_ferplus(int8_data, "valid", size).images[:512]
     return torch.from_numpy(to_model_input(valid, size)), f"{len(valid)} FER+ validation images"
 

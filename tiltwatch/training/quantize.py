@@ -22,6 +22,8 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from ..errors import InputError
+from ..vision.preprocess import to_model_input
+from .datasets import load_ferplus
 
 CALIBRATION_IMAGES = 512  # with these the int8 pair scored 85.9% on FER+ valid, float32 85.7%; no other count tried
 
@@ -36,9 +38,6 @@ class _Batches(CalibrationDataReader):
 
 def calibration_set(ferplus_root: str, size: int, n: int = CALIBRATION_IMAGES) -> np.ndarray:
     """``n`` FER+ training faces (a fixed random draw), as model input."""
-    from ..vision.preprocess import to_model_input
-    from .datasets import load_ferplus
-
     train = load_ferplus(ferplus_root, "train", size)
     if len(train.images) == 0:
         raise InputError(f"{ferplus_root}: no FER+ training images to calibrate int8 on")
