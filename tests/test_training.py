@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from tiltwatch import ConfigError  # noqa: E402
 from tiltwatch.training.augment import AugmentConfig, augment  # noqa: E402
+from tiltwatch.training.checkpoints import load_checkpoint  # noqa: E402
 from tiltwatch.training.datasets import load_ferplus  # noqa: E402
 from tiltwatch.training.export import export  # noqa: E402
 from tiltwatch.training.models import create_model, list_models  # noqa: E402
@@ -238,6 +239,26 @@ def test_weight_average_is_what_is_kept_and_resumed(tmp_path):
     assert EMOTIONS[clf.predict(np.full((1, 48, 48), 220, np.uint8)).argmax()] == "happiness"
     with pytest.raises(ConfigError, match="ema"):
         load_config(cfg, ema=1.5)
+    # last.pt stands for the last epoch's averaged weights: a checkpoint picked by schedule, not on validation
+    model, ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert torch.equal(model.state_dict()[name], last["ema"][f"module.{name}"])
+    logged = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))[-1]
+    assert ck["epoch"] + 1 == 3 and ck["valid_acc"] == float(logged["valid_acc"])
+    card = export(tmp_path / "run" / "last.pt", tmp_path / "last.onnx")
+    assert card["training"]["selected"] == "last epoch" and card["training"]["epoch"] == 3
+
+
+def test_a_file_that_is_not_a_checkpoint_is_a_clear_error(tmp_path):
+    from .conftest import tiltwatch
+
+    bad, listed = tmp_path / "bad.pt", tmp_path / "list.pt"
+    bad.write_text("not a checkpoint")
+    torch.save([1, 2, 3], listed)
+    for path in (bad, listed):
+        res = tiltwatch("export", path, "--out", tmp_path / "m.onnx")
+        assert res.returncode != 0 and "not a tiltwatch training checkpoint" in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr and not (tmp_path / "m.onnx").exists()
 
 
 def test_int8_export_is_smaller_and_answers_like_float32(tmp_path):

@@ -1,12 +1,18 @@
-"""Models back from ``tiltwatch train`` checkpoints (``best.pt``): one, or several as an ensemble.
+"""Models back from ``tiltwatch train`` checkpoints: one, or several as an ensemble.
+
+``best.pt`` holds the epoch that scored best on validation; ``last.pt`` (the resume state) gives
+the last epoch's weights (the moving average when the run keeps one, as ``best.pt`` does), for a
+checkpoint chosen by a fixed schedule rather than on the validation split.
 
 Usage::
 
-    model, cks = load_checkpoints(["runs/a/best.pt", "runs/b/best.pt"])   # an Ensemble, eval mode
+    model, cks = load_checkpoints(["runs/a/best.pt", "runs/b/last.pt"])   # an Ensemble, eval mode
 """
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import torch
@@ -16,16 +22,49 @@ from ..errors import InputError
 from .models import Ensemble, create_model
 
 
-def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
+def read_checkpoint(path: str | Path) -> dict:
+    """A ``best.pt`` or ``last.pt`` as ``{"model": weights, "config": ..., "epoch": ...}``."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises pickle, zip and EOF errors alike for a file that is not its own
+        raise InputError(f"{path}: not a tiltwatch training checkpoint ({type(exc).__name__})") from exc
+    if not isinstance(ck, dict) or "model" not in ck:
+        raise InputError(f"{path}: not a tiltwatch training checkpoint (best.pt or last.pt)")
+    return _last_epoch(path, ck) if "opt" in ck else ck  # "opt": a resume state (last.pt)
+
+
+def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    ck = read_checkpoint(path)
     cfg = ck["config"]
     aux = cfg.get("aux_head", "none") != "none"
     model = create_model(cfg["model"], num_classes=len(EMOTIONS), aux_classes=len(EMOTIONS) if aux else 0)
     model.load_state_dict(ck["model"])
     return model.eval(), ck
+
+
+def _last_epoch(path: Path, state: dict) -> dict:
+    """A ``last.pt`` resume state as a ``best.pt``-shaped checkpoint of that epoch: the moving
+    average's weights when the run kept one (they are what was validated), else the model's."""
+    config = path.parent / "config.json"
+    if "config" not in state and not config.is_file():
+        raise InputError(f"{path}: a resume state without its run's config.json beside it")
+    weights = state["model"]
+    if state.get("ema"):  # AveragedModel's state: the model's under "module.", plus a counter
+        weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    scores = _logged_scores(path.parent / "metrics.csv", state["epoch"] + 1)
+    return {"model": weights, "config": state.get("config") or json.loads(config.read_text()), "epoch": state["epoch"],
+            "valid_acc": scores.get("valid_acc"), "valid_aux_acc": scores.get("valid_aux_acc"), "selected": "last epoch"}
+
+
+def _logged_scores(metrics: Path, epoch: int) -> dict:
+    """That epoch's validation scores from the run's ``metrics.csv`` ({} when it is not there)."""
+    if not metrics.is_file():
+        return {}
+    rows = [r for r in csv.DictReader(metrics.open()) if r.get("epoch") == str(epoch)]
+    return {k: float(v) for k, v in rows[-1].items() if k.startswith("valid_") and v} if rows else {}
 
 
 def load_checkpoints(paths: list[str | Path]) -> tuple[torch.nn.Module, list[dict]]:

@@ -60,7 +60,8 @@ def balance(model: torch.nn.Module, data_root: str, size: int, max_acc_drop: flo
 
 
 def _training(ck: dict, heads: dict) -> dict:
-    return {"epoch": int(ck["epoch"]) + 1, "valid_accuracy": round(float(ck["valid_acc"]), 4)} | (
+    return {"epoch": int(ck["epoch"]) + 1, "selected": ck.get("selected", "best on validation")} | (
+        {"valid_accuracy": round(float(ck["valid_acc"]), 4)} if ck.get("valid_acc") is not None else {}) | (
         {"valid_accuracy_fer2013_head": round(float(ck["valid_aux_acc"]), 4)}
         if len(heads) > 1 and ck.get("valid_aux_acc") is not None else {}) | {"config": ck["config"]}
 

@@ -31,11 +31,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..vision.preprocess import to_model_input
 from .augment import AugmentConfig, augment
 from .calibrate import accuracies
-from .checkpoints import load_checkpoints
+from .checkpoints import load_checkpoints, read_checkpoint
 from .datasets import (DATASET_KINDS, FaceSet, MissingSplitError, dataset_splits, ferplus_fer2013_labels, holdout,
                        load_dataset, parse_spec)
 from .models import create_model
@@ -178,9 +178,10 @@ def _distill_loss(heads: tuple, teacher: torch.nn.Module, x: torch.Tensor, amp: 
 
 
 def _init_from(model: torch.nn.Module, path: str) -> None:
-    if not Path(path).is_file():
-        raise ConfigError(f"init: {path}: no such checkpoint")
-    state = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    try:
+        state = read_checkpoint(path)["model"]
+    except InputError as exc:
+        raise ConfigError(f"init: {exc}") from exc
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # same names, other sizes
@@ -289,7 +290,7 @@ def train(cfg: TrainConfig) -> Path:
             torch.save({"model": kept.state_dict(), "config": cfg.model_dump(), "epoch": epoch, "valid_acc": acc,
                         "valid_aux_acc": row.get("valid_aux_acc")}, out / "best.pt")
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "epoch": epoch, "best_acc": best_acc, "rng": torch.get_rng_state(),
+                    "epoch": epoch, "best_acc": best_acc, "rng": torch.get_rng_state(), "config": cfg.model_dump(),
                     "ema": ema.state_dict() if ema is not None else None, "minutes": row["minutes"]}, last)
         plot_metrics(out / "metrics.csv", out / "metrics.png")
         if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
