@@ -63,7 +63,8 @@ def _logged_scores(metrics: Path, epoch: int) -> dict:
     """That epoch's validation scores from the run's ``metrics.csv`` ({} when it is not there)."""
     if not metrics.is_file():
         return {}
-    rows = [r for r in csv.DictReader(metrics.open()) if r.get("epoch") == str(epoch)]
+    with metrics.open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("epoch") == str(epoch)]
     return {k: float(v) for k, v in rows[-1].items() if k.startswith("valid_") and v} if rows else {}
 
 
