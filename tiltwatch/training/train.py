@@ -157,10 +157,10 @@ def _teacher(cfg: TrainConfig, dev: torch.device) -> torch.nn.Module | None:
     """The ``teacher`` checkpoints as one frozen model (an ensemble when several), or None."""
     if not cfg.teacher:
         return None
-    for path in cfg.teacher:
-        if not Path(path).is_file():
-            raise ConfigError(f"teacher: {path}: no such checkpoint")
-    model, cks = load_checkpoints(cfg.teacher)
+    try:
+        model, cks = load_checkpoints(cfg.teacher)
+    except InputError as exc:  # a missing file or one that is not a checkpoint: name the key that holds it
+        raise ConfigError(f"teacher: {exc}") from exc
     if any(ck["config"].get("aux_head", "none") != cfg.aux_head for ck in cks):
         raise ConfigError(f"teacher: every teacher needs the same heads as this model (aux_head: {cfg.aux_head})")
     for prm in model.parameters():
