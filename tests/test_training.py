@@ -145,6 +145,10 @@ def test_second_head_learns_fer2013_labels_and_eval_picks_it(tmp_path):
                   balance_data=str(tmp_path / "data"))  # the logit adjustment goes on the first head only
     assert pair["architecture"] == "ensemble: vgg_small + vgg_small" and len(pair["training"]["members"]) == 2
     assert pair["logit_adjustment"]["tuned_on"] == "FER+ validation split"
+    first_acc = export(first / "best.pt", tmp_path / "acc.onnx", balance_data=str(tmp_path / "data"),
+                       min_balanced=0.0)["logit_adjustment"]  # no floor: the most accurate tau, 0 included
+    assert first_acc["rule"] == "accuracy first" and "mirror images" in first_acc["tuned_on"]
+    assert first_acc["valid_accuracy_after"] >= first_acc["valid_accuracy_before"]
     both = EmotionClassifier.load(str(tmp_path / "pair.onnx"), head="fer2013_logits")
     assert np.allclose(both.predict(bright), fer2013.predict(bright), atol=1e-5)
     with pytest.raises(InputError, match="same input size and heads"):

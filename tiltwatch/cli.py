@@ -342,6 +342,10 @@ def export(checkpoints: list[Path] = typer.Argument(..., help="a best.pt from ti
            balance: Optional[str] = typer.Option(None, help="FER+ root: tune a rare-class logit adjustment on its "
                                                              "validation split and fold it into the model"),
            max_acc_drop: float = typer.Option(0.01, help="with --balance: accuracy it may cost on validation"),
+           min_balanced: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="with --balance: accuracy "
+                                                        "first instead: the most accurate adjustment whose "
+                                                        "validation balanced accuracy (faces and mirror "
+                                                        "images) is at least this"),
            int8: Optional[str] = typer.Option(None, "--int8", help="FER+ root: quantize to int8, calibrating "
                                               "on its training split (2.5x faster on this project's CPU)")) -> None:
     """Export a checkpoint (or an ensemble of several) to ONNX with its model card, checking torch/onnxruntime parity."""
@@ -349,7 +353,7 @@ def export(checkpoints: list[Path] = typer.Argument(..., help="a best.pt from ti
 
     try:
         card = export_fn(list(checkpoints), out, balance_data=balance, max_acc_drop=max_acc_drop,
-                         command=_command(), int8_data=int8)
+                         command=_command(), int8_data=int8, min_balanced=min_balanced)
     except TiltwatchError as exc:
         _fail(str(exc))
     typer.echo(f"wrote {out} ({card['file_size_bytes'] / 1e6:.1f} MB), parity max |dp| "

@@ -3,8 +3,15 @@
 Training on FER+'s skewed classes (disgust and contempt under 1% of images) leaves the
 model shy of predicting them. Subtracting ``tau * log(prior)`` from the logits (Menon et
 al., "Long-tail learning via logit adjustment", 2021) trades a little accuracy for much
-better recall of rare classes. ``tau`` is chosen on the validation split: the best balanced
-accuracy whose accuracy stays within ``max_acc_drop`` of the unadjusted model.
+better recall of rare classes. ``tau`` (0 to 2 in steps of 0.05) is chosen on the
+validation split by one of two rules:
+
+- balance first (default): the best balanced accuracy whose accuracy stays within
+  ``max_acc_drop`` of the unadjusted model;
+- accuracy first (``min_balanced``): the best accuracy whose balanced accuracy is at least
+  ``min_balanced`` (a target plus a margin); if no tau reaches it, the best balanced one.
+
+Ties go to the smaller tau.
 
 Usage::
 
@@ -14,6 +21,8 @@ Usage::
 from __future__ import annotations
 
 import numpy as np
+
+TAUS = np.round(np.arange(0.0, 2.001, 0.05), 2)
 
 
 def accuracies(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -25,19 +34,23 @@ def accuracies(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 
 
 def tune_logit_adjustment(logits: np.ndarray, labels: np.ndarray, train_labels: np.ndarray,
-                          max_acc_drop: float = 0.01) -> tuple[np.ndarray, dict]:
+                          max_acc_drop: float = 0.01,
+                          min_balanced: float | None = None) -> tuple[np.ndarray, dict]:
     n = logits.shape[1]
     prior = np.bincount(train_labels, minlength=n).astype(np.float64) + 1.0
     log_prior = np.log(prior / prior.sum())
-    base_acc, base_bal = accuracies(logits, labels)
-    best = (0.0, base_acc, base_bal)
-    for tau in np.arange(0.05, 2.01, 0.05):
-        acc, bal = accuracies(logits - tau * log_prior, labels)
-        if acc >= base_acc - max_acc_drop and bal > best[2]:
-            best = (float(tau), acc, bal)
+    scores = [(float(t), *accuracies(logits - t * log_prior, labels)) for t in TAUS]  # (tau, acc, balanced)
+    base = scores[0]
+    if min_balanced is None:
+        rule = {"rule": "balance first", "max_accuracy_drop": max_acc_drop}
+        best = max((s for s in scores if s[1] >= base[1] - max_acc_drop), key=lambda s: s[2])
+    else:
+        rule = {"rule": "accuracy first", "min_balanced_accuracy": min_balanced}
+        reaching = [s for s in scores if s[2] >= min_balanced]
+        best = max(reaching, key=lambda s: s[1]) if reaching else max(scores, key=lambda s: s[2])
     tau = best[0]
     bias = (-tau * log_prior).astype(np.float32)
     bias -= bias.mean()  # only differences between classes matter
-    return bias, {"tau": round(tau, 2), "valid_accuracy_before": round(base_acc, 4),
-                  "valid_balanced_accuracy_before": round(base_bal, 4), "valid_accuracy_after": round(best[1], 4),
-                  "valid_balanced_accuracy_after": round(best[2], 4), "max_accuracy_drop": max_acc_drop}
+    return bias, {"tau": round(tau, 2), "valid_accuracy_before": round(base[1], 4),
+                  "valid_balanced_accuracy_before": round(base[2], 4), "valid_accuracy_after": round(best[1], 4),
+                  "valid_balanced_accuracy_after": round(best[2], 4)} | rule

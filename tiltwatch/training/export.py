@@ -44,19 +44,24 @@ def cpu_latency_ms(onnx_path: Path, size: int, threads: int = 2, runs: int = 300
     return float(np.median(times) * 1000)
 
 
-def balance(model: torch.nn.Module, data_root: str, size: int, max_acc_drop: float) -> dict:
-    """Tune logit adjustment on FER+'s validation split and fold it into the last layer's bias."""
+def balance(model: torch.nn.Module, data_root: str, size: int, max_acc_drop: float,
+            min_balanced: float | None = None) -> dict:
+    """Tune logit adjustment on FER+'s validation split and fold it into the last layer's bias.
+    The accuracy-first rule (``min_balanced``) scores each tau on the faces and on their mirror
+    images: a view that no checkpoint was picked on, so the pick leans less on one view's luck."""
     from .calibrate import tune_logit_adjustment
-    from .datasets import load_ferplus
     from .train import predict_logits
-    from ..vision.preprocess import to_model_input
 
     valid, train = load_ferplus(data_root, "valid", size), load_ferplus(data_root, "train", size)
-    logits = predict_logits(model, torch.from_numpy(to_model_input(valid.images, size))).numpy()
-    bias, report = tune_logit_adjustment(logits, valid.labels, train.labels, max_acc_drop)
+    views = [valid.images] if min_balanced is None else [valid.images, valid.images[..., ::-1]]
+    logits = np.concatenate([predict_logits(model, torch.from_numpy(to_model_input(np.ascontiguousarray(v), size)))
+                             .numpy() for v in views])
+    labels = np.concatenate([valid.labels] * len(views))
+    bias, report = tune_logit_adjustment(logits, labels, train.labels, max_acc_drop, min_balanced)
     with torch.no_grad():
         main_head_bias(model).add_(torch.from_numpy(bias))  # the main head's (not a second head's)
-    return report | {"bias": [round(float(b), 4) for b in bias], "tuned_on": "FER+ validation split"}
+    tuned_on = "FER+ validation split" + (", faces and their mirror images" if len(views) > 1 else "")
+    return report | {"bias": [round(float(b), 4) for b in bias], "tuned_on": tuned_on}
 
 
 def _training(ck: dict, heads: dict) -> dict:
@@ -95,16 +100,17 @@ def _parity_inputs(size: int, int8_data: str | None) -> tuple[torch.Tensor, str]
 
 def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str | None = None,
            balance_data: str | None = None, max_acc_drop: float = 0.01, command: str | None = None,
-           int8_data: str | None = None) -> dict:
+           int8_data: str | None = None, min_balanced: float | None = None) -> dict:
     """``checkpoint``: one, or several for an ensemble (the mean of their logits, one ONNX graph).
-    ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py).
+    ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py):
+    balance first within ``max_acc_drop``, or accuracy first above ``min_balanced`` when that is given.
     ``int8_data``: a FER+ root; quantize to int8, calibrated on its training split (see quantize.py)."""
     model, cks = load_checkpoints(checkpoint if isinstance(checkpoint, list) else [checkpoint])
     cfg = cks[0]["config"]
     size = int(cfg["input_size"])
     # read first: a wrong folder must fail before minutes of tuning and export
     calibration = calibration_set(int8_data, size) if int8_data else None
-    adjustment = balance(model, balance_data, size, max_acc_drop) if balance_data else None
+    adjustment = balance(model, balance_data, size, max_acc_drop, min_balanced) if balance_data else None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     heads = {"logits": "FER+ 10-annotator votes (the default head; the live pipeline reads it)"}
