@@ -32,6 +32,16 @@ def test_every_shipped_model_and_head_reads_the_smiling_astronaut(analyzer, astr
             assert EmotionClassifier.load(name).classes[probs.argmax()] == "happiness", (name, head)
 
 
+def test_tta_option_scores_each_face_over_its_views(analyzer, astronaut):
+    from tiltwatch import Analyzer
+
+    face = Analyzer(track=False, smooth_tau=0, emotion_tta=True).analyze(astronaut).faces[0]
+    crop = align_faces(astronaut, [face], 48)
+    assert np.allclose(face.emotion.probs, analyzer.classifier.predict(crop, tta=True), atol=1e-5)
+    assert np.abs(face.emotion.probs - analyzer.classifier.predict(crop)).max() > 1e-4  # not the plain pass
+    assert face.emotion.label == "happiness"
+
+
 def test_alignment_puts_eyes_and_mouth_on_the_template(analyzer, astronaut):
     face = analyzer.analyze(astronaut).faces[0]
     m = similarity(face_points(face), FER_TEMPLATE_48)

@@ -111,7 +111,7 @@ class Analyzer:
             with self._timed("align"):
                 crops = align_faces(image, due, self.classifier.card.input_size)
             with self._timed("emotion"):
-                probs = self.classifier.predict(crops)
+                probs = self.classifier.predict(crops, tta=self.config.emotion_tta)
             for f, p in zip(due, probs):
                 fresh[id(f)] = p
                 if f.track_id is not None and every > 1:
