@@ -27,6 +27,7 @@ done
 echo "== speed (stop other work on the machine first)"
 $tw bench "$clip" --streams 1 --frames 300 --compare --json "$out/bench_group_1.json"
 $tw bench "$clip" --streams 1 --frames 300 --no-encode --json "$out/bench_group_noenc.json"
+$tw bench "$clip" --streams 1 --frames 200 --no-encode --tta --json "$out/bench_group_tta.json"
 $tw bench "$clip" --streams 1 --frames 300 --detect-every 1 --emotion-every 1 --json "$out/bench_group_exact.json"
 $tw bench "$clip" --streams 1 --frames 300 --model ferplus_fer2013_vgg_small --json "$out/bench_group_small.json"
 $tw bench "$clip" --streams 4 --streams 8 --frames 150 --no-encode --json "$out/bench_group_multi.json"

@@ -123,3 +123,11 @@ def test_models_lists_every_shipped_model_with_its_figures():
     assert [r[0] for r in rows] == list_models()
     assert [r[0] for r in rows if r[-1] == "(default)"] == [DEFAULT_MODEL]
     assert all(r[3].startswith("FER+ test acc 0.") and r[5].endswith("ms/face") for r in rows)
+
+
+def test_bench_reports_stages_and_the_tta_config(tmp_path):
+    res = tiltwatch("bench", "sample", "--streams", 1, "--frames", 10, "--no-encode", "--tta", "--json", tmp_path / "b.json")
+    assert res.returncode == 0, res.stderr
+    run = json.loads((tmp_path / "b.json").read_text())["runs"][0]
+    assert run["config"]["emotion_tta"] is True and run["faces_per_frame"] > 0
+    assert run["stages"]["emotion"]["median_ms"] > 0 and run["fps_per_stream"] > 0

@@ -212,6 +212,7 @@ def bench_cmd(
     model: str = typer.Option(DEFAULT_MODEL, help="emotion model: a shipped name or a path to .onnx"),
     encode: bool = typer.Option(True, help="also annotate and encode H.264 (as for files; live streams need not)"),
     video_preset: Preset = typer.Option(Preset.superfast, help="x264 speed, as in analyze"),
+    tta: bool = typer.Option(False, help="emotion test-time augmentation, as analyze --tta"),
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
     emotion_only: bool = typer.Option(False, help="instead: emotion-model faces/s at batch 1, 64, 256 on the best "
                                                   "onnxruntime provider present (the GPU's, when there is one)"),
@@ -224,7 +225,7 @@ def bench_cmd(
     from .pipeline.bench import agreement, bench, emotion_throughput, format_table
 
     config = {"detect_every": detect_every, "emotion_every": emotion_every, "full_range": not short_range,
-              "threads": threads, "model": model}
+              "threads": threads, "model": model} | ({"emotion_tta": True} if tta else {})
     report = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
               "runs": []}
     if emotion_only:
