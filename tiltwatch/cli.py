@@ -72,7 +72,7 @@ def analyze(
     max_frames: Optional[int] = typer.Option(None, min=1, help="stop after this many frames"),
     threads: int = typer.Option(1, min=1, help="threads for emotion inference"),
     tta: bool = typer.Option(False, help="emotion test-time augmentation (mirror and one-pixel shifts): "
-                                         "a little more accurate, 6x the emotion stage's time"),
+                                         "a little more accurate, about 5x the emotion stage's time"),
     overwrite: bool = typer.Option(False, help="replace results already in --out"),
     site: Optional[Path] = typer.Option(None, help="site config (YAML): zones, staff zones, alert thresholds"),
     db: Optional[str] = typer.Option(None, help="store visits and alerts here (with --site): "

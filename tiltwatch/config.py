@@ -31,7 +31,7 @@ class AnalyzerConfig(BaseModel):
     threads: int | None = Field(1, ge=1, description="onnxruntime threads for the emotion model (None: all "
                                                      "cores); one leaves the other core to decode and encode")
     emotion_tta: bool = Field(False, description="average each face over its mirror image and one-pixel "
-                                                 "shifts (eval's --tta): a little more accurate, 6x the "
+                                                 "shifts (eval's --tta): a little more accurate, about 5x the "
                                                  "emotion stage's time; for photos and spare CPU")
     # tracking, smoothing
     track: bool = True
