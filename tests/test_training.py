@@ -161,6 +161,22 @@ def test_second_head_learns_fer2013_labels_and_eval_picks_it(tmp_path):
     assert choose_head("fer2013:x.csv", str(tmp_path / "two.onnx"), head="logits") == "logits"
 
 
+def test_bootstrap_interval_brackets_the_score_and_narrows_with_more_faces():
+    from tiltwatch.training.evaluate import bootstrap_ci
+
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (500, 5000):
+        labels = rng.integers(0, 4, n)
+        pred = np.where(rng.random(n) < 0.8, labels, (labels + 1) % 4)  # 80% right
+        (lo, hi), (blo, bhi) = bootstrap_ci(labels, pred)
+        acc = float((labels == pred).mean())
+        assert lo < acc < hi and blo < acc < bhi  # classes equally common: balanced ~ plain accuracy
+        widths.append(hi - lo)
+    # the binomial interval: 2 x 1.96 x sqrt(0.8 x 0.2 / n)
+    assert widths[0] == pytest.approx(0.070, abs=0.01) and widths[1] == pytest.approx(0.022, abs=0.004)
+
+
 def test_second_head_and_init_config_errors(tmp_path):
     make_ferplus(tmp_path / "data")
     cfg = tmp_path / "c.yaml"
@@ -193,6 +209,7 @@ def test_export_and_eval_commands_record_themselves_in_the_card(tmp_path):
     assert card["export_command"] == f"tiltwatch export {tmp_path / 'run' / 'best.pt'} --out {onnx}"
     m = card["metrics"]["valid"]
     assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["command"].startswith("tiltwatch eval --dataset ferplus-valid:")
+    assert m["accuracy_ci95"][0] <= m["accuracy"] <= m["accuracy_ci95"][1] and "95% CI" in res.stdout
     assert "--card" not in m["command"]
     # no face in these synthetic squares: a clear error, not NaN figures
     res = tiltwatch("eval", "--dataset", f"ferplus-valid:{tmp_path / 'data'}", "--model", onnx, "--agreement", "5")
