@@ -40,3 +40,13 @@ def test_report_names_the_rule():
     _, default = tune_logit_adjustment(LOGITS, LABELS, TRAIN)
     assert first["rule"] == "accuracy first" and first["min_balanced_accuracy"] == 0.7
     assert default["rule"] == "balance first" and default["max_accuracy_drop"] == 0.01
+
+
+def test_a_fixed_tau_is_the_bias_the_tuner_ships_for_that_tau():
+    from tiltwatch.training.calibrate import adjustment_bias
+
+    bias = adjustment_bias(0.25, TRAIN, 2)
+    assert bias[1] - bias[0] == pytest.approx(0.25 * np.log(901 / 101), abs=1e-5)  # the rare class's margin grows
+    assert bias.sum() == pytest.approx(0, abs=1e-6)
+    tuned, report = tune_logit_adjustment(LOGITS, LABELS, TRAIN, max_acc_drop=0.05)
+    assert report["tau"] == 0.25 and np.array_equal(tuned, bias)

@@ -301,3 +301,47 @@ def test_int8_export_is_smaller_and_answers_like_float32(tmp_path):
     with pytest.raises(InputError, match="not a FER\\+ folder"):
         export(best, tmp_path / "bad.onnx", int8_data=str(tmp_path))
     assert not (tmp_path / "bad.onnx").exists() and not (tmp_path / "bad.fp32.onnx").exists()
+
+
+def test_training_on_the_valid_split_learns_it_and_picks_nothing_on_it(tmp_path):
+    import shutil
+
+    from tiltwatch.emotions import EMOTIONS
+
+    make_ferplus(tmp_path / "data", n=16)
+    make_ferplus(tmp_path / "swapped", n=96, swap=True)  # its valid split outvotes train: bright = neutral
+    shutil.rmtree(tmp_path / "data" / "FER2013Valid")
+    shutil.move(tmp_path / "swapped" / "FER2013Valid", tmp_path / "data" / "FER2013Valid")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'on'}\nepochs: 4\nbatch_size: 16\nlr: 0.005\n"
+                   "train_on_valid: true\n")
+    on = train(load_config(cfg))
+    off = train(load_config(cfg, out=str(tmp_path / "off"), train_on_valid=False))
+    assert on.name == "last.pt" and not (tmp_path / "on" / "best.pt").exists()  # the fixed schedule's last epoch
+    bright = np.full((1, 48, 48), 220, np.uint8)
+    for ck, label in ((on, "neutral"), (off, "happiness")):
+        card = export(ck, ck.parent / "m.onnx")
+        assert EMOTIONS[EmotionClassifier.load(str(ck.parent / "m.onnx")).predict(bright).argmax()] == label
+    card = json.loads((tmp_path / "on" / "m.json").read_text())
+    assert "train and valid splits" in card["training"]["data"] and "valid_accuracy" not in card["training"]
+    assert card["training"]["selection"].startswith("the last epoch of a fixed schedule")
+    with pytest.raises(ConfigError, match="valid_fraction"):
+        load_config(cfg, valid_fraction=0.2)
+
+
+def test_export_with_a_fixed_tau_tunes_nothing(tmp_path):
+    from .conftest import tiltwatch
+
+    make_ferplus(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 1\nbatch_size: 16\n")
+    ck = train(load_config(cfg))
+    plain, fixed = export(ck, tmp_path / "a.onnx"), export(ck, tmp_path / "b.onnx", balance_data=str(tmp_path / "data"),
+                                                           tau=0.5)
+    assert plain["logit_adjustment"] is None
+    adj = fixed["logit_adjustment"]
+    assert adj["tau"] == 0.5 and adj["rule"].startswith("fixed tau") and "valid_accuracy_after" not in adj
+    # 24 neutral, 24 happy training faces: equal priors, so the adjustment moves nothing between them
+    assert adj["bias"][0] == pytest.approx(adj["bias"][1], abs=1e-4)
+    res = tiltwatch("export", ck, "--out", tmp_path / "c.onnx", "--tau", "0.1")
+    assert res.returncode != 0 and "fixed tau needs the FER+ root" in res.stderr and "Traceback" not in res.stderr

@@ -277,7 +277,7 @@ def train(config: Path = typer.Option(..., "--config", "-c", help="training YAML
         best = train_fn(load_config(config, out=out, max_minutes=max_minutes))
     except TiltwatchError as exc:
         _fail(str(exc))
-    typer.echo(f"best checkpoint: {best}")
+    typer.echo(f"checkpoint to export: {best}")
 
 
 class Crop(str, Enum):
@@ -349,6 +349,9 @@ def export(checkpoints: list[Path] = typer.Argument(..., help="a best.pt from ti
                                                         "first instead: the most accurate adjustment whose "
                                                         "validation balanced accuracy (faces and mirror "
                                                         "images) is at least this"),
+           tau: Optional[float] = typer.Option(None, min=0.0, max=2.0, help="with --balance: this logit "
+                                               "adjustment as it is, nothing tuned (for models trained on the "
+                                               "validation split; the prior comes from the training split)"),
            int8: Optional[str] = typer.Option(None, "--int8", help="FER+ root: quantize to int8, calibrating "
                                               "on its training split (2.5x faster on this project's CPU)")) -> None:
     """Export a checkpoint (or an ensemble of several) to ONNX with its model card, checking torch/onnxruntime parity."""
@@ -356,7 +359,7 @@ def export(checkpoints: list[Path] = typer.Argument(..., help="a best.pt from ti
 
     try:
         card = export_fn(list(checkpoints), out, balance_data=balance, max_acc_drop=max_acc_drop,
-                         command=_command(), int8_data=int8, min_balanced=min_balanced)
+                         command=_command(), int8_data=int8, min_balanced=min_balanced, tau=tau)
     except TiltwatchError as exc:
         _fail(str(exc))
     typer.echo(f"wrote {out} ({card['file_size_bytes'] / 1e6:.1f} MB), parity max |dp| "

@@ -11,11 +11,13 @@ validation split by one of two rules:
 - accuracy first (``min_balanced``): the best accuracy whose balanced accuracy is at least
   ``min_balanced`` (a target plus a margin); if no tau reaches it, the best balanced one.
 
-Ties go to the smaller tau.
+Ties go to the smaller tau. ``adjustment_bias`` gives the bias of a fixed tau, for models
+trained on the validation split, on which nothing can then be tuned.
 
 Usage::
 
     bias, report = tune_logit_adjustment(valid_logits, valid_labels, train_labels)
+    bias = adjustment_bias(0.1, train_labels, 8)
 """
 
 from __future__ import annotations
@@ -33,12 +35,21 @@ def accuracies(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return acc, float(np.mean(recalls))
 
 
+def _log_prior(train_labels: np.ndarray, n: int) -> np.ndarray:
+    prior = np.bincount(train_labels, minlength=n).astype(np.float64) + 1.0
+    return np.log(prior / prior.sum())
+
+
+def adjustment_bias(tau: float, train_labels: np.ndarray, n: int) -> np.ndarray:
+    """``-tau * log(prior)`` over ``n`` classes, centred (only differences between classes matter)."""
+    bias = (-tau * _log_prior(train_labels, n)).astype(np.float32)
+    return bias - bias.mean()
+
+
 def tune_logit_adjustment(logits: np.ndarray, labels: np.ndarray, train_labels: np.ndarray,
                           max_acc_drop: float = 0.01,
                           min_balanced: float | None = None) -> tuple[np.ndarray, dict]:
-    n = logits.shape[1]
-    prior = np.bincount(train_labels, minlength=n).astype(np.float64) + 1.0
-    log_prior = np.log(prior / prior.sum())
+    log_prior = _log_prior(train_labels, logits.shape[1])
     scores = [(float(t), *accuracies(logits - t * log_prior, labels)) for t in TAUS]  # (tau, acc, balanced)
     base = scores[0]
     if min_balanced is None:
@@ -48,9 +59,7 @@ def tune_logit_adjustment(logits: np.ndarray, labels: np.ndarray, train_labels: 
         rule = {"rule": "accuracy first", "min_balanced_accuracy": min_balanced}
         reaching = [s for s in scores if s[2] >= min_balanced]
         best = max(reaching, key=lambda s: s[1]) if reaching else max(scores, key=lambda s: s[2])
-    tau = best[0]
-    bias = (-tau * log_prior).astype(np.float32)
-    bias -= bias.mean()  # only differences between classes matter
-    return bias, {"tau": round(tau, 2), "valid_accuracy_before": round(base[1], 4),
-                  "valid_balanced_accuracy_before": round(base[2], 4), "valid_accuracy_after": round(best[1], 4),
-                  "valid_balanced_accuracy_after": round(best[2], 4)} | rule
+    return adjustment_bias(best[0], train_labels, logits.shape[1]), {
+        "tau": round(best[0], 2), "valid_accuracy_before": round(base[1], 4),
+        "valid_balanced_accuracy_before": round(base[2], 4), "valid_accuracy_after": round(best[1], 4),
+        "valid_balanced_accuracy_after": round(best[2], 4)} | rule

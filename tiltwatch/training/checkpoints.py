@@ -54,8 +54,10 @@ def _last_epoch(path: Path, state: dict) -> dict:
     weights = state["model"]
     if state.get("ema"):  # AveragedModel's state: the model's under "module.", plus a counter
         weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
-    scores = _logged_scores(path.parent / "metrics.csv", state["epoch"] + 1)
-    return {"model": weights, "config": state.get("config") or json.loads(config.read_text()), "epoch": state["epoch"],
+    cfg = state.get("config") or json.loads(config.read_text())
+    # a run that trained on its valid split logged scores that estimate nothing: leave them out
+    scores = {} if cfg.get("train_on_valid") else _logged_scores(path.parent / "metrics.csv", state["epoch"] + 1)
+    return {"model": weights, "config": cfg, "epoch": state["epoch"],
             "valid_acc": scores.get("valid_acc"), "valid_aux_acc": scores.get("valid_aux_acc"), "selected": "last epoch"}
 
 

@@ -64,6 +64,13 @@ class FaceSet:
         idx = np.flatnonzero(idx) if np.asarray(idx).dtype == bool else np.asarray(idx, np.int64)
         return FaceSet(self.images[idx], self.targets[idx], self.labels[idx], [self.names[i] for i in idx])
 
+    def join(self, other: FaceSet) -> FaceSet:
+        """This set followed by ``other`` (same image size and classes)."""
+        if self.images.shape[1:] != other.images.shape[1:] or self.targets.shape[1] != other.targets.shape[1]:
+            raise InputError("cannot join face sets of different image sizes or class counts")
+        return FaceSet(np.concatenate([self.images, other.images]), np.concatenate([self.targets, other.targets]),
+                       np.concatenate([self.labels, other.labels]), self.names + other.names)
+
 
 def _read_grey(path: Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)

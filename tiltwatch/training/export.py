@@ -21,6 +21,7 @@ import onnxruntime as ort
 import torch
 
 from ..emotions import EMOTIONS
+from ..errors import InputError
 from ..vision.preprocess import MEAN, STD, to_model_input
 from .checkpoints import load_checkpoints
 from .datasets import load_ferplus
@@ -53,23 +54,45 @@ def cpu_latency_ms(onnx_path: Path, size: int, threads: int = 2, runs: int = 200
 
 
 def balance(model: torch.nn.Module, data_root: str, size: int, max_acc_drop: float,
-            min_balanced: float | None = None) -> dict:
+            min_balanced: float | None = None, tau: float | None = None) -> dict:
     """Tune logit adjustment on FER+'s validation split and fold it into the last layer's bias.
     The accuracy-first rule (``min_balanced``) scores each tau on the faces and on their mirror
-    images: a view that no checkpoint was picked on, so the pick leans less on one view's luck."""
-    from .calibrate import tune_logit_adjustment
+    images: a view that no checkpoint was picked on, so the pick leans less on one view's luck.
+    A given ``tau`` is used as it is (for models trained on the validation split)."""
+    from .calibrate import adjustment_bias, tune_logit_adjustment
     from .train import predict_logits
 
-    valid, train = load_ferplus(data_root, "valid", size), load_ferplus(data_root, "train", size)
+    train = load_ferplus(data_root, "train", size)
+    if tau is not None:
+        bias = adjustment_bias(tau, train.labels, len(EMOTIONS))
+        report = {"tau": tau, "rule": "fixed tau, nothing tuned", "prior": "FER+ training split's labels"}
+        _add_to_main_head(model, bias)
+        return report | {"bias": [round(float(b), 4) for b in bias]}
+    valid = load_ferplus(data_root, "valid", size)
     views = [valid.images] if min_balanced is None else [valid.images, valid.images[..., ::-1]]
     logits = np.concatenate([predict_logits(model, torch.from_numpy(to_model_input(np.ascontiguousarray(v), size)))
                              .numpy() for v in views])
     labels = np.concatenate([valid.labels] * len(views))
     bias, report = tune_logit_adjustment(logits, labels, train.labels, max_acc_drop, min_balanced)
-    with torch.no_grad():
-        main_head_bias(model).add_(torch.from_numpy(bias))  # the main head's (not a second head's)
+    _add_to_main_head(model, bias)
     tuned_on = "FER+ validation split" + (", faces and their mirror images" if len(views) > 1 else "")
     return report | {"bias": [round(float(b), 4) for b in bias], "tuned_on": tuned_on}
+
+
+def _add_to_main_head(model: torch.nn.Module, bias: np.ndarray) -> None:
+    with torch.no_grad():
+        main_head_bias(model).add_(torch.from_numpy(bias))  # the main head's (not a second head's)
+
+
+def _on_valid(cks: list[dict]) -> bool:
+    return any(ck["config"].get("train_on_valid") for ck in cks)
+
+
+def _selection(cks: list[dict], n_heads: int) -> str:
+    if all(ck.get("selected") == "last epoch" for ck in cks):
+        return "the last epoch of a fixed schedule" + (" (the valid split was trained on)" if _on_valid(cks) else "")
+    return "best validation-split accuracy" + (" (sum over both heads)" if n_heads > 1 else "") + (
+        "" if all("selected" not in ck for ck in cks) else "; some members: their last epoch (see members)")
 
 
 def _training(ck: dict, heads: dict) -> dict:
@@ -108,17 +131,20 @@ def _parity_inputs(size: int, int8_data: str | None) -> tuple[torch.Tensor, str]
 
 def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str | None = None,
            balance_data: str | None = None, max_acc_drop: float = 0.01, command: str | None = None,
-           int8_data: str | None = None, min_balanced: float | None = None) -> dict:
+           int8_data: str | None = None, min_balanced: float | None = None, tau: float | None = None) -> dict:
     """``checkpoint``: one, or several for an ensemble (the mean of their logits, one ONNX graph).
     ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py):
-    balance first within ``max_acc_drop``, or accuracy first above ``min_balanced`` when that is given.
+    balance first within ``max_acc_drop``, or accuracy first above ``min_balanced`` when that is given,
+    or a fixed ``tau`` (its prior from the training split; nothing tuned).
     ``int8_data``: a FER+ root; quantize to int8, calibrated on its training split (see quantize.py)."""
     model, cks = load_checkpoints(checkpoint if isinstance(checkpoint, list) else [checkpoint])
     cfg = cks[0]["config"]
     size = int(cfg["input_size"])
     # read first: a wrong folder must fail before minutes of tuning and export
     calibration = calibration_set(int8_data, size) if int8_data else None
-    adjustment = balance(model, balance_data, size, max_acc_drop, min_balanced) if balance_data else None
+    if tau is not None and not balance_data:
+        raise InputError("a fixed tau needs the FER+ root (balance_data) whose training split gives the prior")
+    adjustment = balance(model, balance_data, size, max_acc_drop, min_balanced, tau) if balance_data else None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     heads = {"logits": "FER+ 10-annotator votes (the default head; the live pipeline reads it)"}
@@ -147,9 +173,10 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
         "heads": heads,
         "architecture": cfg["model"] if len(cks) == 1 else "ensemble: " + " + ".join(c["config"]["model"] for c in cks),
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "training": {"data": "FER+ (FER2013 images, FER+ 10-annotator votes as soft labels), train split"
+        "training": {"data": "FER+ (FER2013 images, FER+ 10-annotator votes as soft labels), "
+                             + ("train and valid splits" if _on_valid(cks) else "train split")
                              + ("; second head: the same images' original FER2013 labels" if len(heads) > 1 else ""),
-                     "selection": "best validation-split accuracy" + (" (sum over both heads)" if len(heads) > 1 else "")}
+                     "selection": _selection(cks, len(heads))}
                     | (_training(cks[0], heads) if len(cks) == 1 else {"members": [_training(c, heads) for c in cks]}),
         "file_size_bytes": out.stat().st_size,
         "parity": _parity(model, out, *_parity_inputs(size, int8_data)),

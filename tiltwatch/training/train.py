@@ -7,7 +7,8 @@ augmentation, cosine learning rate, fixed seeds, bfloat16 autocast where the har
 ``aux_head: fer2013`` trains a second head on the same FER+ images' original FER2013 labels.
 ``init`` starts from another run's weights. ``teacher`` distils one or more trained checkpoints
 (their mean logits, on the same augmented batches) into the model. The validation split alone picks the best
-checkpoint; test splits are never read here.
+checkpoint; test splits are never read here. ``train_on_valid: true`` trains on train and valid
+together for a fixed schedule instead: nothing is picked, the result is the last epoch (``last.pt``).
 
 Usage::
 
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from tqdm import tqdm
 
 from ..errors import ConfigError, InputError
@@ -73,6 +74,17 @@ class TrainConfig(BaseModel):
     # kept and exported instead of the raw weights; smooths the noise of FER's labels out of the pick
     ema: float | None = Field(None, gt=0, lt=1)
     augment: AugmentConfig = AugmentConfig()
+    # the valid split joins training (FER+: 12% more faces). Its scores are then no estimate, so
+    # nothing is picked on them: the result is the last epoch of the fixed schedule (last.pt), and
+    # the per-epoch valid scores are only a check that training runs
+    train_on_valid: bool = False
+
+    @model_validator(mode="after")
+    def _valid_is_a_split(self) -> TrainConfig:
+        if self.train_on_valid and self.valid_fraction is not None:
+            raise ValueError("train_on_valid joins the dataset's own valid split to training; "
+                             "it makes no sense with valid_fraction (drop one of the two)")
+        return self
 
 
 def load_config(path: str | Path, **overrides) -> TrainConfig:
@@ -84,7 +96,8 @@ def load_config(path: str | Path, **overrides) -> TrainConfig:
     try:
         return TrainConfig(**raw)
     except ValidationError as exc:
-        errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+                         for e in exc.errors())
         raise ConfigError(f"{path}: {errs}") from None
 
 
@@ -193,7 +206,7 @@ def _init_from(model: torch.nn.Module, path: str) -> None:
 
 
 def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) training; returns the path of the best checkpoint."""
+    """Run (or resume) training; returns the path of the best checkpoint (``last.pt`` with ``train_on_valid``)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2))
@@ -206,6 +219,8 @@ def train(cfg: TrainConfig) -> Path:
     aux_root = _aux_root(cfg) if cfg.aux_head != "none" else None  # config errors before any image is read
     teacher = _teacher(cfg, dev)
     tr, va = load_train_valid(cfg)
+    if cfg.train_on_valid:
+        tr = tr.join(va)
     xtr, xva = _tensor(tr, cfg.input_size), _tensor(va, cfg.input_size)
     ytr = torch.from_numpy(tr.targets if cfg.soft_labels else np.eye(tr.targets.shape[1], dtype=np.float32)[tr.labels])
     weights = None
@@ -285,7 +300,7 @@ def train(cfg: TrainConfig) -> Path:
         row |= {"lr": sched.get_last_lr()[0], "minutes": minutes_before + (time.monotonic() - t0) / 60}
         _log(out / "metrics.csv", row)
         print(json.dumps(row))
-        if score > best_acc:
+        if score > best_acc and not cfg.train_on_valid:
             best_acc = score
             torch.save({"model": kept.state_dict(), "config": cfg.model_dump(), "epoch": epoch, "valid_acc": acc,
                         "valid_aux_acc": row.get("valid_aux_acc")}, out / "best.pt")
@@ -296,7 +311,7 @@ def train(cfg: TrainConfig) -> Path:
         if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
             print(f"stopping after {cfg.max_minutes} minutes; run again to resume")
             break
-    return out / "best.pt"
+    return out / ("last.pt" if cfg.train_on_valid else "best.pt")
 
 
 def _log(path: Path, row: dict) -> None:
