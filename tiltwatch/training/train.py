@@ -307,7 +307,8 @@ def train(cfg: TrainConfig) -> Path:
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "epoch": epoch, "best_acc": best_acc, "rng": torch.get_rng_state(), "config": cfg.model_dump(),
                     "ema": ema.state_dict() if ema is not None else None, "minutes": row["minutes"]}, last)
-        plot_metrics(out / "metrics.csv", out / "metrics.png")
+        plot_metrics(out / "metrics.csv", out / "metrics.png",
+                     "valid split (trained on: a check only)" if cfg.train_on_valid else "validation")
         if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
             print(f"stopping after {cfg.max_minutes} minutes; run again to resume")
             break
@@ -323,7 +324,7 @@ def _log(path: Path, row: dict) -> None:
         w.writerow(row)
 
 
-def plot_metrics(csv_path: Path, png_path: Path) -> None:
+def plot_metrics(csv_path: Path, png_path: Path, valid_title: str = "validation") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -338,7 +339,7 @@ def plot_metrics(csv_path: Path, png_path: Path) -> None:
     b.plot(ep, [float(r["valid_balanced_acc"]) for r in rows], label="balanced accuracy")
     if rows and "valid_aux_acc" in rows[0]:
         b.plot(ep, [float(r["valid_aux_acc"]) for r in rows], label="second head (FER2013 labels)")
-    b.set(title="validation", xlabel="epoch"), b.legend()
+    b.set(title=valid_title, xlabel="epoch"), b.legend()
     fig.tight_layout()
     fig.savefig(png_path, dpi=90)
     plt.close(fig)
