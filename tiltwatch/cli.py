@@ -59,6 +59,8 @@ def analyze(
     min_score: float = typer.Option(0.5, min=0.0, max=1.0, help="face detector score threshold"),
     short_range: bool = typer.Option(False, help="short-range detector: faster, faces within ~2 m only"),
     min_face: int = typer.Option(12, min=4, help="ignore faces smaller than this many pixels"),
+    tiles: int = typer.Option(1, min=1, max=4, help="also detect on an N x N grid of overlapping tiles: the "
+                                                   "small faces of a wide camera (2 or 3; costs 1 + N*N detector calls)"),
     model: str = typer.Option(DEFAULT_MODEL, help="emotion model: a shipped name or a path to .onnx"),
     detect_every: int = typer.Option(3, min=1, help="run the detector every N frames, follow faces by their "
                                                     "landmarks in between (videos, cameras; 1 = exact path)"),
@@ -117,10 +119,11 @@ def analyze(
             if site_cfg.retention_days:
                 store.purge(site_cfg.retention_days)
             analytics = AnalyticsSink(store, site_cfg, cam.id, src.name, start_time=t0, lost_seconds=lost_seconds)
-        analyzer = Analyzer(exclude=analytics.staff_filter if analytics else None, config=AnalyzerConfig(min_score=min_score, full_range=not short_range, min_face_size=min_face,
-                                           model=model, detect_every=1 if still else detect_every,
-                                           emotion_every=1 if still else emotion_every, smooth_tau=smooth, lost_seconds=lost_seconds,
-                                           threads=threads, fps=src.fps or 25.0, emotion_tta=tta))
+        config = AnalyzerConfig(min_score=min_score, full_range=not short_range, min_face_size=min_face,
+                                detect_tiles=tiles, model=model, detect_every=1 if still else detect_every,
+                                emotion_every=1 if still else emotion_every, smooth_tau=smooth,
+                                lost_seconds=lost_seconds, threads=threads, fps=src.fps or 25.0, emotion_tta=tta)
+        analyzer = Analyzer(exclude=analytics.staff_filter if analytics else None, config=config)
         sinks = []
         if Output.jsonl in outputs:
             sinks.append(JsonlSink(out / names[Output.jsonl], with_landmarks=landmarks))
@@ -208,6 +211,7 @@ def bench_cmd(
     detect_every: int = typer.Option(3, min=1, help="detector stride (landmark tracking in between); as analyze"),
     emotion_every: int = typer.Option(2, min=1, help="emotion stride per tracked face; as analyze"),
     short_range: bool = typer.Option(False, help="short-range detector"),
+    tiles: int = typer.Option(1, min=1, max=4, help="detector tiles, as analyze --tiles"),
     threads: int = typer.Option(1, min=1, help="emotion inference threads per stream"),
     model: str = typer.Option(DEFAULT_MODEL, help="emotion model: a shipped name or a path to .onnx"),
     encode: bool = typer.Option(True, help="also annotate and encode H.264 (as for files; live streams need not)"),
@@ -225,7 +229,7 @@ def bench_cmd(
     from .pipeline.bench import agreement, bench, emotion_throughput, format_table
 
     config = {"detect_every": detect_every, "emotion_every": emotion_every, "full_range": not short_range,
-              "threads": threads, "model": model} | ({"emotion_tta": True} if tta else {})
+              "threads": threads, "model": model, "detect_tiles": tiles} | ({"emotion_tta": True} if tta else {})
     report = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
               "runs": []}
     if emotion_only:

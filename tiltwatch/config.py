@@ -18,6 +18,9 @@ class AnalyzerConfig(BaseModel):
     min_face_size: int = Field(12, ge=4, description="ignore faces smaller than this (pixels)")
     detect_max_side: int = Field(640, ge=128, description="shrink frames to this longest side for the detector "
                                                          "(its network sees 192x192 anyway; boxes are mapped back)")
+    detect_tiles: int = Field(1, ge=1, le=4, description="also detect on an N x N grid of overlapping tiles: "
+                                                        "small faces of a wide camera (2 or 3), at 1 + N*N "
+                                                        "detector calls a detection frame")
     # landmarks, pose
     mesh: bool = Field(True, description="468-point face mesh and head pose")
     mesh_threads: int = Field(2, ge=1, le=8, description="landmark graphs run side by side on a frame's faces")

@@ -1,0 +1,62 @@
+"""Face detection in a wide camera view: tiles find the small faces the whole-frame pass misses."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from tiltwatch.vision.detector import FaceDetector, _tile_grid
+
+from .conftest import tiltwatch
+
+
+@pytest.fixture(scope="module")
+def crowd(astronaut):
+    """A 1280x720 'floor camera' frame holding 24 real faces of about 43 pixels (4 rows of 6
+    shrunken copies of the astronaut portrait) and the box each face should be found in."""
+    cell = cv2.resize(astronaut, (213, 213), interpolation=cv2.INTER_AREA)
+    frame = np.tile(cell, (4, 6, 1))[:720, :1280]
+    face = FaceDetector().detect(astronaut)[0].box * 213 / 512
+    boxes = [face + [x, y, x, y] for y in range(0, 720, 213) for x in range(0, 1280 - 212, 213)]
+    return frame, [b for b in boxes if b[3] <= 720]
+
+
+def _matches(found, expected):
+    """For each expected face, how many found boxes have their centre inside it."""
+    centres = [((f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2) for f in found]
+    return [sum(b[0] <= x <= b[2] and b[1] <= y <= b[3] for x, y in centres) for b in expected]
+
+
+def test_tiles_find_every_small_face_once(crowd):
+    frame, expected = crowd
+    assert len(expected) == 24
+    assert FaceDetector(max_side=640).detect(frame) == []  # at 192x192 a 43-pixel face is 6 pixels: lost
+    found = FaceDetector(max_side=640, tiles=3).detect(frame)
+    assert _matches(found, expected) == [1] * 24 and len(found) == 24  # each found once, nothing else
+    for f in found:  # keypoints are mapped back from the tile with the box
+        assert (f.keypoints >= f.box[:2] - 5).all() and (f.keypoints <= f.box[2:] + 5).all()
+
+
+def test_tiles_keep_a_large_face_once(astronaut):
+    found = FaceDetector(tiles=2).detect(astronaut)
+    assert len(found) == 1  # seen whole and in tiles: merged into one
+
+
+def test_tile_grid_covers_the_frame_with_overlap():
+    tiles = _tile_grid(1280, 720, 3)
+    assert len(tiles) == 9 and tiles[0][:2] == (0, 0) and tiles[-1][2:] == (1280, 720)
+    xs = sorted({(x0, x1) for x0, _, x1, _ in tiles})
+    assert all(a[1] - b[0] > 0.2 * (a[1] - a[0]) for a, b in zip(xs, xs[1:]))  # neighbours overlap
+    with pytest.raises(ValueError, match="tiles"):
+        FaceDetector(tiles=0)
+
+
+def test_analyze_tiles_option_reaches_the_detector(tmp_path, crowd):
+    cv2.imwrite(str(tmp_path / "floor.png"), crowd[0])
+    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "o", "--output", "jsonl", "--tiles", "3", "-q")
+    assert res.returncode == 0, res.stderr
+    faces = json.loads((tmp_path / "o" / "results.jsonl").read_text().splitlines()[0])["faces"]
+    assert len(faces) == 24
+    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "p", "--tiles", "9", "-q")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
