@@ -32,6 +32,9 @@ $tw bench "$clip" --streams 1 --frames 300 --detect-every 1 --emotion-every 1 --
 $tw bench "$clip" --streams 1 --frames 300 --model ferplus_fer2013_vgg_small --json "$out/bench_group_small.json"
 $tw bench "$clip" --streams 4 --streams 8 --frames 150 --no-encode --json "$out/bench_group_multi.json"
 $tw bench "$single" --streams 1 --frames 400 --json "$out/bench_single.json"
+for t in 1 2 3; do $tw bench "$clip" --streams 1 --frames 150 --no-encode --tiles $t --json "$out/bench_group_tiles$t.json"; done
+echo "== small faces in a wide view, with and without detector tiles"
+.venv/bin/python scripts/small_faces.py "$clip"
 $tw bench --emotion-only --json "$out/bench_emotion.json"
 $tw bench --emotion-only --threads 2 --json "$out/bench_emotion_2threads.json"
 $tw bench --emotion-only --threads 2 $small --json "$out/bench_emotion_small_2threads.json"
