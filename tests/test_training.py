@@ -327,6 +327,9 @@ def test_training_on_the_valid_split_learns_it_and_picks_nothing_on_it(tmp_path)
     assert card["training"]["selection"].startswith("the last epoch of a fixed schedule")
     with pytest.raises(ConfigError, match="valid_fraction"):
         load_config(cfg, valid_fraction=0.2)
+    from tiltwatch import InputError
+    with pytest.raises(InputError, match="trained on the valid split.*--tau"):
+        export(on, tmp_path / "tuned.onnx", balance_data=str(tmp_path / "data"))
 
 
 def test_export_with_a_fixed_tau_tunes_nothing(tmp_path):

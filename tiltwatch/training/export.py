@@ -144,6 +144,9 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
     calibration = calibration_set(int8_data, size) if int8_data else None
     if tau is not None and not balance_data:
         raise InputError("a fixed tau needs the FER+ root (balance_data) whose training split gives the prior")
+    if balance_data and tau is None and _on_valid(cks):
+        raise InputError("these checkpoints were trained on the valid split, so an adjustment tuned on it would "
+                         "flatter them; give a fixed tau (--tau) instead")
     adjustment = balance(model, balance_data, size, max_acc_drop, min_balanced, tau) if balance_data else None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
