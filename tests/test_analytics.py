@@ -51,6 +51,19 @@ def test_site_loads(tmp_path):
     assert site.camera(None) is cam  # a single camera needs no --camera
 
 
+
+def test_a_camera_can_set_its_own_detector_tiles(tmp_path):
+    from tiltwatch.config import AnalyzerConfig
+
+    base = AnalyzerConfig(detect_every=3)
+    assert load_site(site_file(tmp_path)).camera("cam-1").analyzer(base) == base  # unset: the analyzer's own
+    wide = load_site(site_file(tmp_path, SITE.replace("  - id: cam-1\n", "  - id: cam-1\n    detect_tiles: 3\n")))
+    config = wide.camera("cam-1").analyzer(base)
+    assert config.detect_tiles == 3 and config.detect_every == 3
+    with pytest.raises(ConfigError, match="line 4: cameras.0.detect_tiles"):
+        load_site(site_file(tmp_path, SITE.replace("  - id: cam-1\n", "  - id: cam-1\n    detect_tiles: 9\n")))
+
+
 @pytest.mark.parametrize("bad,expect", [
     (SITE.replace("kind: table", "kind: tabel"), "line 6: cameras.0.zones.0.kind"),
     (SITE.replace("half_angle: 25", "half_angel: 25"), "line 8: cameras.0.zones.0.attention.half_angel"),

@@ -60,3 +60,9 @@ def test_analyze_tiles_option_reaches_the_detector(tmp_path, crowd):
     assert len(faces) == 24
     res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "p", "--tiles", "9", "-q")
     assert res.returncode != 0 and "Traceback" not in res.stderr
+    # a wide camera of a site config sets its own tiles
+    (tmp_path / "site.yaml").write_text("cameras:\n  - id: floor\n    detect_tiles: 3\n")
+    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "s", "--output", "jsonl", "-q",
+                    "--site", tmp_path / "site.yaml", "--db", f"sqlite:///{tmp_path / 'floor.db'}")
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads((tmp_path / "s" / "results.jsonl").read_text().splitlines()[0])["faces"]) == 24

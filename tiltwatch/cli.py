@@ -59,8 +59,9 @@ def analyze(
     min_score: float = typer.Option(0.5, min=0.0, max=1.0, help="face detector score threshold"),
     short_range: bool = typer.Option(False, help="short-range detector: faster, faces within ~2 m only"),
     min_face: int = typer.Option(12, min=4, help="ignore faces smaller than this many pixels"),
-    tiles: int = typer.Option(1, min=1, max=4, help="also detect on an N x N grid of overlapping tiles: the "
-                                                   "small faces of a wide camera (2 or 3; costs 1 + N*N detector calls)"),
+    tiles: Optional[int] = typer.Option(None, min=1, max=4, help="also detect on an N x N grid of overlapping "
+                                        "tiles: the small faces of a wide camera (2 or 3; costs 1 + N*N detector "
+                                        "calls); default: the --site camera's detect_tiles, else 1"),
     model: str = typer.Option(DEFAULT_MODEL, help="emotion model: a shipped name or a path to .onnx"),
     detect_every: int = typer.Option(3, min=1, help="run the detector every N frames, follow faces by their "
                                                     "landmarks in between (videos, cameras; 1 = exact path)"),
@@ -119,6 +120,7 @@ def analyze(
             if site_cfg.retention_days:
                 store.purge(site_cfg.retention_days)
             analytics = AnalyticsSink(store, site_cfg, cam.id, src.name, start_time=t0, lost_seconds=lost_seconds)
+        tiles = tiles or (cam.detect_tiles if site is not None else None) or 1
         config = AnalyzerConfig(min_score=min_score, full_range=not short_range, min_face_size=min_face,
                                 detect_tiles=tiles, model=model, detect_every=1 if still else detect_every,
                                 emotion_every=1 if still else emotion_every, smooth_tau=smooth,

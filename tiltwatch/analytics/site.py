@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..config import AnalyzerConfig
 from ..emotions import EMOTIONS
 from ..errors import ConfigError
 
@@ -51,6 +52,13 @@ class CameraConfig(_Strict):
     id: str = Field(min_length=1)
     source: str | None = None
     zones: list[ZoneConfig] = []
+    # a wide floor view's small faces: detect on this many tiles a side too (see vision/detector.py);
+    # unset: the analyzer's own setting
+    detect_tiles: int | None = Field(None, ge=1, le=4)
+
+    def analyzer(self, base: AnalyzerConfig) -> AnalyzerConfig:
+        """``base`` with this camera's own detector settings."""
+        return base if self.detect_tiles is None else base.model_copy(update={"detect_tiles": self.detect_tiles})
 
     @model_validator(mode="after")
     def _unique_zone_names(self):

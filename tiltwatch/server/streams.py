@@ -183,7 +183,8 @@ class LiveStream:
         analyzer = live = reader = None
         try:
             reader = self._reader = LiveReader(self.spec.source, loop=self.spec.loop)
-            analyzer = Analyzer(self.config)
+            config = self.config or AnalyzerConfig()
+            analyzer = Analyzer(self.site.camera(self.spec.camera).analyzer(config) if self.site else config)
             wall0 = time.time()  # the reader's t=0: stream seconds + wall0 = epoch seconds
             if self.site is not None:
                 live = LiveAlerts(self.store, self.site, self.spec.camera, masked_source(self.spec.source),
