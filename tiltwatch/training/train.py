@@ -255,7 +255,8 @@ def train(cfg: TrainConfig) -> Path:
             ema.load_state_dict(ck["ema"])
         start_epoch, best_acc, minutes_before = ck["epoch"] + 1, ck["best_acc"], ck.get("minutes", 0.0)
         torch.set_rng_state(ck["rng"])
-        print(f"resumed from {last} at epoch {start_epoch} (best valid score {best_acc:.4f})")
+        print(f"resumed from {last} at epoch {start_epoch}"
+              + ("" if cfg.train_on_valid else f" (best valid score {best_acc:.4f})"))
 
     gen = torch.Generator(device=dev).manual_seed(cfg.seed + start_epoch)
     t0 = time.monotonic()
