@@ -38,9 +38,10 @@ def test_tiles_find_every_small_face_once(crowd):
         assert (f.keypoints >= f.box[:2] - 5).all() and (f.keypoints <= f.box[2:] + 5).all()
 
 
-def test_tiles_keep_a_large_face_once(astronaut):
+def test_tiles_keep_a_large_face_once_and_as_it_was(astronaut):
     found = FaceDetector(tiles=2).detect(astronaut)
-    assert len(found) == 1  # seen whole and in tiles: merged into one
+    assert len(found) == 1  # seen whole and in tiles: counted once
+    assert np.array_equal(found[0].box, FaceDetector().detect(astronaut)[0].box)  # tiles only add faces
 
 
 def test_tile_grid_covers_the_frame_with_overlap():

@@ -1,8 +1,8 @@
 """Face detection with mediapipe's BlazeFace (the full-range model by default).
 
 BlazeFace sees the frame at 192x192, so in a wide camera view faces under about 70 pixels
-(of 1280) are lost. ``tiles=N`` also runs it on an N x N grid of overlapping tiles and merges
-the detections (non-maximum suppression), for the small faces of a wide floor camera.
+(of 1280) are lost. ``tiles=N`` also runs it on an N x N grid of overlapping tiles and adds
+the faces only they find (one box per face), for the small faces of a wide floor camera.
 
 Usage::
 
@@ -42,16 +42,18 @@ class FaceDetector:
             self._mp.process(np.zeros((64, 64, 3), np.uint8))  # first call logs start-up warnings
 
     def detect(self, image: np.ndarray) -> list[FaceResult]:
-        """Faces in a BGR frame; with ``tiles`` > 1, the whole frame's and each tile's, merged."""
+        """Faces in a BGR frame; with ``tiles`` > 1, plus the faces the tiles find that the whole
+        frame did not (tiles only add faces: a face the whole frame found keeps its box)."""
         faces = self._detect(image)
         if self.tiles == 1:
             return faces
+        extra = []
         for (x0, y0, x1, y1) in _tile_grid(image.shape[1], image.shape[0], self.tiles):
             for f in self._detect(image[y0:y1, x0:x1]):
                 f.box += np.array([x0, y0, x0, y0], np.float32)
                 f.keypoints += np.array([x0, y0], np.float32)
-                faces.append(f)
-        return _suppress(faces)
+                extra.append(f)
+        return _add_new(faces, extra)
 
     def _detect(self, image: np.ndarray) -> list[FaceResult]:
         h, w = image.shape[:2]
@@ -86,16 +88,19 @@ def _tile_grid(w: int, h: int, n: int) -> list[tuple[int, int, int, int]]:
     return [(x, y, min(round(x + tw), w), min(round(y + th), h)) for y in ys for x in xs]
 
 
-def _suppress(faces: list[FaceResult], overlap: float = 0.5) -> list[FaceResult]:
-    """The best-scoring box of each group that overlaps by more than ``overlap`` of the smaller
-    box: a face seen whole and again in a tile, or cut by a tile's edge (a part inside the whole)."""
-    kept: list[FaceResult] = []
-    for f in sorted(faces, key=lambda f: -f.score):
-        area = (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])
-        if all(_intersection(f.box, k.box) <= overlap * min(area, (k.box[2] - k.box[0]) * (k.box[3] - k.box[1]))
-               for k in kept):
+def _add_new(kept: list[FaceResult], extra: list[FaceResult], overlap: float = 0.5) -> list[FaceResult]:
+    """``kept`` plus each of ``extra`` (best score first) that overlaps none already there by more
+    than ``overlap`` of the smaller box: a face seen in two tiles, or cut by a tile's edge (a part
+    inside the whole), counts once."""
+    kept = list(kept)
+    for f in sorted(extra, key=lambda f: -f.score):
+        if all(_intersection(f.box, k.box) <= overlap * min(_area(f.box), _area(k.box)) for k in kept):
             kept.append(f)
     return kept
+
+
+def _area(box: np.ndarray) -> float:
+    return float((box[2] - box[0]) * (box[3] - box[1]))
 
 
 def _intersection(a: np.ndarray, b: np.ndarray) -> float:
