@@ -17,15 +17,9 @@ import time
 
 import cv2
 import numpy as np
+import supervision as sv
 
 from tiltwatch.vision.detector import FaceDetector
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return float(ix * iy / union)
 
 
 def main() -> None:
@@ -46,7 +40,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for k in (1, 2, 3, 4):
         wide = np.tile(cv2.resize(frame, (w // k, h // k), interpolation=cv2.INTER_AREA), (k, k, 1))
-        truth = [b / k + np.array([i * (w // k), j * (h // k)] * 2) for b in originals for i in range(k) for j in range(k)]
+        truth = [b / k + np.array([i * (w // k), j * (h // k)] * 2)
+                 for b in originals for i in range(k) for j in range(k)]
         size = int(np.median([b[2] - b[0] for b in truth]))
         for tiles in (1, 2, 3):
             det = FaceDetector(max_side=args.max_side, tiles=tiles)
@@ -56,8 +51,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 det.detect(wide)
                 times.append(time.perf_counter() - t0)
-            hit = sum(any(_iou(t, f.box) > 0.3 for f in found) for t in truth)
-            extra = sum(not any(_iou(t, f.box) > 0.3 for t in truth) for f in found)
+            iou = (sv.box_iou_batch(np.stack(truth), np.stack([f.box for f in found])) if found
+                   else np.zeros((len(truth), 0)))
+            hit, extra = int((iou > 0.3).any(1).sum()), int((~(iou > 0.3).any(0)).sum())
             print(f"| {size} | {tiles} | {hit}/{len(truth)} | {extra} | {np.median(times) * 1000:.1f} |")
             det.close()
 

@@ -66,22 +66,17 @@ def balance(model: torch.nn.Module, data_root: str, size: int, max_acc_drop: flo
     if tau is not None:
         bias = adjustment_bias(tau, train.labels, len(EMOTIONS))
         report = {"tau": tau, "rule": "fixed tau, nothing tuned", "prior": "FER+ training split's labels"}
-        _add_to_main_head(model, bias)
-        return report | {"bias": [round(float(b), 4) for b in bias]}
-    valid = load_ferplus(data_root, "valid", size)
-    views = [valid.images] if min_balanced is None else [valid.images, valid.images[..., ::-1]]
-    logits = np.concatenate([predict_logits(model, torch.from_numpy(to_model_input(np.ascontiguousarray(v), size)))
-                             .numpy() for v in views])
-    labels = np.concatenate([valid.labels] * len(views))
-    bias, report = tune_logit_adjustment(logits, labels, train.labels, max_acc_drop, min_balanced)
-    _add_to_main_head(model, bias)
-    tuned_on = "FER+ validation split" + (", faces and their mirror images" if len(views) > 1 else "")
-    return report | {"bias": [round(float(b), 4) for b in bias], "tuned_on": tuned_on}
-
-
-def _add_to_main_head(model: torch.nn.Module, bias: np.ndarray) -> None:
+    else:
+        valid = load_ferplus(data_root, "valid", size)
+        views = [valid.images] if min_balanced is None else [valid.images, valid.images[..., ::-1]]
+        logits = np.concatenate([predict_logits(model, torch.from_numpy(to_model_input(np.ascontiguousarray(v), size)))
+                                 .numpy() for v in views])
+        labels = np.concatenate([valid.labels] * len(views))
+        bias, report = tune_logit_adjustment(logits, labels, train.labels, max_acc_drop, min_balanced)
+        report["tuned_on"] = "FER+ validation split" + (", faces and their mirror images" if len(views) > 1 else "")
     with torch.no_grad():
         main_head_bias(model).add_(torch.from_numpy(bias))  # the main head's (not a second head's)
+    return report | {"bias": [round(float(b), 4) for b in bias]}
 
 
 def _on_valid(cks: list[dict]) -> bool:

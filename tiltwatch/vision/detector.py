@@ -15,6 +15,7 @@ from __future__ import annotations
 import cv2
 import mediapipe as mp
 import numpy as np
+import supervision as sv
 
 from ..types import FaceResult
 from .native import quiet_native_stderr
@@ -94,14 +95,7 @@ def _add_new(kept: list[FaceResult], extra: list[FaceResult], overlap: float = 0
     inside the whole), counts once."""
     kept = list(kept)
     for f in sorted(extra, key=lambda f: -f.score):
-        if all(_intersection(f.box, k.box) <= overlap * min(_area(f.box), _area(k.box)) for k in kept):
+        if not kept or sv.box_iou_batch(f.box[None], np.stack([k.box for k in kept]),
+                                        overlap_metric=sv.OverlapMetric.IOS).max() <= overlap:
             kept.append(f)
     return kept
-
-
-def _area(box: np.ndarray) -> float:
-    return float((box[2] - box[0]) * (box[3] - box[1]))
-
-
-def _intersection(a: np.ndarray, b: np.ndarray) -> float:
-    return float(max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1])))
