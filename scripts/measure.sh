@@ -26,6 +26,7 @@ for other in "$small" "--model ferplus_fer2013_vgg_deep" "--model ferplus_fer201
 done
 echo "== speed (stop other work on the machine first)"
 $tw bench "$clip" --streams 1 --frames 300 --compare --json "$out/bench_group_1.json"
+$tw bench "$data/videos/face_recognition__short_hamilton_clip.mp4" --streams 1 --frames 275 --no-encode --compare --json "$out/bench_dim_audience.json"
 $tw bench "$clip" --streams 1 --frames 300 --no-encode --json "$out/bench_group_noenc.json"
 $tw bench "$clip" --streams 1 --frames 200 --no-encode --tta --json "$out/bench_group_tta.json"
 $tw bench "$clip" --streams 1 --frames 300 --detect-every 1 --emotion-every 1 --json "$out/bench_group_exact.json"

@@ -2,6 +2,9 @@
 
 import json
 
+import cv2
+import pytest
+
 from tiltwatch import Analyzer
 from tiltwatch.pipeline import run
 from tiltwatch.pipeline.bench import agreement
@@ -24,3 +27,16 @@ def test_landmark_following_agrees_with_detecting_every_frame():
     assert r["recall_vs_slow"] >= 0.9
     assert r["label_agreement"] >= 0.95
     assert max(r["pose_mean_abs_diff_deg"].values()) < 3.0
+
+
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_a_face_the_mesh_cannot_see_stays_in_every_frame_with_one_id(astronaut, detect_every):
+    """Out of focus, the detector still finds the face but the landmark model does not: landmark
+    following must hold it between detections (it used to blink: one frame in three, no id)."""
+    blurred = cv2.GaussianBlur(astronaut, (0, 0), 5)
+    an = Analyzer(fps=15, detect_every=detect_every)
+    frames = [an.analyze(blurred).faces for _ in range(7)]
+    assert all(len(faces) == 1 for faces in frames)
+    assert all(faces[0].landmarks is None and faces[0].emotion is not None for faces in frames)
+    assert len({faces[0].track_id for faces in frames}) == 1 and frames[0][0].track_id is not None
+    an.close()

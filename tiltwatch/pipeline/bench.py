@@ -147,10 +147,11 @@ def agreement(clip: str, frames: int, config: dict) -> dict:
 
     slow = results({**config, "detect_every": 1})
     fast = results(config)
-    same_label = matched = ref_faces = 0
+    same_label = matched = ref_faces = fast_faces = 0
     pose_err = []
     for a_faces, b_faces in zip(slow, fast):
         ref_faces += len(a_faces)
+        fast_faces += len(b_faces)
         if not a_faces or not b_faces:
             continue
         ious = box_iou_batch(np.stack([a.box for a in a_faces]), np.stack([b.box for b in b_faces]))
@@ -164,7 +165,9 @@ def agreement(clip: str, frames: int, config: dict) -> dict:
                 pose_err.append(np.abs(a.pose.as_array() - b.pose.as_array()))
     pe = np.array(pose_err) if pose_err else np.zeros((1, 3))
     return {"clip": clip, "frames": len(slow), "config": config, "faces_slow_path": ref_faces,
-            "faces_matched": matched, "recall_vs_slow": round(matched / max(ref_faces, 1), 4),
+            "faces_fast_path": fast_faces, "faces_matched": matched,
+            "recall_vs_slow": round(matched / max(ref_faces, 1), 4),
+            "precision_vs_slow": round(matched / max(fast_faces, 1), 4),
             "label_agreement": round(same_label / max(matched, 1), 4),
             "pose_mean_abs_diff_deg": dict(zip(("yaw", "pitch", "roll"), np.round(pe.mean(0), 2).tolist()))}
 

@@ -31,6 +31,7 @@ RIGHT_EYE = (33, 133)
 LEFT_EYE = (362, 263)
 MOUTH = (61, 291, 13, 14)
 NOSE_TIP = 1
+EARS = (234, 454)  # tragion side of each cheek: right, left
 
 _GRAPH = """
 input_stream: "image"
@@ -48,6 +49,14 @@ node {
 def eye_mouth_points(landmarks: np.ndarray) -> np.ndarray:
     """(3, 2): right-eye centre, left-eye centre, mouth centre from mesh points."""
     return np.stack([landmarks[list(ix), :2].mean(0) for ix in (RIGHT_EYE, LEFT_EYE, MOUTH)]).astype(np.float32)
+
+
+def keypoints_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """(6, 2) in BlazeFace's keypoint order (right eye, left eye, nose tip, mouth, right ear,
+    left ear), so a face that later loses its mesh can still be aligned."""
+    eyes_mouth = eye_mouth_points(landmarks)
+    return np.stack([eyes_mouth[0], eyes_mouth[1], landmarks[NOSE_TIP, :2], eyes_mouth[2],
+                     landmarks[EARS[0], :2], landmarks[EARS[1], :2]]).astype(np.float32)
 
 
 @dataclass
@@ -141,12 +150,21 @@ class FaceMesher:
     def follow(self, image: np.ndarray, previous: list[FaceResult]) -> list[FaceResult]:
         """Landmark tracking: each previous face's mesh sets this frame's ROI; no detector runs.
 
-        Faces the model no longer sees are dropped (the next detection frame finds them again).
+        A face the mesh cannot follow, or never saw (dim, blurred, in profile), is held at its
+        last box without a mesh until the next detection frame keeps or drops it. Dropping it
+        instead made such faces blink (seen one frame in three) and never get a track id.
         """
-        prev = [p for p in previous if p.landmarks is not None]
-        found = self.landmarks_for_rois(image, [roi_from_landmarks(p.landmarks, self.roi_scale) for p in prev])
-        return [FaceResult(box=box_from_landmarks(lm), score=p.score, landmarks=lm)
-                for p, lm in zip(prev, found) if lm is not None]
+        meshed = [p for p in previous if p.landmarks is not None]
+        found = iter(self.landmarks_for_rois(image, [roi_from_landmarks(p.landmarks, self.roi_scale) for p in meshed]))
+        out = []
+        for p in previous:
+            lm = next(found) if p.landmarks is not None else None
+            if lm is None:
+                out.append(FaceResult(box=p.box.copy(), score=p.score, keypoints=p.keypoints))
+            else:
+                out.append(FaceResult(box=box_from_landmarks(lm), score=p.score,
+                                      keypoints=keypoints_from_landmarks(lm), landmarks=lm))
+        return out
 
     def landmarks_in_crop(self, crop_bgr: np.ndarray) -> np.ndarray | None:
         """Mesh of the largest face in an image (detects it first); None when there is none."""
