@@ -2,11 +2,13 @@
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
 from tiltwatch import Analyzer
 from tiltwatch.sources import SampleSource
+from tiltwatch.sources.sample import astronaut_face
 from tiltwatch.tracking.smoothing import TrackSmoother
 from tiltwatch.tracking.tracker import FaceTracker
 from tiltwatch.types import Emotion, FaceResult, Pose
@@ -58,6 +60,40 @@ def test_a_new_face_elsewhere_gets_a_new_id():
     c = box_face(100, 100, w=150)  # right place, very different size: someone else
     tr.update([b, c])
     assert len({a.track_id, b.track_id, c.track_id}) == 3
+
+
+def seat(person: np.ndarray | None) -> np.ndarray:
+    """A 640x480 table view with ``person`` (a 240x240 head-and-shoulders patch) in one seat."""
+    frame = np.full((480, 640, 3), (40, 90, 40), np.uint8)
+    if person is not None:
+        frame[120:360, 200:440] = person
+    return frame
+
+
+def someone_else() -> np.ndarray:
+    """The astronaut recoloured: other skin, hair and clothes."""
+    hsv = cv2.cvtColor(astronaut_face(), cv2.COLOR_BGR2HSV)
+    hsv[..., 0] = (hsv[..., 0].astype(int) + 60) % 180
+    hsv[..., 1] = np.clip(hsv[..., 1].astype(int) + 60, 0, 255)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+
+@pytest.mark.parametrize("returner", ["the patron", "someone else"])
+def test_a_lost_id_is_given_back_only_to_a_face_that_looks_the_same(returner):
+    """The patron leaves the seat for a second; whoever then sits there, same place, same size."""
+    tr = FaceTracker(fps=25, lost_seconds=2.0)
+    face_box = (290, 150, 370, 240)  # where the astronaut's face is in the seat
+    for _ in range(10):
+        patron = box_face(*face_box[:2], w=80)
+        tr.update([patron], seat(astronaut_face()))
+    for _ in range(25):
+        tr.update([], seat(None))
+    look = astronaut_face() if returner == "the patron" else someone_else()
+    for _ in range(3):
+        back = box_face(*face_box[:2], w=80)
+        tr.update([back], seat(look))
+    assert back.track_id is not None
+    assert (back.track_id == patron.track_id) == (returner == "the patron")
 
 
 def test_two_faces_never_share_an_id():

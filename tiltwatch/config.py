@@ -40,4 +40,7 @@ class AnalyzerConfig(BaseModel):
     track: bool = True
     fps: float = Field(25.0, gt=0, description="frame rate the tracker assumes when the source has none")
     lost_seconds: float = Field(2.0, ge=0, description="how long an unseen face keeps its track id")
+    look_gate: float | None = Field(0.4, ge=0, le=1, description="a lost track id is given back only to a "
+                                       "face this close in colour (Bhattacharyya, face with hair and "
+                                       "collar); None: by place and size alone")
     smooth_tau: float = Field(0.5, ge=0, description="smoothing time constant in seconds; 0 = off")

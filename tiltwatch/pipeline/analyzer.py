@@ -46,7 +46,7 @@ class Analyzer:
         self.pose = HeadPoseEstimator() if c.mesh else None
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau)
-        self.tracker = FaceTracker(fps=c.fps, lost_seconds=c.lost_seconds) if c.track else None
+        self.tracker = FaceTracker(c.fps, c.lost_seconds, look_gate=c.look_gate) if c.track else None
         self.exclude = exclude
         self.timings: dict[str, list[float]] = defaultdict(list)  # seconds per stage, per frame
         self._frames = 0
@@ -57,7 +57,7 @@ class Analyzer:
     def set_fps(self, fps: float) -> None:
         """Tell the tracker the source's frame rate (after a stride) before the first frame."""
         if self.tracker is not None and self._frames == 0:
-            self.tracker = FaceTracker(fps=fps, lost_seconds=self.config.lost_seconds)
+            self.tracker = FaceTracker(fps, self.config.lost_seconds, look_gate=self.config.look_gate)
 
     @contextmanager
     def _timed(self, stage: str):
@@ -91,7 +91,7 @@ class Analyzer:
                         f.pose = self.pose.estimate(f.landmarks, image.shape)
         if self.tracker is not None:
             with self._timed("track"):
-                self.tracker.update(faces)
+                self.tracker.update(faces, image)
         if self.classifier is not None and faces:
             self._classify(image, faces)
         with self._timed("smooth"):
