@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tiltwatch.errors import ConfigError
 # The default PostgreSQL driver of SQLAlchemy is psycopg2; tiltwatch installs psycopg 3.
 DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg"}
 CONNECT_TIMEOUT_S = 10  # an unreachable server fails the open instead of hanging a camera process
+WAL_SWITCH_S = 10  # how long a connection retries switching a new SQLite file to WAL
 
 
 def masked(url: URL | str) -> str:
@@ -76,7 +79,18 @@ def make_engine(url: URL) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # in-memory databases answer "memory": fine
+    # Turning a new file to WAL needs it alone for a moment, and SQLite answers "locked" at once
+    # (no busy wait) to a second connection doing the same: stores opening one database together
+    # (one per camera) failed 10 times in 150. Retry for up to WAL_SWITCH_S instead.
+    deadline = time.monotonic() + WAL_SWITCH_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")  # in-memory databases answer "memory": fine
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
