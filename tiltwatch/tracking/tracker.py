@@ -83,7 +83,8 @@ class FaceTracker:
         for i, tid in sorted(raw.items(), key=lambda kv: kv[1] in self._alias, reverse=True):
             rid = self._alias.get(tid)
             if rid is not None and self._last[rid][0] < self._frame - 1 and not self._looks_like(rid, looks[i]):
-                rid = None  # ByteTrack re-found a lost track, but this is someone else
+                visible.discard(rid)  # ByteTrack re-found a lost track, but this is someone else
+                rid = None
             if rid is None:
                 rid = self._stitch(faces[i].box, looks[i], visible) or self._new_id()
                 self._alias[tid] = rid
