@@ -5,7 +5,6 @@ import json
 
 import av
 import cv2
-import numpy as np
 import pytest
 
 from tiltwatch.sinks.draw import annotate

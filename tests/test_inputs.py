@@ -1,9 +1,5 @@
 """Bad and odd inputs: a clear one-line error naming the input, or a run that skips and finishes."""
 
-import shutil
-import threading
-import time
-
 import av
 import cv2
 import numpy as np
