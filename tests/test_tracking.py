@@ -71,10 +71,10 @@ def seat(person: np.ndarray | None) -> np.ndarray:
 
 
 def someone_else() -> np.ndarray:
-    """The astronaut recoloured: other skin, hair and clothes."""
+    """The astronaut recoloured (hue turned 30 degrees): other skin, hair and clothes, still a
+    face the detector finds."""
     hsv = cv2.cvtColor(astronaut_face(), cv2.COLOR_BGR2HSV)
-    hsv[..., 0] = (hsv[..., 0].astype(int) + 60) % 180
-    hsv[..., 1] = np.clip(hsv[..., 1].astype(int) + 60, 0, 255)
+    hsv[..., 0] = (hsv[..., 0].astype(int) + 15) % 180
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
 
 
@@ -94,6 +94,20 @@ def test_a_lost_id_is_given_back_only_to_a_face_that_looks_the_same(returner):
         tr.update([back], seat(look))
     assert back.track_id is not None
     assert (back.track_id == patron.track_id) == (returner == "the patron")
+
+
+@pytest.mark.parametrize("cut_threshold", [0.3, None])
+def test_a_cut_to_another_shot_ends_every_track(cut_threshold):
+    """A switched feed jumps to another room where someone sits just where the last face was:
+    ByteTrack alone would carry the id over (the boxes overlap); the cut ends it."""
+    an = Analyzer(fps=15, emotion=False, cut_threshold=cut_threshold)
+    other_room = seat(someone_else())
+    other_room[:100] = (150, 60, 170)
+    ids = [{f.track_id for f in an.analyze(frame).faces} for frame in [seat(astronaut_face())] * 5 + [other_room] * 5]
+    assert all(len(i) == 1 and None not in i for i in ids)
+    assert len(set.union(*ids[:5])) == len(set.union(*ids[5:])) == 1
+    assert set.union(*ids[:5]).isdisjoint(set.union(*ids[5:])) == (cut_threshold is not None)
+    an.close()
 
 
 def test_two_faces_never_share_an_id():

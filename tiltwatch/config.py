@@ -40,6 +40,9 @@ class AnalyzerConfig(BaseModel):
     track: bool = True
     fps: float = Field(25.0, gt=0, description="frame rate the tracker assumes when the source has none")
     lost_seconds: float = Field(2.0, ge=0, description="how long an unseen face keeps its track id")
+    cut_threshold: float | None = Field(0.3, gt=0, le=1, description="a frame whose colours differ this much "
+                                        "from the last one's starts a new shot: every track ends (a recorded "
+                                        "or switched feed); None: never")
     look_gate: float | None = Field(0.4, ge=0, le=1, description="a lost track id is given back only to a "
                                        "face this close in colour (Bhattacharyya, face with hair and "
                                        "collar); None: by place and size alone")

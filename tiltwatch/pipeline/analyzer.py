@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import AnalyzerConfig
 from ..sources.images import to_bgr8
+from ..tracking.cuts import CutDetector
 from ..tracking.smoothing import TrackSmoother
 from ..tracking.tracker import FaceTracker
 from ..types import Emotion, FaceResult, FrameResult
@@ -47,6 +48,7 @@ class Analyzer:
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau)
         self.tracker = FaceTracker(c.fps, c.lost_seconds, look_gate=c.look_gate) if c.track else None
+        self.cuts = CutDetector(c.cut_threshold) if c.cut_threshold is not None else None
         self.exclude = exclude
         self.timings: dict[str, list[float]] = defaultdict(list)  # seconds per stage, per frame
         self._frames = 0
@@ -71,6 +73,12 @@ class Analyzer:
         index = self._frames if index is None else index
         timestamp = index / self.config.fps if timestamp is None else timestamp
         h, w = image.shape[:2]
+        if self.cuts is not None:
+            with self._timed("cut"):
+                if self.cuts.is_cut(image):  # another shot: last frame's faces and tracks are not here
+                    self._previous = []
+                    if self.tracker is not None:
+                        self.tracker.new_scene()
         follow = (self.mesher is not None and self._previous and self._since_detect < self.config.detect_every - 1)
         excluded: Counter[str] = Counter()
         if follow:

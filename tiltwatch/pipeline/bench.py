@@ -27,7 +27,7 @@ import numpy as np
 from ..emotions import DEFAULT_MODEL
 from ..errors import TiltwatchError
 
-STAGES = ("decode", "detect", "mesh", "pose", "align", "emotion", "track", "smooth", "encode")
+STAGES = ("decode", "cut", "detect", "mesh", "pose", "align", "emotion", "track", "smooth", "encode")
 
 
 class _TimedIter:

@@ -131,10 +131,10 @@ class FaceTracker:
             live = set(self._last)
             self._alias = {k: v for k, v in self._alias.items() if v in live}
 
-    def reset(self) -> None:
+    def new_scene(self) -> None:
+        """After a cut nobody can be re-found: forget every track. Ids go on from the last one,
+        so an id never names two people in one run."""
         self._bt.reset()
         self._alias.clear()
         self._last.clear()
         self._look.clear()
-        self._next_id = 1
-        self._frame = 0
