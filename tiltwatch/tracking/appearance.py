@@ -33,8 +33,12 @@ def signature(image_bgr: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     ya, yb = max(int(y1 - 0.3 * h), 0), min(int(y2 + 0.8 * h), height)
     if xb - xa < 2 or yb - ya < 2:
         return None
-    hsv = cv2.cvtColor(image_bgr[ya:yb, xa:xb], cv2.COLOR_BGR2HSV)
-    hist = cv2.calcHist([hsv], [0, 1], None, list(BINS), [0, 180, 0, 256])
+    return hue_saturation(image_bgr[ya:yb, xa:xb])
+
+
+def hue_saturation(image_bgr: np.ndarray) -> np.ndarray:
+    """L2-normalised 16x8 hue-saturation histogram of a whole image, flattened."""
+    hist = cv2.calcHist([cv2.cvtColor(image_bgr, cv2.COLOR_BGR2HSV)], [0, 1], None, list(BINS), [0, 180, 0, 256])
     return cv2.normalize(hist, None).flatten()
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .appearance import distance, hue_saturation
+
 THUMBNAIL = (64, 36)
 
 
@@ -36,7 +38,5 @@ class CutDetector:
 
     def is_cut(self, image_bgr: np.ndarray) -> bool:
         small = cv2.resize(image_bgr[::4, ::4], THUMBNAIL, interpolation=cv2.INTER_AREA)  # strided: 16x fewer pixels
-        hist = cv2.calcHist([cv2.cvtColor(small, cv2.COLOR_BGR2HSV)], [0, 1], None, [16, 8], [0, 180, 0, 256])
-        hist = cv2.normalize(hist, None).flatten()
-        previous, self._previous = self._previous, hist
-        return previous is not None and cv2.compareHist(previous, hist, cv2.HISTCMP_BHATTACHARYYA) > self.threshold
+        previous, self._previous = self._previous, hue_saturation(small)
+        return previous is not None and distance(previous, self._previous) > self.threshold

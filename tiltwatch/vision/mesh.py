@@ -159,11 +159,11 @@ class FaceMesher:
         out = []
         for p in previous:
             lm = next(found) if p.landmarks is not None else None
-            if lm is None:
-                out.append(FaceResult(box=p.box.copy(), score=p.score, keypoints=p.keypoints))
+            if lm is None:  # held: keypoints (the detector's, or from its last mesh) still align it
+                kp = p.keypoints if p.keypoints is not None else keypoints_from_landmarks(p.landmarks)
+                out.append(FaceResult(box=p.box.copy(), score=p.score, keypoints=kp))
             else:
-                out.append(FaceResult(box=box_from_landmarks(lm), score=p.score,
-                                      keypoints=keypoints_from_landmarks(lm), landmarks=lm))
+                out.append(FaceResult(box=box_from_landmarks(lm), score=p.score, landmarks=lm))
         return out
 
     def landmarks_in_crop(self, crop_bgr: np.ndarray) -> np.ndarray | None:
