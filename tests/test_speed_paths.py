@@ -40,3 +40,17 @@ def test_a_face_the_mesh_cannot_see_stays_in_every_frame_with_one_id(astronaut, 
     assert all(faces[0].landmarks is None and faces[0].emotion is not None for faces in frames)
     assert len({faces[0].track_id for faces in frames}) == 1 and frames[0][0].track_id is not None
     an.close()
+
+
+def test_a_followed_face_that_loses_its_mesh_is_held_and_still_classified(astronaut):
+    """Sharp on a detection frame, then out of focus: held at its box, aligned by keypoints
+    taken from its last mesh, under the same id until the next detection."""
+    an = Analyzer(fps=15, detect_every=3)
+    blurred = cv2.GaussianBlur(astronaut, (0, 0), 5)
+    first = an.analyze(astronaut).faces
+    held = [an.analyze(blurred).faces for _ in range(2)]
+    assert len(first) == 1 and first[0].landmarks is not None
+    for faces in held:
+        assert len(faces) == 1 and faces[0].landmarks is None and faces[0].keypoints is not None
+        assert faces[0].emotion is not None and faces[0].track_id == first[0].track_id
+    an.close()
