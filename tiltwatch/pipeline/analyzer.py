@@ -48,7 +48,8 @@ class Analyzer:
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau)
         self.tracker = FaceTracker(c.fps, c.lost_seconds, look_gate=c.look_gate) if c.track else None
-        self.cuts = CutDetector(c.cut_threshold) if c.cut_threshold is not None else None
+        # a cut only matters to what carries over between frames: tracks, and faces followed by their mesh
+        self.cuts = CutDetector(c.cut_threshold) if c.cut_threshold is not None and (c.track or c.mesh) else None
         self.exclude = exclude
         self.timings: dict[str, list[float]] = defaultdict(list)  # seconds per stage, per frame
         self._frames = 0
