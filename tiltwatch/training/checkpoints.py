@@ -36,6 +36,15 @@ def read_checkpoint(path: str | Path) -> dict:
     return _last_epoch(path, ck) if "opt" in ck else ck  # "opt": a resume state (last.pt)
 
 
+def save_weights(path: str | Path, out: str | Path) -> Path:
+    """Write a checkpoint's weights alone, as a ``best.pt``-shaped file a quarter of a ``last.pt``'s
+    size (no optimizer or resume state): how a finished run is kept once ``runs/`` is gone."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(read_checkpoint(path), out)
+    return out
+
+
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
     ck = read_checkpoint(path)
     cfg = ck["config"]
