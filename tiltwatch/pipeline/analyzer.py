@@ -47,7 +47,7 @@ class Analyzer:
         self.pose = HeadPoseEstimator() if c.mesh else None
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau)
-        self.tracker = FaceTracker(c.fps, c.lost_seconds, look_gate=c.look_gate) if c.track else None
+        self.tracker = self._new_tracker(c.fps) if c.track else None
         # a cut only matters to what carries over between frames: tracks, and faces followed by their mesh
         self.cuts = CutDetector(c.cut_threshold) if c.cut_threshold is not None and (c.track or c.mesh) else None
         self.exclude = exclude
@@ -60,7 +60,10 @@ class Analyzer:
     def set_fps(self, fps: float) -> None:
         """Tell the tracker the source's frame rate (after a stride) before the first frame."""
         if self.tracker is not None and self._frames == 0:
-            self.tracker = FaceTracker(fps, self.config.lost_seconds, look_gate=self.config.look_gate)
+            self.tracker = self._new_tracker(fps)
+
+    def _new_tracker(self, fps: float) -> FaceTracker:
+        return FaceTracker(fps, self.config.lost_seconds, look_gate=self.config.look_gate)
 
     @contextmanager
     def _timed(self, stage: str):
