@@ -239,6 +239,63 @@ def test_distillation_follows_the_teacher_and_checks_its_heads(tmp_path):
         train(load_config(cfg, out=str(tmp_path / "y"), teacher=[str(tmp_path / "none.pt")]))
 
 
+def test_offline_distillation_learns_the_teachers_saved_logits(tmp_path):
+    from tiltwatch.emotions import EMOTIONS
+    from tiltwatch.training.teacher import save_teacher, teacher_logits
+
+    from .conftest import tiltwatch
+
+    make_ferplus(tmp_path / "data")
+    make_ferplus(tmp_path / "swapped", swap=True)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'swapped'}\nout: {tmp_path / 'teacher'}\nepochs: 3\nbatch_size: 16\nlr: 0.005\n")
+    export(train(load_config(cfg)), tmp_path / "t.onnx")  # learnt the swapped labels: bright = neutral
+    res = tiltwatch("teach", tmp_path / "t.onnx", "--data", f"ferplus:{tmp_path / 'data'}", "--out", tmp_path / "t.npz")
+    assert res.returncode == 0 and "96 faces" in res.stdout, res.stderr  # train and valid, 48 each
+    # all the loss on the saved logits: the student answers as the teacher, not as its data's votes
+    student = train(load_config(cfg, data=str(tmp_path / "data"), out=str(tmp_path / "student"),
+                                teacher_logits=str(tmp_path / "t.npz"), distill_weight=1.0, epochs=3, seed=5))
+    export(student, tmp_path / "s.onnx")
+    s = EmotionClassifier.load(str(tmp_path / "s.onnx"))
+    bright, dark = np.full((1, 48, 48), 220, np.uint8), np.full((1, 48, 48), 30, np.uint8)
+    assert EMOTIONS[s.predict(bright).argmax()] == "neutral" and EMOTIONS[s.predict(dark).argmax()] == "happiness"
+
+    # logits of the faces missing from the file, or both ways of distilling at once: config errors
+    faces = load_ferplus(tmp_path / "data", "train", cache_dir=None)
+    save_teacher(tmp_path / "part.npz", faces.names[:10], teacher_logits([str(tmp_path / "t.onnx")], faces.subset(
+        np.arange(10))), ["t.onnx"])
+    with pytest.raises(ConfigError, match="no logits for 38 of the 48"):
+        train(load_config(cfg, data=str(tmp_path / "data"), out=str(tmp_path / "x"),
+                          teacher_logits=str(tmp_path / "part.npz")))
+    with pytest.raises(ConfigError, match="set one"):
+        load_config(cfg, teacher=["a.pt"], teacher_logits="t.npz")
+    res = tiltwatch("teach", tmp_path / "t.onnx", "--data", f"ferplus:{tmp_path / 'data'}", "--out", "x.npz",
+                    "--split", "test")
+    assert res.returncode == 2 and "never run on a test split" in res.stderr
+
+
+def test_teacher_logits_average_the_mirror_and_take_the_folded_adjustment_out(tmp_path):
+    import shutil
+
+    from tiltwatch.training.teacher import teacher_logits
+
+    make_ferplus(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 1\nbatch_size: 16\n")
+    card = export(train(load_config(cfg)), tmp_path / "t.onnx")
+    faces = load_ferplus(tmp_path / "data", "train", cache_dir=None)
+    mirrored = faces.subset(np.arange(len(faces)))
+    mirrored.images = np.ascontiguousarray(faces.images[:, :, ::-1])
+    plain = teacher_logits([str(tmp_path / "t.onnx")], faces)["logits"]
+    assert np.allclose(plain, teacher_logits([str(tmp_path / "t.onnx")], mirrored)["logits"], atol=1e-4)
+    # the same graph whose card says export folded a bias into it: the teacher takes that bias out
+    bias = np.linspace(-0.5, 0.5, 8).round(3)
+    shutil.copy(tmp_path / "t.onnx", tmp_path / "adjusted.onnx")
+    (tmp_path / "adjusted.json").write_text(json.dumps(card | {"logit_adjustment": {"bias": bias.tolist()}}))
+    adjusted = teacher_logits([str(tmp_path / "adjusted.onnx")], faces)["logits"]
+    assert np.allclose(adjusted, plain - bias, atol=1e-4)
+
+
 def test_weight_average_is_what_is_kept_and_resumed(tmp_path):
     make_ferplus(tmp_path / "data")
     cfg = tmp_path / "c.yaml"

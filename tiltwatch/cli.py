@@ -286,6 +286,31 @@ def train(config: Path = typer.Option(..., "--config", "-c", help="training YAML
     typer.echo(f"checkpoint to export: {best}")
 
 
+@app.command()
+def teach(models: list[str] = typer.Argument(..., help="the teacher: shipped model names or .onnx files, each an "
+                                                      "equal share of the mean logits"),
+          data: str = typer.Option(..., help="KIND:PATH of the training data (e.g. ferplus:DATA/ferplus)"),
+          out: Path = typer.Option(..., "--out", "-o", help="the .npz to write (a config's teacher_logits)"),
+          split: list[str] = typer.Option(["train", "valid"], help="splits to cover (repeat); never test"),
+          threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime threads (default: all cores)")) -> None:
+    """Compute a teacher's logits for every training face once (and its mirror), for offline distillation."""
+    from .training.datasets import load_dataset
+    from .training.teacher import save_teacher, teacher_logits
+    from .training.train import data_spec
+
+    if "test" in split:
+        _fail("a teacher is never run on a test split: what it gives becomes training targets")
+    try:
+        faces = [load_dataset(data_spec(data), s) for s in split]
+        for f in faces[1:]:
+            faces[0] = faces[0].join(f)
+        heads = teacher_logits(models, faces[0], threads)
+        path = save_teacher(out, faces[0].names, heads, models)
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {path}: {len(faces[0])} faces, heads {', '.join(heads)}")
+
+
 class Crop(str, Enum):
     none = "none"
     detect = "detect"

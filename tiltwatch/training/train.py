@@ -6,7 +6,8 @@ augmentation, cosine learning rate, fixed seeds, bfloat16 autocast where the har
 (CUDA, or a CPU with AVX512-BF16: 2.4x faster than float32 on this project's 2-core machine).
 ``aux_head: fer2013`` trains a second head on the same FER+ images' original FER2013 labels.
 ``init`` starts from another run's weights. ``teacher`` distils one or more trained checkpoints
-(their mean logits, on the same augmented batches) into the model. The validation split alone picks the best
+(their mean logits, on the same augmented batches) into the model; ``teacher_logits`` distils
+logits computed once per face by ``tiltwatch teach`` (a teacher too slow to run every batch). The validation split alone picks the best
 checkpoint; test splits are never read here. ``train_on_valid: true`` trains on train and valid
 together for a fixed schedule instead: nothing is picked, the result is the last epoch (``last.pt``).
 
@@ -40,6 +41,7 @@ from .checkpoints import load_checkpoints, read_checkpoint
 from .datasets import (DATASET_KINDS, FaceSet, MissingSplitError, dataset_splits, ferplus_fer2013_labels, holdout,
                        load_dataset, parse_spec)
 from .models import create_model
+from .teacher import load_teacher
 
 
 class TrainConfig(BaseModel):
@@ -68,6 +70,8 @@ class TrainConfig(BaseModel):
     aux_weight: float = Field(0.5, ge=0)
     # knowledge distillation: checkpoints whose mean logits (every head) the model also learns from
     teacher: list[str] = []
+    # offline distillation instead: a tiltwatch-teach .npz of logits for every training face
+    teacher_logits: str | None = None
     distill_weight: float = Field(0.5, ge=0, le=1)  # share of the loss that follows the teacher
     distill_temperature: float = Field(2.0, gt=0)
     # exponential moving average of the weights (and BatchNorm statistics), e.g. 0.999: validated,
@@ -84,6 +88,9 @@ class TrainConfig(BaseModel):
         if self.train_on_valid and self.valid_fraction is not None:
             raise ValueError("train_on_valid joins the dataset's own valid split to training; "
                              "it makes no sense with valid_fraction (drop one of the two)")
+        if self.teacher and self.teacher_logits:
+            raise ValueError("teacher (run on every batch) and teacher_logits (computed once) are two ways to "
+                             "distil; set one")
         return self
 
 
@@ -181,11 +188,14 @@ def _teacher(cfg: TrainConfig, dev: torch.device) -> torch.nn.Module | None:
     return model.to(dev, memory_format=torch.channels_last).eval()
 
 
-def _distill_loss(heads: tuple, teacher: torch.nn.Module, x: torch.Tensor, amp: bool, temp: float) -> torch.Tensor:
-    """KL divergence from the teacher's softened outputs to the model's, head by head (Hinton et al. 2015)."""
+def _run_teacher(teacher: torch.nn.Module, x: torch.Tensor, amp: bool) -> tuple[torch.Tensor, ...]:
     with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         t = teacher(x)
-    t = t if isinstance(t, tuple) else (t,)
+    return t if isinstance(t, tuple) else (t,)
+
+
+def _distill_loss(heads: tuple, t: tuple, temp: float) -> torch.Tensor:
+    """KL divergence from the teacher's softened logits ``t`` to the model's, head by head (Hinton et al. 2015)."""
     return sum(F.kl_div(F.log_softmax(s.float() / temp, 1), F.log_softmax(tt.float() / temp, 1), log_target=True,
                         reduction="batchmean") * temp**2 for s, tt in zip(heads, t)) / len(heads)
 
@@ -221,6 +231,10 @@ def train(cfg: TrainConfig) -> Path:
     tr, va = load_train_valid(cfg)
     if cfg.train_on_valid:
         tr = tr.join(va)
+    offline = None  # the teacher's logits of every training face, head by head
+    if cfg.teacher_logits:
+        offline = [torch.from_numpy(a) for a in load_teacher(
+            cfg.teacher_logits, tr.names, ["logits", "fer2013_logits"] if aux_root else ["logits"])]
     xtr, xva = _tensor(tr, cfg.input_size), _tensor(va, cfg.input_size)
     ytr = torch.from_numpy(tr.targets if cfg.soft_labels else np.eye(tr.targets.shape[1], dtype=np.float32)[tr.labels])
     weights = None
@@ -276,9 +290,10 @@ def train(cfg: TrainConfig) -> Path:
             loss = -(y * logp * (weights if weights is not None else 1)).sum(1).mean()
             if aux and (atr[idx] >= 0).any():  # (a batch with no FER2013 label would give NaN)
                 loss = loss + cfg.aux_weight * F.cross_entropy(heads[1].float(), atr[idx].to(dev), ignore_index=-1)
-            if teacher is not None:
+            if teacher is not None or offline is not None:
+                t = _run_teacher(teacher, x, amp) if teacher is not None else tuple(o[idx].to(dev) for o in offline)
                 loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * _distill_loss(
-                    heads, teacher, x, amp, cfg.distill_temperature)
+                    heads, t, cfg.distill_temperature)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
