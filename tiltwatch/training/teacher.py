@@ -23,7 +23,6 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..vision.emotion import EmotionClassifier, resolve_model
-from ..vision.preprocess import to_model_input
 from .datasets import FaceSet
 
 
@@ -52,7 +51,7 @@ def teacher_logits(models: list[str], faces: FaceSet, threads: int | None = None
         card_file = path.with_suffix(".json")
         adjustment = json.loads(card_file.read_text()).get("logit_adjustment") if card_file.is_file() else None
         bias = (adjustment or {}).get("bias")
-        x = to_model_input(faces.images, card.input_size)
+        x = clf.model_input(faces.images)
         views = [_raw_heads(clf, bias, v) for v in (x, np.ascontiguousarray(x[..., ::-1]))]
         heads = {h: (views[0][h] + views[1][h]) / 2 for h in views[0]}
         if total is not None and set(heads) != set(total):

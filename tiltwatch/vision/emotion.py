@@ -117,14 +117,19 @@ class EmotionClassifier:
         """
         if len(crops) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        x = to_model_input(crops, self.card.input_size)
-        if self.card.mean != MEAN or self.card.std != STD:
-            x = (x * STD + MEAN - self.card.mean) / self.card.std
+        x = self.model_input(crops)
         if not tta:
             return self._probs(self.session.run([self.head], {self.input_name: x})[0])
         views = tta_views(x)
         probs = self._probs(self.session.run([self.head], {self.input_name: np.concatenate(views)})[0])
         return probs.reshape(len(views), len(x), -1).mean(0)
+
+    def model_input(self, crops: np.ndarray) -> np.ndarray:
+        """(N, H, W[, 3]) uint8 crops -> the (N, C, S, S) float32 input of this model (its card's size and scaling)."""
+        x = to_model_input(crops, self.card.input_size)
+        if self.card.mean != MEAN or self.card.std != STD:
+            x = (x * STD + MEAN - self.card.mean) / self.card.std
+        return x
 
     def _probs(self, out: np.ndarray) -> np.ndarray:
         if self.card.outputs == "probs":
