@@ -38,7 +38,8 @@ def test_tta_option_scores_each_face_over_its_views(analyzer, astronaut):
     face = Analyzer(track=False, smooth_tau=0, emotion_tta=True).analyze(astronaut).faces[0]
     crop = align_faces(astronaut, [face], 48)
     assert np.allclose(face.emotion.probs, analyzer.classifier.predict(crop, tta=True), atol=1e-5)
-    assert np.abs(face.emotion.probs - analyzer.classifier.predict(crop)).max() > 1e-4  # not the plain pass
+    # not the plain pass (compared as log-probabilities: a confident face moves its small ones most)
+    assert np.abs(np.log(face.emotion.probs) - np.log(analyzer.classifier.predict(crop))).max() > 1e-2
     assert face.emotion.label == "happiness"
 
 
