@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 from enum import Enum
+from functools import reduce
 from pathlib import Path
 from typing import Optional
 
@@ -294,21 +295,19 @@ def teach(models: list[str] = typer.Argument(..., help="the teacher: shipped mod
           split: list[str] = typer.Option(["train", "valid"], help="splits to cover (repeat); never test"),
           threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime threads (default: all cores)")) -> None:
     """Compute a teacher's logits for every training face once (and its mirror), for offline distillation."""
-    from .training.datasets import load_dataset
+    from .training.datasets import FaceSet, load_dataset
     from .training.teacher import save_teacher, teacher_logits
     from .training.train import data_spec
 
     if "test" in split:
         _fail("a teacher is never run on a test split: what it gives becomes training targets")
     try:
-        faces = [load_dataset(data_spec(data), s) for s in split]
-        for f in faces[1:]:
-            faces[0] = faces[0].join(f)
-        heads = teacher_logits(models, faces[0], threads)
-        path = save_teacher(out, faces[0].names, heads, models)
+        faces = reduce(FaceSet.join, (load_dataset(data_spec(data), s) for s in split))
+        heads = teacher_logits(models, faces, threads)
+        path = save_teacher(out, faces.names, heads, models)
     except TiltwatchError as exc:
         _fail(str(exc))
-    typer.echo(f"wrote {path}: {len(faces[0])} faces, heads {', '.join(heads)}")
+    typer.echo(f"wrote {path}: {len(faces)} faces, heads {', '.join(heads)}")
 
 
 class Crop(str, Enum):

@@ -22,18 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from ..vision.emotion import EmotionClassifier, resolve_model
+from ..vision.emotion import EmotionClassifier
 from .datasets import FaceSet
 
 
-def _raw_heads(clf: EmotionClassifier, bias: list[float] | None, x: np.ndarray,
-               batch: int = 512) -> dict[str, np.ndarray]:
-    """Every output of the model for ``x`` (model input), the folded logit adjustment ``bias`` taken out."""
+def _raw_heads(clf: EmotionClassifier, x: np.ndarray, batch: int = 512) -> dict[str, np.ndarray]:
+    """Every output of the model for ``x`` (model input), the logit adjustment its card says was folded in taken out."""
     names = [o.name for o in clf.session.get_outputs()]
     runs = [clf.session.run(names, {clf.input_name: x[i : i + batch]}) for i in range(0, len(x), batch)]
     heads = {n: np.concatenate([r[k] for r in runs]).astype(np.float32) for k, n in enumerate(names)}
-    if bias is not None:  # export adds it to the first head only
-        heads[names[0]] = heads[names[0]] - np.asarray(bias, np.float32)
+    if clf.card.logit_bias is not None:  # export adds it to the first head only
+        heads[names[0]] = heads[names[0]] - np.asarray(clf.card.logit_bias, np.float32)
     return heads
 
 
@@ -46,13 +45,9 @@ def teacher_logits(models: list[str], faces: FaceSet, threads: int | None = None
         raise InputError("a teacher needs at least one model")
     total: dict[str, np.ndarray] | None = None
     for name in models:
-        path, card = resolve_model(name)
-        clf = EmotionClassifier(path, card, threads=threads)
-        card_file = path.with_suffix(".json")
-        adjustment = json.loads(card_file.read_text()).get("logit_adjustment") if card_file.is_file() else None
-        bias = (adjustment or {}).get("bias")
+        clf = EmotionClassifier.load(name, threads=threads)
         x = clf.model_input(faces.images)
-        views = [_raw_heads(clf, bias, v) for v in (x, np.ascontiguousarray(x[..., ::-1]))]
+        views = [_raw_heads(clf, v) for v in (x, np.ascontiguousarray(x[..., ::-1]))]
         heads = {h: (views[0][h] + views[1][h]) / 2 for h in views[0]}
         if total is not None and set(heads) != set(total):
             raise InputError(f"{name}: heads {sorted(heads)} differ from the other teachers' {sorted(total)}")

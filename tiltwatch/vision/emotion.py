@@ -37,6 +37,7 @@ class ModelCard:
     std: float = STD
     outputs: str = "logits"  # or "probs"
     heads: tuple[str, ...] = ("logits",)  # ONNX output names, the default first
+    logit_bias: tuple[float, ...] | None = None  # a logit adjustment export folded into the first head
 
     @classmethod
     def from_json(cls, path: Path) -> "ModelCard":
@@ -45,9 +46,15 @@ class ModelCard:
             return cls(name=d["name"], classes=tuple(d["classes"]), input_size=int(d["input"]["size"]),
                        channels=int(d["input"]["channels"]), mean=float(d["input"]["mean"]),
                        std=float(d["input"]["std"]), outputs=d.get("outputs", "logits"),
-                       heads=tuple(d.get("heads", {"logits": ""})))
+                       heads=tuple(d.get("heads", {"logits": ""})),
+                       logit_bias=_bias(d.get("logit_adjustment")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: not a valid model card ({exc})") from None
+
+
+def _bias(adjustment: dict | None) -> tuple[float, ...] | None:
+    bias = (adjustment or {}).get("bias")
+    return None if bias is None else tuple(float(b) for b in bias)
 
 
 def list_models() -> list[str]:
