@@ -65,7 +65,7 @@ def test_augment_keeps_shape_and_changes_pixels():
 
 
 def test_registry_and_config_errors(tmp_path):
-    assert {"vgg_small", "vgg_medium"} <= set(list_models())
+    assert {"vgg_small", "vgg_deep", "res_deep", "vgg_medium"} <= set(list_models())
     with pytest.raises(ConfigError, match="unknown model"):
         create_model("resnet9000")
     cfg = tmp_path / "c.yaml"
@@ -358,6 +358,22 @@ def test_int8_export_is_smaller_and_answers_like_float32(tmp_path):
     with pytest.raises(InputError, match="not a FER\\+ folder"):
         export(best, tmp_path / "bad.onnx", int8_data=str(tmp_path))
     assert not (tmp_path / "bad.onnx").exists() and not (tmp_path / "bad.fp32.onnx").exists()
+
+
+def test_nets_of_two_shapes_make_one_int8_ensemble_that_learnt(tmp_path):
+    from tiltwatch.emotions import EMOTIONS
+
+    make_ferplus(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nepochs: 3\nbatch_size: 16\nlr: 0.005\n")
+    plain = train(load_config(cfg, out=str(tmp_path / "plain")))
+    residual = train(load_config(cfg, out=str(tmp_path / "res"), model="res_deep"))
+    card = export([plain, residual], tmp_path / "mixed.onnx", int8_data=str(tmp_path / "data"))
+    assert card["architecture"] == "ensemble: vgg_small + res_deep"
+    assert card["parity"]["top1_agreement"] >= 0.95
+    faces = np.stack([np.full((48, 48), v, np.uint8) for v in (30, 220)])
+    probs = EmotionClassifier.load(str(tmp_path / "mixed.onnx")).predict(faces)
+    assert [EMOTIONS[i] for i in probs.argmax(1)] == ["neutral", "happiness"]
 
 
 def test_training_on_the_valid_split_learns_it_and_picks_nothing_on_it(tmp_path):
