@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tiltwatch import Analyzer
 from tiltwatch.types import Pose
 from tiltwatch.vision.pose import HeadPoseEstimator, rotation_from_pose
 
@@ -58,3 +59,18 @@ def test_yaw_sign_means_face_turned_towards_image_right():
     assert isinstance(Pose(1, 2, 3).to_dict()["yaw"], float)
     assert est.model.shape == (468, 3)
     assert cv2.norm(est.model[33, :2] - est.model[263, :2]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_face_without_a_mesh_gets_its_pose_from_the_detector_keypoints(analyzer, astronaut):
+    """mesh: false (or a mesh that fails): a coarser pose from the six detector keypoints,
+    near the mesh's on a real face, and turning with the face."""
+    no_mesh = Analyzer(track=False, smooth_tau=0, mesh=False, emotion=False)
+    coarse = no_mesh.analyze(astronaut).faces[0]
+    assert coarse.landmarks is None and coarse.pose is not None
+    fine = one_face(analyzer, astronaut).pose
+    assert np.abs(coarse.pose.as_array() - fine.as_array()).max() < 8, (coarse.pose, fine)
+    x1, y1, x2, y2 = coarse.box
+    turned = no_mesh.analyze(rotate(astronaut, 20, ((x1 + x2) / 2, (y1 + y2) / 2))).faces[0]
+    assert turned.pose.roll - coarse.pose.roll == pytest.approx(-20, abs=4.0)
+    flipped = no_mesh.analyze(np.ascontiguousarray(astronaut[:, ::-1])).faces[0]
+    assert flipped.pose.yaw == pytest.approx(-coarse.pose.yaw, abs=3.0)

@@ -44,7 +44,7 @@ class Analyzer:
         c = self.config
         self.detector = FaceDetector(c.min_score, c.full_range, c.min_face_size, c.detect_max_side, c.detect_tiles)
         self.mesher = FaceMesher(threads=c.mesh_threads) if c.mesh else None
-        self.pose = HeadPoseEstimator() if c.mesh else None
+        self.pose = HeadPoseEstimator()
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau)
         self.tracker = self._new_tracker(c.fps) if c.track else None
@@ -96,11 +96,12 @@ class Analyzer:
             if self.mesher is not None:
                 with self._timed("mesh"):
                     self.mesher.refine(image, faces)
-        if self.mesher is not None:
-            with self._timed("pose"):
-                for f in faces:
-                    if f.landmarks is not None:
-                        f.pose = self.pose.estimate(f.landmarks, image.shape)
+        with self._timed("pose"):
+            for f in faces:  # from the mesh; without one, coarser, from the detector's keypoints
+                if f.landmarks is not None:
+                    f.pose = self.pose.estimate(f.landmarks, image.shape)
+                elif f.keypoints is not None:
+                    f.pose = self.pose.estimate_from_keypoints(f.keypoints, image.shape)
         if self.tracker is not None:
             with self._timed("track"):
                 self.tracker.update(faces, image)

@@ -51,12 +51,16 @@ def eye_mouth_points(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([landmarks[list(ix), :2].mean(0) for ix in (RIGHT_EYE, LEFT_EYE, MOUTH)]).astype(np.float32)
 
 
+def keypoint_rows(points: np.ndarray) -> np.ndarray:
+    """(6, D) from (468, D) mesh points, in BlazeFace's keypoint order: right eye, left eye,
+    nose tip, mouth, right ear, left ear (the head model's 3D points give the keypoints' 3D model)."""
+    return np.stack([points[list(RIGHT_EYE)].mean(0), points[list(LEFT_EYE)].mean(0), points[NOSE_TIP],
+                     points[list(MOUTH)].mean(0), points[EARS[0]], points[EARS[1]]])
+
+
 def keypoints_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """(6, 2) in BlazeFace's keypoint order (right eye, left eye, nose tip, mouth, right ear,
-    left ear), so a face that later loses its mesh can still be aligned."""
-    eyes_mouth = eye_mouth_points(landmarks)
-    return np.stack([eyes_mouth[0], eyes_mouth[1], landmarks[NOSE_TIP, :2], eyes_mouth[2],
-                     landmarks[EARS[0], :2], landmarks[EARS[1], :2]]).astype(np.float32)
+    """(6, 2) detector-style keypoints, so a face that later loses its mesh can still be aligned."""
+    return keypoint_rows(landmarks[:, :2]).astype(np.float32)
 
 
 @dataclass

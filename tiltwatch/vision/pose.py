@@ -23,6 +23,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..types import Pose
+from .mesh import keypoint_rows
 
 
 def _load_model() -> tuple[np.ndarray, np.ndarray]:
@@ -36,20 +37,28 @@ class HeadPoseEstimator:
         self.model, self.offsets = _load_model()  # offsets: the mesh's constant yaw/pitch/roll bias
         self.index = np.arange(0, len(self.model), 3)
         self._object_points = np.ascontiguousarray(self.model[self.index])  # sliced once, not per face
+        self._keypoint_points = np.ascontiguousarray(keypoint_rows(self.model))
+        self.keypoint_offsets = self.offsets
 
     def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
-        h, w = image_shape[:2]
-        f = float(max(h, w))
-        obj = self._object_points
-        img = landmarks[self.index, :2].astype(np.float64)
+        return self._solve(self._object_points, landmarks[self.index, :2], image_shape, self.offsets)
+
+    def estimate_from_keypoints(self, keypoints: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
+        """Coarser pose from the detector's six keypoints, for faces without a mesh."""
+        return self._solve(self._keypoint_points, keypoints, image_shape, self.keypoint_offsets)
+
+    @staticmethod
+    def _solve(obj: np.ndarray, points: np.ndarray, image_shape: tuple[int, ...], offsets: np.ndarray) -> Pose | None:
+        f = float(max(image_shape[:2]))
+        img = np.ascontiguousarray(points, np.float64)
         # Principal point on the face itself: the angles are relative to the line of sight,
         # so a face looking into the lens reads 0 wherever it is in the frame.
         cx, cy = img.mean(0)
         cam = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1]], np.float64)
-        ok, rvec, tvec = cv2.solvePnP(obj, img, cam, None, flags=cv2.SOLVEPNP_SQPNP)
+        ok, rvec, _ = cv2.solvePnP(obj, img, cam, None, flags=cv2.SOLVEPNP_SQPNP)
         if not ok:
             return None
-        return Pose.from_array(pose_from_rotation(cv2.Rodrigues(rvec)[0]).as_array() - self.offsets)
+        return Pose.from_array(pose_from_rotation(cv2.Rodrigues(rvec)[0]).as_array() - offsets)
 
 
 def pose_from_rotation(r: np.ndarray) -> Pose:
