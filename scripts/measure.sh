@@ -34,6 +34,8 @@ $tw bench "$clip" --streams 1 --frames 300 --model ferplus_fer2013_vgg_small --j
 $tw bench "$clip" --streams 4 --streams 8 --frames 150 --no-encode --json "$out/bench_group_multi.json"
 $tw bench "$single" --streams 1 --frames 400 --json "$out/bench_single.json"
 for t in 1 2 3; do $tw bench "$clip" --streams 1 --frames 150 --no-encode --tiles $t --json "$out/bench_group_tiles$t.json"; done
+echo "== head pose without a mesh: detector keypoints against the mesh's pose"
+.venv/bin/python scripts/keypoint_pose_agreement.py "$data"/videos/*.mp4
 echo "== small faces in a wide view, with and without detector tiles"
 .venv/bin/python scripts/small_faces.py "$clip"
 $tw bench --emotion-only --json "$out/bench_emotion.json"
