@@ -1,7 +1,7 @@
 """The emotion classes tiltwatch speaks, in the FER+ order, and the default model's name."""
 
 #: The shipped model the pipeline, ``eval`` and ``bench`` use unless told otherwise.
-DEFAULT_MODEL = "ferplus_fer2013_vgg_deep_kd_x4_int8"
+DEFAULT_MODEL = "ferplus_fer2013_kd_x5_int8"
 
 #: The 8 FER+ classes, in the order of the FER+ label files and of the shipped models.
 EMOTIONS: tuple[str, ...] = (
