@@ -17,7 +17,7 @@ $tw eval --dataset "fer2013-folders:$data/fer2013" --tta --json "$out/fer2013_tt
 echo "== one preprocessing path: training crops vs the live detect/mesh/align path"
 $tw eval --dataset "ferplus:$data/ferplus" --agreement 500 --json "$out/agreement.json" --card preprocessing_agreement
 small="--model ferplus_fer2013_vgg_small"
-for other in "$small" "--model ferplus_fer2013_vgg_deep" "--model ferplus_fer2013_vgg_deep_x2_int8" "--model ferplus_fer2013_vgg_deep_x4_int8" "--model ferplus_fer2013_vgg_deep_tv_x4_int8"; do  # the other shipped models, into their own cards
+for other in "$small" "--model ferplus_fer2013_vgg_deep" "--model ferplus_fer2013_vgg_deep_x2_int8" "--model ferplus_fer2013_vgg_deep_x4_int8" "--model ferplus_fer2013_vgg_deep_tv_x4_int8" "--model ferplus_fer2013_vgg_deep_kd_x4_int8"; do  # the other shipped models, into their own cards
   for ds in "ferplus:$data/ferplus" "fer2013-folders:$data/fer2013"; do
     key=$([[ $ds == ferplus:* ]] && echo ferplus_test || echo fer2013_private_test)
     $tw eval --dataset "$ds" $other --card "$key"
