@@ -38,7 +38,8 @@ def main() -> None:
         d = np.array(diffs)
         med, p90 = np.median(d, 0), np.percentile(d, 90, axis=0)
         print(f"{Path(clip).name}: {len(d)} faces; |keypoint pose - mesh pose| yaw / pitch / roll: median "
-              f"{med[0]:.1f} / {med[1]:.1f} / {med[2]:.1f} deg, 90th percentile {p90[0]:.1f} / {p90[1]:.1f} / {p90[2]:.1f}")
+              f"{med[0]:.1f} / {med[1]:.1f} / {med[2]:.1f} deg, "
+              f"90th percentile {p90[0]:.1f} / {p90[1]:.1f} / {p90[2]:.1f}")
 
 
 if __name__ == "__main__":

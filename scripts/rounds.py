@@ -5,8 +5,8 @@ and keeps each finished one in ``checkpoints/round_ROUND/`` (its last epoch's we
 ``metrics.csv``; commit them: ``runs/`` does not outlive the machine, and four members can take
 longer on 2 CPU cores than one sitting). ``keep ROUND`` only keeps members already finished in
 ``runs/``. ``decide ROUND DATA`` checks that the round's members finished (the round's own check of
-each), exports them (with any earlier round's kept members it joins) as one int8 ensemble with the logit adjustment fixed at tau 0.1, checks the
-export against the rule (at most 3 ms a face, 20 MB, int8 top-1 parity at least 99%), and only
+each), exports them (with any earlier round's kept members it joins) as one int8 ensemble with
+the logit adjustment fixed at tau 0.1, checks the export against the rule (at most 3 ms a face, 20 MB, int8 top-1 parity at least 99%), and only
 then runs the test splits, once each, with and without TTA, recording them in the new model's
 card. Nothing here looks at a test figure before the decision. Switching the package's
 default (``tiltwatch/emotions.py``) and the README's figures is left to a person.

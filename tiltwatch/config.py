@@ -22,7 +22,8 @@ class AnalyzerConfig(BaseModel):
                                                         "small faces of a wide camera (2 or 3), at 1 + N*N "
                                                         "detector calls a detection frame")
     # landmarks, pose
-    mesh: bool = Field(True, description="468-point face mesh: precise head pose and alignment (without it, both come from the detector's six keypoints)")
+    mesh: bool = Field(True, description="468-point face mesh: precise head pose and alignment (without it, "
+                                         "both come from the detector's six keypoints)")
     mesh_threads: int = Field(2, ge=1, le=8, description="landmark graphs run side by side on a frame's faces")
     detect_every: int = Field(1, ge=1, description="run the detector every N frames and follow faces by "
                                                   "their landmarks in between (needs mesh)")

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from ..types import FaceResult, FrameResult, Pose
+from ..vision.mesh import NOSE_TIP
 from ..vision.pose import rotation_from_pose
 
 # a fixed colour per emotion, BGR
@@ -59,7 +60,11 @@ def annotate(image: np.ndarray, result: FrameResult, blur: bool = False) -> np.n
         cv2.rectangle(out, (x1, max(y1 - th - 6, 0)), (x1 + tw + 4, max(y1, th + 6)), colour, -1)
         cv2.putText(out, text, (x1 + 2, max(y1 - 4, th + 2)), cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), 1, cv2.LINE_AA)
         pose = f.smoothed.pose or f.pose
-        nose = f.landmarks[1, :2] if f.landmarks is not None else f.keypoints[2] if f.keypoints is not None else None
+        nose = None  # where the axes start: the mesh's nose tip, else the detector's
+        if f.landmarks is not None:
+            nose = f.landmarks[NOSE_TIP, :2]
+        elif f.keypoints is not None:
+            nose = f.keypoints[2]  # BlazeFace order: right eye, left eye, nose tip, ...
         if pose is not None and nose is not None:
             draw_pose_axes(out, (float(nose[0]), float(nose[1])), pose, 0.45 * (x2 - x1))
     return out

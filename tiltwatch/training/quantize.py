@@ -6,8 +6,8 @@ real FER+ training faces (QDQ format, onnxruntime's own quantizer). Activations 
 float32 (a res_deep member ran 7 of its 11 convs in float32: 4.96 ms a face for five nets
 against 2.68 ms). Weights use 7 bits (``reduce_range``): on x86 CPUs without VNNI, uint8 x int8
 products are summed in pairs into int16, which 8-bit weights can saturate and 7 cannot. On a
-CPU with int8 dot products (the development machine's AVX-512 VNNI; AVX-VNNI and ARM's dot product are alike)
-it ran the default vgg_deep pair 2.5x faster than float32 (1.33 against 3.34 ms a face),
+CPU with int8 dot products (the development machine's AVX-512 VNNI; AVX-VNNI and ARM's dot
+product are alike) it ran the default vgg_deep pair 2.5x faster than float32 (1.33 against 3.34 ms a face),
 which is what lets an ensemble fit the 3 ms a face budget.
 
 Usage::

@@ -48,7 +48,7 @@ node {
 
 def eye_mouth_points(landmarks: np.ndarray) -> np.ndarray:
     """(3, 2): right-eye centre, left-eye centre, mouth centre from mesh points."""
-    return np.stack([landmarks[list(ix), :2].mean(0) for ix in (RIGHT_EYE, LEFT_EYE, MOUTH)]).astype(np.float32)
+    return keypoint_rows(landmarks[:, :2])[[0, 1, 3]].astype(np.float32)
 
 
 def keypoint_rows(points: np.ndarray) -> np.ndarray:

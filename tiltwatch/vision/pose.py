@@ -38,14 +38,13 @@ class HeadPoseEstimator:
         self.index = np.arange(0, len(self.model), 3)
         self._object_points = np.ascontiguousarray(self.model[self.index])  # sliced once, not per face
         self._keypoint_points = np.ascontiguousarray(keypoint_rows(self.model))
-        self.keypoint_offsets = self.offsets
 
     def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         return self._solve(self._object_points, landmarks[self.index, :2], image_shape, self.offsets)
 
     def estimate_from_keypoints(self, keypoints: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         """Coarser pose from the detector's six keypoints, for faces without a mesh."""
-        return self._solve(self._keypoint_points, keypoints, image_shape, self.keypoint_offsets)
+        return self._solve(self._keypoint_points, keypoints, image_shape, self.offsets)
 
     @staticmethod
     def _solve(obj: np.ndarray, points: np.ndarray, image_shape: tuple[int, ...], offsets: np.ndarray) -> Pose | None:
