@@ -181,7 +181,7 @@ def test_second_head_and_init_config_errors(tmp_path):
     make_ferplus(tmp_path / "data")
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: folder:{tmp_path / 'data'}\nvalid_fraction: 0.2\naux_head: fer2013\nout: {tmp_path / 'r'}\n")
-    with pytest.raises(ConfigError, match="aux_head: fer2013 needs ferplus data"):
+    with pytest.raises(ConfigError, match="aux_head: fer2013 needs FER\\+ data"):
         train(load_config(cfg))
     cfg.write_text(f"data: {tmp_path / 'data'}\ninit: {tmp_path / 'missing.pt'}\nout: {tmp_path / 'r'}\n")
     with pytest.raises(ConfigError, match="no such checkpoint"):

@@ -6,11 +6,28 @@ Usage::
     result = Analyzer().analyze(frame_bgr)
 """
 
-from .config import AnalyzerConfig
+from typing import TYPE_CHECKING
+
 from .errors import ConfigError, InputError, ModelError, TiltwatchError
-from .pipeline.analyzer import Analyzer
-from .types import SCHEMA_VERSION, Emotion, FaceResult, FrameResult, Pose
+
+if TYPE_CHECKING:
+    from .config import AnalyzerConfig
+    from .pipeline.analyzer import Analyzer
+    from .types import SCHEMA_VERSION, Emotion, FaceResult, FrameResult, Pose
 
 __version__ = "0.1.0"
 __all__ = ["Analyzer", "AnalyzerConfig", "Emotion", "FaceResult", "FrameResult", "Pose", "SCHEMA_VERSION",
            "TiltwatchError", "InputError", "ConfigError", "ModelError", "__version__"]
+
+# The live pipeline (mediapipe, video, tracking) loads on first use, so that the training side
+# (``tiltwatch.training``) imports on a machine that has only torch and the numeric stack.
+_LAZY = {"Analyzer": ".pipeline.analyzer", "AnalyzerConfig": ".config", "SCHEMA_VERSION": ".types",
+         "Emotion": ".types", "FaceResult": ".types", "FrameResult": ".types", "Pose": ".types"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'tiltwatch' has no attribute {name!r}")

@@ -273,6 +273,9 @@ def models_cmd() -> None:
 @app.command()
 def train(config: Path = typer.Option(..., "--config", "-c", help="training YAML (see configs/)"),
           out: Optional[str] = typer.Option(None, help="run folder (overrides the config's 'out')"),
+          data: Optional[str] = typer.Option(None, help="KIND:PATH of the data (overrides the config's 'data', "
+                                                         "e.g. a file tiltwatch pack made)"),
+          epochs: Optional[int] = typer.Option(None, min=1, help="length of the schedule (overrides the config's)"),
           max_minutes: Optional[float] = typer.Option(None, help="stop after this long; run again to resume")) -> None:
     """Train an emotion model; resumes from the run folder's last checkpoint."""
     try:
@@ -281,15 +284,16 @@ def train(config: Path = typer.Option(..., "--config", "-c", help="training YAML
     except ImportError as exc:
         _fail(f"training needs the 'train' extra (pip install -e '.[train]'): {exc}")
     try:
-        best = train_fn(load_config(config, out=out, max_minutes=max_minutes))
+        best = train_fn(load_config(config, out=out, data=data, epochs=epochs, max_minutes=max_minutes))
     except TiltwatchError as exc:
         _fail(str(exc))
     typer.echo(f"checkpoint to export: {best}")
 
 
 @app.command()
-def teach(models: list[str] = typer.Argument(..., help="the teacher: shipped model names or .onnx files, each an "
-                                                      "equal share of the mean logits"),
+def teach(models: list[str] = typer.Argument(..., help="the teacher: shipped model names, .onnx files, training "
+                                                      "checkpoints (.pt) or earlier teachers (.npz), each an equal "
+                                                      "share of the mean logits"),
           data: str = typer.Option(..., help="KIND:PATH of the training data (e.g. ferplus:DATA/ferplus)"),
           out: Path = typer.Option(..., "--out", "-o", help="the .npz to write (a config's teacher_logits)"),
           split: list[str] = typer.Option(["train", "valid"], help="splits to cover (repeat); never test"),
@@ -308,6 +312,23 @@ def teach(models: list[str] = typer.Argument(..., help="the teacher: shipped mod
     except TiltwatchError as exc:
         _fail(str(exc))
     typer.echo(f"wrote {path}: {len(faces)} faces, heads {', '.join(heads)}")
+
+
+@app.command()
+def pack(data: str = typer.Argument(..., help="KIND:PATH of the dataset (e.g. ferplus:DATA/ferplus)"),
+         out: Path = typer.Option(..., "--out", "-o", help="the .npz to write"),
+         split: list[str] = typer.Option(["train", "valid"], help="splits to pack (repeat)"),
+         size: int = typer.Option(48, min=8, max=512, help="face size in pixels")) -> None:
+    """Pack a dataset's splits into one compressed file (``packed:FILE`` in a training config), to
+    train on a machine that lacks the original layout."""
+    from .training.packed import pack_dataset
+    from .training.train import data_spec
+
+    try:
+        path = pack_dataset(data_spec(data), split, out, size)
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {path}: {', '.join(split)} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 class Crop(str, Enum):

@@ -9,18 +9,31 @@ Usage::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from .base import Frame, FrameSource
 from .images import IMAGE_EXTS, ImageSource, read_image, to_bgr8
 from .sample import SampleSource
 from .stream import StreamSource
-from .video import VideoFileSource
+
+if TYPE_CHECKING:
+    from .video import VideoFileSource
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 __all__ = ["Frame", "FrameSource", "ImageSource", "SampleSource", "StreamSource", "VideoFileSource",
            "open_source", "read_image", "to_bgr8"]
+
+
+def __getattr__(name: str):
+    # video files need PyAV; it loads on first use, so that the training side, which reads image
+    # files through this package, runs where only the numeric stack is installed
+    if name == "VideoFileSource":
+        from .video import VideoFileSource
+
+        return VideoFileSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_source(spec: str, stride: int = 1, live_drop: bool = True) -> FrameSource:
@@ -37,4 +50,6 @@ def open_source(spec: str, stride: int = 1, live_drop: bool = True) -> FrameSour
         raise InputError(f"{spec}: no such file or folder (nor 'sample', a camera index or a stream URL)")
     if path.is_dir() or path.suffix.lower() in IMAGE_EXTS:
         return ImageSource(path)
+    from .video import VideoFileSource
+
     return VideoFileSource(path, stride=stride)

@@ -13,6 +13,7 @@ spec                      layout                                                
 ``rafdb:ROOT``            RAF-DB basic: ``EmoLabel/list_patition_label.txt`` + images  train, test
 ``affectnet:ROOT``        ``ROOT/{train,val}/<class or 0..7>/`` image folders          train, valid, test
 ``folder:ROOT``           ``ROOT/<emotion>/`` image folders, one split                 any name
+``packed:FILE.npz``       any of the above packed into one file by ``tiltwatch pack``   those packed
 ========================  ===========================================================  ==================
 
 Splits: ``fer2013`` train / valid / test are Usage Training / PublicTest / PrivateTest;
@@ -365,6 +366,12 @@ def _file_kind(title: str, splits: tuple[str, ...], files: Callable[[Path, str],
     return DatasetKind(title, splits, load, files, hint)
 
 
+def _load_packed(path: Path, split: str, size: int) -> FaceSet:
+    from .packed import load_packed  # (packed.py builds FaceSets: imported here, not at the top)
+
+    return load_packed(path, split, size)
+
+
 _SPLITS3 = ("train", "valid", "test")
 DATASET_KINDS: Mapping[str, DatasetKind] = {
     "ferplus": DatasetKind("FER+", _SPLITS3, lambda root, split, size: load_ferplus(root, split, size)),
@@ -374,6 +381,7 @@ DATASET_KINDS: Mapping[str, DatasetKind] = {
                         "to validate, hold out part of train (valid_fraction: 0.1 in a training config)"),
     "affectnet": _file_kind("AffectNet", _SPLITS3, affectnet_files),
     "folder": _file_kind("class folders", (), folder_files),
+    "packed": DatasetKind("packed file", _SPLITS3, _load_packed),
 }
 
 

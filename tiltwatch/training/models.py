@@ -126,6 +126,13 @@ def res_deep(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -
 
 
 @register_model
+def res_wide(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -> nn.Module:
+    """About 14M parameters and 1.2 GMAC a face, a CIFAR-style ResNet-18's widths and depth at 48
+    pixels: a teacher to train on a GPU and distil (``tiltwatch teach``), far over the live budget."""
+    return ResNet([64, 64], [128, 256, 512], [2, 2, 2], num_classes, in_channels, aux_classes=aux_classes)
+
+
+@register_model
 def vgg_medium(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -> nn.Module:
     """About 3.5M parameters; more capacity for longer (GPU) runs."""
     return VGGNet([[64, 64], [128, 128], [256, 256], [512, 256]], num_classes, in_channels, dropout=0.4,

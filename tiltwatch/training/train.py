@@ -41,6 +41,7 @@ from .checkpoints import load_checkpoints, read_checkpoint
 from .datasets import (DATASET_KINDS, FaceSet, MissingSplitError, dataset_splits, ferplus_fer2013_labels, holdout,
                        load_dataset, parse_spec)
 from .models import create_model
+from .packed import packed_fer2013_labels
 from .teacher import load_teacher
 
 
@@ -63,6 +64,9 @@ class TrainConfig(BaseModel):
     seed: int = 0
     threads: int | None = None
     max_minutes: float | None = None  # stop cleanly (resumable) after this long
+    # fit the schedule to a time budget: after the first epoch, epochs (then a cap) becomes as many
+    # as fit in this many minutes at that epoch's pace; the run's config.json and checkpoints record it
+    fit_minutes: float | None = Field(None, gt=0)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast where the hardware has it
     init: str | None = None  # start from this checkpoint's weights (heads it lacks start fresh)
     # a second head on FER2013's original labels of the same images (ferplus data only)
@@ -88,6 +92,9 @@ class TrainConfig(BaseModel):
         if self.train_on_valid and self.valid_fraction is not None:
             raise ValueError("train_on_valid joins the dataset's own valid split to training; "
                              "it makes no sense with valid_fraction (drop one of the two)")
+        if self.fit_minutes and self.warmup_epochs < 1:
+            raise ValueError("fit_minutes fits the schedule after the first epoch, so that epoch must be all "
+                             "warm-up: set warmup_epochs to 1 or more")
         if self.teacher and self.teacher_logits:
             raise ValueError("teacher (run on every batch) and teacher_logits (computed once) are two ways to "
                              "distil; set one")
@@ -166,11 +173,18 @@ def load_train_valid(cfg: TrainConfig) -> tuple[FaceSet, FaceSet]:
     return load_dataset(spec, "train", cfg.input_size), va
 
 
-def _aux_root(cfg: TrainConfig) -> Path:
-    kind, root = parse_spec(data_spec(cfg.data))
-    if kind != "ferplus" or cfg.valid_fraction is not None:
-        raise ConfigError("aux_head: fer2013 needs ferplus data (its fer2013_labels.csv) with its own valid split")
-    return root
+def _aux_spec(cfg: TrainConfig) -> str:
+    spec = data_spec(cfg.data)
+    if parse_spec(spec)[0] not in ("ferplus", "packed") or cfg.valid_fraction is not None:
+        raise ConfigError("aux_head: fer2013 needs FER+ data (its fer2013_labels.csv, or a file tiltwatch pack made "
+                          "of it) with its own valid split")
+    return spec
+
+
+def fer2013_aux_labels(spec: str, names: list[str]) -> np.ndarray:
+    """FER2013's original labels of the named FER+ faces (-1: none), from a FER+ root or a packed file."""
+    kind, path = parse_spec(spec)
+    return packed_fer2013_labels(path, names) if kind == "packed" else ferplus_fer2013_labels(path, names)
 
 
 def _teacher(cfg: TrainConfig, dev: torch.device) -> torch.nn.Module | None:
@@ -226,7 +240,7 @@ def train(cfg: TrainConfig) -> Path:
         torch.set_num_threads(cfg.threads)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    aux_root = _aux_root(cfg) if cfg.aux_head != "none" else None  # config errors before any image is read
+    aux_spec = _aux_spec(cfg) if cfg.aux_head != "none" else None  # config errors before any image is read
     teacher = _teacher(cfg, dev)
     tr, va = load_train_valid(cfg)
     if cfg.train_on_valid:
@@ -234,7 +248,7 @@ def train(cfg: TrainConfig) -> Path:
     offline = None  # the teacher's logits of every training face, head by head
     if cfg.teacher_logits:
         offline = [torch.from_numpy(a) for a in load_teacher(
-            cfg.teacher_logits, tr.names, ["logits", "fer2013_logits"] if aux_root else ["logits"])]
+            cfg.teacher_logits, tr.names, ["logits", "fer2013_logits"] if aux_spec else ["logits"])]
     xtr, xva = _tensor(tr, cfg.input_size), _tensor(va, cfg.input_size)
     ytr = torch.from_numpy(tr.targets if cfg.soft_labels else np.eye(tr.targets.shape[1], dtype=np.float32)[tr.labels])
     weights = None
@@ -244,18 +258,22 @@ def train(cfg: TrainConfig) -> Path:
         weights = torch.tensor(w / (w * counts).sum() * counts.sum(), dtype=torch.float32, device=dev)
 
     # FER2013's original labels of the train and valid images (-1: none) for the second head
-    aux = (ferplus_fer2013_labels(aux_root, tr.names), ferplus_fer2013_labels(aux_root, va.names)) if aux_root else None
+    aux = (fer2013_aux_labels(aux_spec, tr.names), fer2013_aux_labels(aux_spec, va.names)) if aux_spec else None
     atr = torch.from_numpy(aux[0]) if aux else None
+    if dev.type == "cuda":  # the whole training set fits on a GPU: copy it once, not a batch per step
+        xtr, ytr = xtr.to(dev), ytr.to(dev)
+        atr = atr.to(dev) if atr is not None else None
+        offline = [o.to(dev) for o in offline] if offline is not None else None
     model = create_model(cfg.model, num_classes=tr.targets.shape[1], aux_classes=tr.targets.shape[1] if aux else 0)
     if cfg.init:
         _init_from(model, cfg.init)
     model = model.to(dev, memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
-    total, warm = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / max(warm, 1) if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(total - warm, 1)))
-    )
+    warm = int(cfg.warmup_epochs * steps_per_epoch)
+    plan = {"total": cfg.epochs * steps_per_epoch}  # steps of the schedule; fit_minutes may shorten it after epoch 1
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / max(warm, 1) if s < warm else 0.5 * (
+        1 + math.cos(math.pi * (s - warm) / max(plan["total"] - warm, 1))))
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
     amp = use_bf16(cfg.precision, dev)
     scaler = torch.amp.GradScaler(enabled=amp and dev.type == "cuda")
@@ -268,6 +286,9 @@ def train(cfg: TrainConfig) -> Path:
         if ema is not None:
             ema.load_state_dict(ck["ema"])
         start_epoch, best_acc, minutes_before = ck["epoch"] + 1, ck["best_acc"], ck.get("minutes", 0.0)
+        if cfg.fit_minutes:  # the schedule fitted in the first sitting
+            cfg = cfg.model_copy(update={"epochs": ck["config"]["epochs"]})
+            plan["total"] = cfg.epochs * steps_per_epoch
         torch.set_rng_state(ck["rng"])
         print(f"resumed from {last} at epoch {start_epoch}"
               + ("" if cfg.train_on_valid else f" (best valid score {best_acc:.4f})"))
@@ -275,6 +296,8 @@ def train(cfg: TrainConfig) -> Path:
     gen = torch.Generator(device=dev).manual_seed(cfg.seed + start_epoch)
     t0 = time.monotonic()
     for epoch in range(start_epoch, cfg.epochs):
+        if epoch >= cfg.epochs:  # (a fitted schedule is shorter than the range begun)
+            break
         model.train()
         perm = torch.randperm(len(tr))
         run_loss, seen = 0.0, 0
@@ -313,6 +336,9 @@ def train(cfg: TrainConfig) -> Path:
             has = aux[1] >= 0
             row["valid_aux_acc"] = accuracies(heads_va[1][has].numpy(), aux[1][has])[0]
             score = acc + row["valid_aux_acc"]
+        if cfg.fit_minutes and epoch == 0:
+            cfg = _fit_schedule(cfg, (time.monotonic() - t0) / 60, out)
+            plan["total"] = cfg.epochs * steps_per_epoch
         row |= {"lr": sched.get_last_lr()[0], "minutes": minutes_before + (time.monotonic() - t0) / 60}
         _log(out / "metrics.csv", row)
         print(json.dumps(row))
@@ -329,6 +355,17 @@ def train(cfg: TrainConfig) -> Path:
             print(f"stopping after {cfg.max_minutes} minutes; run again to resume")
             break
     return out / ("last.pt" if cfg.train_on_valid else "best.pt")
+
+
+def _fit_schedule(cfg: TrainConfig, first_epoch_minutes: float, out: Path) -> TrainConfig:
+    """``cfg`` with as many epochs as fit in ``fit_minutes`` at the first epoch's pace (at most its
+    ``epochs``, at least the one done), recorded in the run's config.json."""
+    fitted = max(1, min(cfg.epochs, int(cfg.fit_minutes / first_epoch_minutes)))
+    print(f"schedule fitted to {cfg.fit_minutes} min: {fitted} epochs of at most {cfg.epochs} "
+          f"({first_epoch_minutes:.2f} min an epoch)")
+    cfg = cfg.model_copy(update={"epochs": fitted})
+    (out / "config.json").write_text(cfg.model_dump_json(indent=2))
+    return cfg
 
 
 def _log(path: Path, row: dict) -> None:
