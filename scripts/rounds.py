@@ -15,33 +15,48 @@ Rounds: ``four`` (vgg_deep on FER+ train and valid, 40 epochs, seeds 20-23), ``f
 four's members taught 15 more epochs by the eight nets of rounds two and four; needs
 ``runs/teacher_x8.npz``, see ``configs/ferplus_fer2013_vgg_deep_kd_a.yaml``) and ``six`` (a
 fifth member, res_deep, taught from scratch by the same eight, joining round five's four).
+``seven`` is a GPU round: two res_wide teachers side by side, then ``tiltwatch teach`` (the two
+and the eight nets' ``runs/teacher_x8.npz``), then five students from scratch side by side, each
+schedule fitted to the GPU's time; ``--data KIND:PATH`` points every run at the data there (a
+file ``tiltwatch pack`` made). Its ``decide`` first times round five's model as a control and
+goes on only where the machine runs it at its card's pace.
 
 Usage::
 
     python scripts/rounds.py train five     # resumable; commit checkpoints/round_five/ as members finish
     python scripts/rounds.py decide five DATA
+    python scripts/rounds.py train seven --data packed:ferplus_tv.npz   # on a GPU machine
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+CONTROL_MODEL = "ferplus_fer2013_vgg_deep_kd_x4_int8"  # round five's model: 2.095 ms a face on its card
+
 @dataclass(frozen=True)
 class Round:
     runs: str  # the members' run and config name, less the member's letter
-    epochs: int
+    epochs: int | None  # None: each member's schedule was fitted to the time (fit_minutes); see min_epochs
     check: str  # the metrics.csv column each member's last epoch is checked on
     limit: float
     below: bool  # True: the check passes under the limit; False: at or above it
     model_name: str  # the exported ensemble's name in tiltwatch/models/
     names: str = "abcd"  # the members this round trains, one letter each
     joins: tuple[str, ...] = ()  # earlier rounds' kept members in its ensemble, as "five/a"
+    teachers: tuple[str, ...] = ()  # configs of nets trained first, side by side, to teach the members
+    teacher_joins: tuple[str, ...] = ()  # earlier teachers' logits joining them, each an equal share
+    teacher_out: str = ""  # the teacher's logits, as the members' configs name them
+    parallel: bool = False  # train side by side (one GPU), not one after another
+    min_epochs: int = 0  # with fitted schedules: fewer means the machine was too slow for the round as written
+    control_ms: float | None = None  # decide only where CONTROL_MODEL runs within this many ms a face
 
     @property
     def model(self) -> Path:
@@ -60,6 +75,10 @@ ROUNDS = {
                   model_name="ferplus_fer2013_vgg_deep_kd_x4_int8"),
     "six": Round("ferplus_fer2013_res_deep_kd", 40, "valid_acc", 0.85, below=False,
                  model_name="ferplus_fer2013_kd_x5_int8", names="e", joins=tuple(f"five/{m}" for m in "abcd")),
+    "seven": Round("ferplus_fer2013_kd7", None, "valid_acc", 0.85, below=False, model_name="ferplus_fer2013_kd7_x5_int8",
+                   names="abcde", teachers=("ferplus_fer2013_res_wide_ta", "ferplus_fer2013_res_wide_tb"),
+                   teacher_joins=("runs/teacher_x8.npz",), teacher_out="runs/teacher_r7.npz", parallel=True,
+                   min_epochs=30, control_ms=2.2),
 }
 
 
@@ -72,13 +91,20 @@ def last_row(metrics: Path) -> dict:
     return rows[-1] if rows else {"epoch": "0"}
 
 
+def scheduled_epochs(rnd: Round, config: Path) -> int | None:
+    """The epochs a member's schedule runs: the round's, or those fitted and recorded in its run's config."""
+    if rnd.epochs is not None:
+        return rnd.epochs
+    return json.loads(config.read_text())["epochs"] if config.is_file() else None
+
+
 def keep(name: str, m: str) -> bool:
     """Keep member m if its run in runs/ has finished; True when it is kept (now or before)."""
     rnd, kept = ROUNDS[name], keep_dir(name)
     if (kept / f"{m}.pt").is_file():
         return True
     run = Path(f"runs/{rnd.runs}_{m}")
-    if int(last_row(run / "metrics.csv")["epoch"]) != rnd.epochs:
+    if int(last_row(run / "metrics.csv")["epoch"]) != scheduled_epochs(rnd, run / "config.json"):
         return False
     from tiltwatch.training.checkpoints import save_weights
 
@@ -93,20 +119,92 @@ def tiltwatch(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "tiltwatch", *args], check=True)
 
 
+def train_side_by_side(configs: list[str], data: str | None) -> None:
+    """``tiltwatch train`` of every config at once (one GPU runs them all), each logging to its
+    ``runs/NAME.log``; the CPU threads shared out among them."""
+    env = os.environ | {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // len(configs))),
+                        "TQDM_DISABLE": "1"}  # a log keeps each epoch's line, not the progress bar's
+    Path("runs").mkdir(exist_ok=True)
+    procs = []
+    for c in configs:
+        args = [sys.executable, "-m", "tiltwatch", "train", "--config", f"configs/{c}.yaml",
+                *(["--data", data] if data else [])]
+        print("$", " ".join(args[1:]), f"> runs/{c}.log", flush=True)
+        procs.append(subprocess.Popen(args, stdout=open(f"runs/{c}.log", "w"), stderr=subprocess.STDOUT, env=env))
+    failed = [c for c, p in zip(configs, procs) if p.wait() != 0]
+    if failed:
+        raise SystemExit(f"training failed: {', '.join(failed)} (see runs/NAME.log)")
+
+
+def train_round(name: str, data: str | None) -> int:
+    rnd = ROUNDS[name]
+    if rnd.teachers and not Path(rnd.teacher_out).is_file():
+        best = [Path(f"runs/{c}/best.pt") for c in rnd.teachers]
+        missing = [c for c, b in zip(rnd.teachers, best) if not b.is_file()
+                   or int(last_row(b.parent / "metrics.csv")["epoch"]) != scheduled_epochs(rnd, b.parent / "config.json")]
+        if missing:
+            train_side_by_side(missing, data)
+        tiltwatch("teach", *map(str, best), *rnd.teacher_joins, "--data", data or f"ferplus:{teacher_data(rnd)}",
+                  "--out", rnd.teacher_out)
+    todo = [m for m in rnd.names if not keep(name, m)]
+    if rnd.parallel and todo:
+        train_side_by_side([f"{rnd.runs}_{m}" for m in todo], data)
+    for m in todo:
+        if not rnd.parallel:
+            tiltwatch("train", "--config", f"configs/{rnd.runs}_{m}.yaml", *(["--data", data] if data else []))
+        if not keep(name, m):
+            return 1
+    return 0
+
+
+def teacher_data(rnd: Round) -> str:
+    """The data the members' configs name (where no --data points elsewhere)."""
+    import yaml
+
+    return yaml.safe_load(Path(f"configs/{rnd.runs}_{rnd.names[0]}.yaml").read_text())["data"]
+
+
+def control_ok(rnd: Round) -> bool:
+    """Round five's model timed as the card times it: is the machine at its usual pace now?"""
+    if rnd.control_ms is None:
+        return True
+    from tiltwatch.training.export import cpu_latency_ms
+    from tiltwatch.vision.emotion import resolve_model
+
+    ms = min(cpu_latency_ms(resolve_model(CONTROL_MODEL)[0], 48))
+    ok = ms <= rnd.control_ms
+    print(f"control: {CONTROL_MODEL} at {ms:.3f} ms a face ({'within' if ok else 'over'} {rnd.control_ms} ms)")
+    if not ok:
+        print("the machine is slow now: nothing exported, no figure taken; decide again later")
+    return ok
+
+
 def decide(name: str, data: str) -> int:
     rnd, kept = ROUNDS[name], keep_dir(name)
     for m in rnd.names:
         row = last_row(kept / f"{m}_metrics.csv")
-        if not (kept / f"{m}.pt").is_file() or int(row["epoch"]) != rnd.epochs:
-            print(f"member {m}: not finished ({row['epoch']} of {rnd.epochs} epochs); "
+        ck = kept / f"{m}.pt"
+        epochs = rnd.epochs
+        if epochs is None and ck.is_file():
+            import torch
+
+            epochs = torch.load(ck, map_location="cpu", weights_only=False)["config"]["epochs"]
+        if not ck.is_file() or int(row["epoch"]) != epochs:
+            print(f"member {m}: not finished ({row['epoch']} of {epochs or '?'} epochs); "
                   f"run: python scripts/rounds.py train {name}")
+            return 1
+        if epochs < rnd.min_epochs:
+            print(f"member {m}: its schedule was fitted to {epochs} epochs, under the round's {rnd.min_epochs}: "
+                  "the machine was too slow to run the round as written")
             return 1
         value = float(row[rnd.check])
         ok = rnd.passes(value)
-        print(f"member {m}: {rnd.epochs} epochs, last {rnd.check} {value:.3f}",
+        print(f"member {m}: {epochs} epochs, last {rnd.check} {value:.3f}",
               "(ok)" if ok else f"(FAILS the rule: {'>=' if rnd.below else '<'} {rnd.limit})")
         if not ok:
             return 1
+    if not control_ok(rnd):
+        return 1
     out = rnd.model
     members = [keep_dir(r) / f"{m}.pt" for r, m in (j.split("/") for j in rnd.joins)]
     members += [kept / f"{m}.pt" for m in rnd.names]
@@ -130,15 +228,14 @@ def decide(name: str, data: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    data = None
+    if "--data" in argv[:-1]:  # every run reads this data (KIND:PATH) instead of its config's
+        i = argv.index("--data")
+        data, argv = argv[i + 1], argv[:i] + argv[i + 2:]
     if len(argv) >= 2 and argv[1] in ROUNDS:
         verb, name = argv[:2]
         if verb == "train" and len(argv) == 2:
-            for m in ROUNDS[name].names:
-                if not keep(name, m):
-                    tiltwatch("train", "--config", f"configs/{ROUNDS[name].runs}_{m}.yaml")
-                    if not keep(name, m):
-                        return 1
-            return 0
+            return train_round(name, data)
         if verb == "keep" and len(argv) == 2:
             print("kept:", [m for m in ROUNDS[name].names if keep(name, m)])
             return 0

@@ -300,7 +300,7 @@ def train(cfg: TrainConfig) -> Path:
             break
         model.train()
         perm = torch.randperm(len(tr))
-        run_loss, seen = 0.0, 0
+        run_loss, seen = torch.zeros((), dtype=torch.float64, device=dev), 0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
         for step in bar:
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
@@ -324,13 +324,14 @@ def train(cfg: TrainConfig) -> Path:
             sched.step()
             if ema is not None:
                 ema.update_parameters(model)
-            run_loss += loss.item() * len(idx)
+            run_loss += loss.detach() * len(idx)
             seen += len(idx)
-            bar.set_postfix(loss=f"{run_loss / seen:.3f}")
+            if step % 25 == 0:  # (reading the loss waits for the GPU: not every step)
+                bar.set_postfix(loss=f"{run_loss.item() / seen:.3f}")
         kept = ema.module if ema is not None else model  # the weights validated, saved as best and exported
         heads_va = predict_heads(kept, xva)
         acc, bal = accuracies(heads_va[0].numpy(), va.labels)
-        row = {"epoch": epoch + 1, "train_loss": run_loss / seen, "valid_acc": acc, "valid_balanced_acc": bal}
+        row = {"epoch": epoch + 1, "train_loss": run_loss.item() / seen, "valid_acc": acc, "valid_balanced_acc": bal}
         score = acc
         if aux:  # the checkpoint must serve both labellings: pick on the sum of the two accuracies
             has = aux[1] >= 0
