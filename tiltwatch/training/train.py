@@ -239,6 +239,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = dev.type == "cuda"  # few input shapes: each convolution's fastest kernel, found once
 
     aux_spec = _aux_spec(cfg) if cfg.aux_head != "none" else None  # config errors before any image is read
     teacher = _teacher(cfg, dev)
