@@ -98,3 +98,17 @@ def test_the_training_side_imports_without_the_live_pipeline():
             "print(sorted({'mediapipe', 'av', 'supervision', 'fastapi', 'sqlalchemy'} & set(sys.modules)))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
+
+
+def test_checkpoints_are_timed_in_torch_where_onnxruntime_has_no_gpu(tmp_path):
+    from tiltwatch.pipeline.bench import torch_emotion_throughput
+
+    make_ferplus(tmp_path / "data")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 1\nbatch_size: 16\n")
+    best = str(train(load_config(cfg)))
+    r = torch_emotion_throughput([best, best], batches=(1, 8), seconds=0.2, bf16=False)
+    assert r["model"] == "vgg_small + vgg_small" and "float32" in r["provider"]
+    assert set(r["faces_per_s"]) == {1, 8} and all(v > 0 for v in r["faces_per_s"].values())
+    res = tiltwatch("bench", "--emotion-only", "--checkpoint", tmp_path / "missing.pt")
+    assert res.returncode == 2 and "no such checkpoint" in res.stderr

@@ -223,19 +223,30 @@ def bench_cmd(
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
     emotion_only: bool = typer.Option(False, help="instead: emotion-model faces/s at batch 1, 64, 256 on the best "
                                                   "onnxruntime provider present (the GPU's, when there is one)"),
+    checkpoint: list[Path] = typer.Option([], help="with --emotion-only: time these training checkpoints (repeat: "
+                                                    "their ensemble) in torch instead, float32 and bfloat16, on the "
+                                                    "GPU where there is one"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write all figures as JSON here"),
 ) -> None:
     """Per-stage latency, frames and faces per second, peak memory, for 1..N concurrent streams."""
     import json
     import platform
 
-    from .pipeline.bench import agreement, bench, emotion_throughput, format_table
+    from .pipeline.bench import agreement, bench, emotion_throughput, format_table, torch_emotion_throughput
 
     config = {"detect_every": detect_every, "emotion_every": emotion_every, "full_range": not short_range,
               "threads": threads, "model": model, "detect_tiles": tiles} | ({"emotion_tta": True} if tta else {})
     report = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
               "runs": []}
-    if emotion_only:
+    if emotion_only and checkpoint:
+        try:
+            report["emotion"] = [torch_emotion_throughput([str(c) for c in checkpoint], bf16=b) for b in (False, True)]
+        except TiltwatchError as exc:
+            _fail(str(exc))
+        for r in report["emotion"]:
+            typer.echo(json.dumps(r))
+        streams = []
+    elif emotion_only:
         report["emotion"] = emotion_throughput(model, threads=threads)
         typer.echo(json.dumps(report["emotion"]))
         streams = []

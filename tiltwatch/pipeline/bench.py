@@ -199,6 +199,37 @@ def emotion_throughput(model: str = DEFAULT_MODEL, batches: tuple[int, ...] = (1
     return out
 
 
+def torch_emotion_throughput(checkpoints: list[str], batches: tuple[int, ...] = (1, 64, 256), seconds: float = 3.0,
+                             bf16: bool = True) -> dict:
+    """Faces per second of training checkpoints (several: their ensemble, as export builds it) run
+    by torch, on the GPU where there is one: for a GPU machine without onnxruntime's CUDA build.
+    Each call copies its batch from host memory, as the pipeline's crops would come."""
+    import torch
+
+    from ..training.checkpoints import load_checkpoints
+
+    model, cks = load_checkpoints(checkpoints)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(dev, memory_format=torch.channels_last).eval()
+    size = cks[0]["config"]["input_size"]
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    out = {"model": " + ".join(ck["config"]["model"] for ck in cks), "checkpoints": [str(c) for c in checkpoints],
+           "provider": f"torch {torch.__version__} on {torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu'}, "
+                       f"{'bfloat16 autocast' if bf16 else 'float32'}", "faces_per_s": {}}
+    with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+        for b in batches:
+            x = torch.randn(b, 1, size, size).contiguous(memory_format=torch.channels_last)
+            model(x.to(dev))  # warm-up (kernel selection)
+            sync()
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                model(x.to(dev, non_blocking=True))
+                n += b
+            sync()  # (the GPU may still be working through the calls queued)
+            out["faces_per_s"][b] = round(n / (time.perf_counter() - t0), 1)
+    return out
+
+
 def format_table(r: dict) -> str:
     lines = [f"{r['clip']}: {r['streams']} stream(s) x {r['frames_per_stream']} frames, "
              f"{r['faces_per_frame']} faces/frame, config {r['config']}, encode {r['encode']}",
