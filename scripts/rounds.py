@@ -39,6 +39,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's tiltwatch, installed or not
+
 CONTROL_MODEL = "ferplus_fer2013_vgg_deep_kd_x4_int8"  # round five's model: 2.095 ms a face on its card
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def test_a_teacher_joins_a_checkpoint_and_an_earlier_teachers_logits(tmp_path):
 
 def test_the_training_side_imports_without_the_live_pipeline():
     code = ("import sys, tiltwatch.training.train, tiltwatch.training.teacher, tiltwatch.training.export, "
-            "tiltwatch.training.evaluate, tiltwatch.training.packed, tiltwatch.training.quantize\n"
+            "tiltwatch.training.evaluate, tiltwatch.training.packed, tiltwatch.training.quantize, "
+            "tiltwatch.pipeline.bench, tiltwatch.cli\n"
             "print(sorted({'mediapipe', 'av', 'supervision', 'fastapi', 'sqlalchemy'} & set(sys.modules)))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
