@@ -58,6 +58,7 @@ class Round:
     teacher_out: str = ""  # the teacher's logits, as the members' configs name them
     parallel: bool = False  # train side by side (one GPU), not one after another
     min_epochs: int = 0  # with fitted schedules: fewer means the machine was too slow for the round as written
+    teacher_min_valid: float = 0.0  # each teacher's picked epoch must score this on FER+ valid (held out for it)
     control_ms: float | None = None  # decide only where CONTROL_MODEL runs within this many ms a face
 
     @property
@@ -80,7 +81,7 @@ ROUNDS = {
     "seven": Round("ferplus_fer2013_kd7", None, "valid_acc", 0.85, below=False, model_name="ferplus_fer2013_kd7_x5_int8",
                    names="abcde", teachers=("ferplus_fer2013_res_wide_ta", "ferplus_fer2013_res_wide_tb"),
                    teacher_joins=("runs/teacher_x8.npz",), teacher_out="runs/teacher_r7.npz", parallel=True,
-                   min_epochs=30, control_ms=2.2),
+                   min_epochs=30, teacher_min_valid=0.85, control_ms=2.2),
 }
 
 
@@ -146,6 +147,9 @@ def train_round(name: str, data: str | None) -> int:
                    or int(last_row(b.parent / "metrics.csv")["epoch"]) != scheduled_epochs(rnd, b.parent / "config.json")]
         if missing:
             train_side_by_side(missing, data)
+        keep_dir(name).mkdir(parents=True, exist_ok=True)
+        for c, b in zip(rnd.teachers, best):  # their valid scores, for decide's check of each teacher
+            shutil.copy(b.parent / "metrics.csv", keep_dir(name) / f"{c}_metrics.csv")
         tiltwatch("teach", *map(str, best), *rnd.teacher_joins, "--data", data or f"ferplus:{teacher_data(rnd)}",
                   "--out", rnd.teacher_out)
     todo = [m for m in rnd.names if not keep(name, m)]
@@ -181,8 +185,22 @@ def control_ok(rnd: Round) -> bool:
     return ok
 
 
+def picked_valid(metrics: Path) -> float:
+    """FER+ valid accuracy of the epoch a run picked (the best sum of both heads, as train picks)."""
+    rows = list(csv.DictReader(metrics.open())) if metrics.is_file() else []
+    score = lambda r: float(r["valid_acc"]) + float(r.get("valid_aux_acc") or 0)  # noqa: E731
+    return float(max(rows, key=score)["valid_acc"]) if rows else 0.0
+
+
 def decide(name: str, data: str) -> int:
     rnd, kept = ROUNDS[name], keep_dir(name)
+    for c in rnd.teachers:
+        acc = picked_valid(kept / f"{c}_metrics.csv")
+        ok = acc >= rnd.teacher_min_valid
+        print(f"teacher {c}: FER+ valid {acc:.4f} at its picked epoch",
+              "(ok)" if ok else f"(FAILS the rule: under {rnd.teacher_min_valid})")
+        if not ok:
+            return 1
     for m in rnd.names:
         row = last_row(kept / f"{m}_metrics.csv")
         ck = kept / f"{m}.pt"
