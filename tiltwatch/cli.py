@@ -330,8 +330,7 @@ def pack(data: str = typer.Argument(..., help="KIND:PATH of the dataset (e.g. fe
          out: Path = typer.Option(..., "--out", "-o", help="the .npz to write"),
          split: list[str] = typer.Option(["train", "valid"], help="splits to pack (repeat)"),
          size: int = typer.Option(48, min=8, max=512, help="face size in pixels")) -> None:
-    """Pack a dataset's splits into one compressed file (``packed:FILE`` in a training config), to
-    train on a machine that lacks the original layout."""
+    """Pack a dataset's splits into one compressed file (data: packed:FILE), to train elsewhere."""
     from .training.packed import pack_dataset
     from .training.train import data_spec
 
