@@ -303,7 +303,12 @@ def train(cfg: TrainConfig) -> Path:
         perm = torch.randperm(len(tr))
         run_loss, seen = torch.zeros((), dtype=torch.float64, device=dev), 0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
+        # the first steps of a run pay for start-up (CUDA's kernel choices, caches), so a schedule
+        # fitted to the time is fitted to the pace after them
+        mark = min(20, steps_per_epoch // 4)
         for step in bar:
+            if step == mark:
+                t_mark = time.monotonic()
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             x = augment(xtr[idx].to(dev), cfg.augment, gen).contiguous(memory_format=torch.channels_last)
             y = ytr[idx].to(dev)
@@ -329,6 +334,7 @@ def train(cfg: TrainConfig) -> Path:
             seen += len(idx)
             if step % 25 == 0:  # (reading the loss waits for the GPU: not every step)
                 bar.set_postfix(loss=f"{run_loss.item() / seen:.3f}")
+        t_steps = time.monotonic()
         kept = ema.module if ema is not None else model  # the weights validated, saved as best and exported
         heads_va = predict_heads(kept, xva)
         acc, bal = accuracies(heads_va[0].numpy(), va.labels)
@@ -339,7 +345,8 @@ def train(cfg: TrainConfig) -> Path:
             row["valid_aux_acc"] = accuracies(heads_va[1][has].numpy(), aux[1][has])[0]
             score = acc + row["valid_aux_acc"]
         if cfg.fit_minutes and epoch == 0:
-            cfg = _fit_schedule(cfg, (time.monotonic() - t0) / 60, out)
+            pace = (t_steps - t_mark) * steps_per_epoch / (steps_per_epoch - mark) + (time.monotonic() - t_steps)
+            cfg = _fit_schedule(cfg, pace / 60, out)
             plan["total"] = cfg.epochs * steps_per_epoch
         row |= {"lr": sched.get_last_lr()[0], "minutes": minutes_before + (time.monotonic() - t0) / 60}
         _log(out / "metrics.csv", row)
