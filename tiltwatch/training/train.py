@@ -276,8 +276,7 @@ def train(cfg: TrainConfig) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / max(warm, 1) if s < warm else 0.5 * (
         1 + math.cos(math.pi * (s - warm) / max(plan["total"] - warm, 1))))
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
-    amp = use_bf16(cfg.precision, dev)
-    scaler = torch.amp.GradScaler(enabled=amp and dev.type == "cuda")
+    amp = use_bf16(cfg.precision, dev)  # bfloat16 has float32's range: no loss scaling needed
 
     start_epoch, best_acc, minutes_before = 0, -1.0, 0.0  # minutes_before: training time before a resume
     last = out / "last.pt"
@@ -324,9 +323,8 @@ def train(cfg: TrainConfig) -> Path:
                 loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * _distill_loss(
                     heads, t, cfg.distill_temperature)
             opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+            loss.backward()
+            opt.step()
             sched.step()
             if ema is not None:
                 ema.update_parameters(model)
