@@ -316,8 +316,10 @@ def train(cfg: TrainConfig) -> Path:
             heads = outputs if aux else (outputs,)
             logp = F.log_softmax(heads[0].float(), 1)
             loss = -(y * logp * (weights if weights is not None else 1)).sum(1).mean()
-            if aux and (atr[idx] >= 0).any():  # (a batch with no FER2013 label would give NaN)
-                loss = loss + cfg.aux_weight * F.cross_entropy(heads[1].float(), atr[idx].to(dev), ignore_index=-1)
+            if aux:  # the mean over the faces that have a FER2013 label; 0 where none has (no NaN, no wait)
+                a = atr[idx].to(dev)
+                loss = loss + cfg.aux_weight * F.cross_entropy(heads[1].float(), a, ignore_index=-1, reduction="sum") / (
+                    (a >= 0).sum().clamp(min=1))
             if teacher is not None or offline is not None:
                 t = _run_teacher(teacher, x, amp) if teacher is not None else tuple(o[idx].to(dev) for o in offline)
                 loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * _distill_loss(
