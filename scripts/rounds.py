@@ -101,13 +101,18 @@ def scheduled_epochs(rnd: Round, config: Path) -> int | None:
     return json.loads(config.read_text())["epochs"] if config.is_file() else None
 
 
+def finished(rnd: Round, run: Path) -> bool:
+    """Did the run in ``run`` (a runs/ folder) log every epoch of its schedule?"""
+    return int(last_row(run / "metrics.csv")["epoch"]) == scheduled_epochs(rnd, run / "config.json")
+
+
 def keep(name: str, m: str) -> bool:
     """Keep member m if its run in runs/ has finished; True when it is kept (now or before)."""
     rnd, kept = ROUNDS[name], keep_dir(name)
     if (kept / f"{m}.pt").is_file():
         return True
     run = Path(f"runs/{rnd.runs}_{m}")
-    if int(last_row(run / "metrics.csv")["epoch"]) != scheduled_epochs(rnd, run / "config.json"):
+    if not finished(rnd, run):
         return False
     from tiltwatch.training.checkpoints import save_weights
 
@@ -143,8 +148,7 @@ def train_round(name: str, data: str | None) -> int:
     rnd = ROUNDS[name]
     if rnd.teachers and not Path(rnd.teacher_out).is_file():
         best = [Path(f"runs/{c}/best.pt") for c in rnd.teachers]
-        missing = [c for c, b in zip(rnd.teachers, best) if not b.is_file()
-                   or int(last_row(b.parent / "metrics.csv")["epoch"]) != scheduled_epochs(rnd, b.parent / "config.json")]
+        missing = [c for c, b in zip(rnd.teachers, best) if not b.is_file() or not finished(rnd, b.parent)]
         if missing:
             train_side_by_side(missing, data)
         keep_dir(name).mkdir(parents=True, exist_ok=True)

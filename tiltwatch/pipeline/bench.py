@@ -172,6 +172,19 @@ def agreement(clip: str, frames: int, config: dict) -> dict:
             "pose_mean_abs_diff_deg": dict(zip(("yaw", "pitch", "roll"), np.round(pe.mean(0), 2).tolist()))}
 
 
+def _faces_per_s(call, batch: int, seconds: float, sync=lambda: None) -> float:
+    """Faces a second of ``call()`` (one batch of ``batch`` faces) run for about ``seconds``, after a
+    warm-up call; ``sync`` waits for a device's queued work before the clock is read."""
+    call()  # warm-up (kernel selection)
+    sync()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        call()
+        n += batch
+    sync()  # (a GPU may still be working through the calls queued)
+    return round(n / (time.perf_counter() - t0), 1)
+
+
 def emotion_throughput(model: str = DEFAULT_MODEL, batches: tuple[int, ...] = (1, 64, 256),
                        seconds: float = 3.0, threads: int | None = None) -> dict:
     """Faces per second of the emotion model alone, per batch size, on the best provider present
@@ -190,12 +203,7 @@ def emotion_throughput(model: str = DEFAULT_MODEL, batches: tuple[int, ...] = (1
     out = {"model": card.name, "provider": sess.get_providers()[0], "faces_per_s": {}}
     for b in batches:
         x = np.random.default_rng(0).standard_normal((b, card.channels, card.input_size, card.input_size)).astype(np.float32)
-        sess.run(None, {name: x})  # warm-up (and CUDA graph/kernel selection)
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            sess.run(None, {name: x})
-            n += b
-        out["faces_per_s"][b] = round(n / (time.perf_counter() - t0), 1)
+        out["faces_per_s"][b] = _faces_per_s(lambda: sess.run(None, {name: x}), b, seconds)
     return out
 
 
@@ -219,14 +227,7 @@ def torch_emotion_throughput(checkpoints: list[str], batches: tuple[int, ...] = 
     with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
         for b in batches:
             x = torch.randn(b, 1, size, size).contiguous(memory_format=torch.channels_last)
-            model(x.to(dev))  # warm-up (kernel selection)
-            sync()
-            n, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds:
-                model(x.to(dev, non_blocking=True))
-                n += b
-            sync()  # (the GPU may still be working through the calls queued)
-            out["faces_per_s"][b] = round(n / (time.perf_counter() - t0), 1)
+            out["faces_per_s"][b] = _faces_per_s(lambda: model(x.to(dev, non_blocking=True)), b, seconds, sync)
     return out
 
 

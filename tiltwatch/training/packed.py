@@ -18,10 +18,10 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..vision.preprocess import resize_faces
 
 FORMAT = "tiltwatch-packed-1"
 
@@ -75,11 +75,8 @@ def load_packed(path: str | Path, split: str, size: int = 48):
         if f"{split}.images" not in f.files:
             have = sorted(k.removesuffix(".images") for k in f.files if k.endswith(".images"))
             raise MissingSplitError(f"{path} holds no {split!r} split (it holds {', '.join(have)})")
-        images = f[f"{split}.images"]
-        fs = FaceSet(images, f[f"{split}.targets"], f[f"{split}.labels"], [str(n) for n in f[f"{split}.names"]])
-    if images.shape[1:] != (size, size):
-        fs.images = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
-    return fs
+        return FaceSet(resize_faces(f[f"{split}.images"], size), f[f"{split}.targets"], f[f"{split}.labels"],
+                       [str(n) for n in f[f"{split}.names"]])
 
 
 def packed_fer2013_labels(path: str | Path, names: list[str]) -> np.ndarray:

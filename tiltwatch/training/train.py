@@ -272,9 +272,9 @@ def train(cfg: TrainConfig) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
     warm = int(cfg.warmup_epochs * steps_per_epoch)
-    plan = {"total": cfg.epochs * steps_per_epoch}  # steps of the schedule; fit_minutes may shorten it after epoch 1
+    # (the lambda reads cfg when called: a schedule that fit_minutes shortens after epoch 1 follows)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / max(warm, 1) if s < warm else 0.5 * (
-        1 + math.cos(math.pi * (s - warm) / max(plan["total"] - warm, 1))))
+        1 + math.cos(math.pi * (s - warm) / max(cfg.epochs * steps_per_epoch - warm, 1))))
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
     amp = use_bf16(cfg.precision, dev)  # bfloat16 has float32's range: no loss scaling needed
 
@@ -288,7 +288,6 @@ def train(cfg: TrainConfig) -> Path:
         start_epoch, best_acc, minutes_before = ck["epoch"] + 1, ck["best_acc"], ck.get("minutes", 0.0)
         if cfg.fit_minutes:  # the schedule fitted in the first sitting
             cfg = cfg.model_copy(update={"epochs": ck["config"]["epochs"]})
-            plan["total"] = cfg.epochs * steps_per_epoch
         torch.set_rng_state(ck["rng"])
         print(f"resumed from {last} at epoch {start_epoch}"
               + ("" if cfg.train_on_valid else f" (best valid score {best_acc:.4f})"))
@@ -347,7 +346,6 @@ def train(cfg: TrainConfig) -> Path:
         if cfg.fit_minutes and epoch == 0:
             pace = (t_steps - t_mark) * steps_per_epoch / (steps_per_epoch - mark) + (time.monotonic() - t_steps)
             cfg = _fit_schedule(cfg, pace / 60, out)
-            plan["total"] = cfg.epochs * steps_per_epoch
         row |= {"lr": sched.get_last_lr()[0], "minutes": minutes_before + (time.monotonic() - t0) / 60}
         _log(out / "metrics.csv", row)
         print(json.dumps(row))

@@ -29,10 +29,17 @@ def to_grey(crops: np.ndarray) -> np.ndarray:
     return crops
 
 
+def resize_faces(grey: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W) grey faces at ``size`` x ``size`` (area interpolation, as the datasets read them)."""
+    if grey.shape[1:] == (size, size):
+        return grey
+    return np.stack([cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA) for g in grey])
+
+
 def to_model_input(crops: np.ndarray, size: int | None = None) -> np.ndarray:
     """Face crops -> float32 (N, 1, S, S) tensor normalised as in training."""
     grey = to_grey(crops)
-    if size is not None and grey.shape[1:] != (size, size):
-        grey = np.stack([cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA) for g in grey])
+    if size is not None:
+        grey = resize_faces(grey, size)
     x = grey.astype(np.float32) / 255.0
     return ((x - MEAN) / STD)[:, None]
