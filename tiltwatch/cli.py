@@ -427,6 +427,39 @@ def export(checkpoints: list[Path] = typer.Argument(..., help="a best.pt from ti
                f"{card['parity']['max_abs_prob_diff']:.2e}, CPU {card['cpu_latency_ms_batch1_2threads']} ms/face")
 
 
+@app.command("eval-pose")
+def eval_pose_cmd(dataset: str = typer.Option(..., "--dataset", help="KIND:PATH of a head-pose dataset "
+                                             "(aflw2000:ROOT: AFLW2000-3D's .jpg + .mat files)"),
+                  json_out: Optional[Path] = typer.Option(None, "--json", help="write the figures to this JSON file"),
+                  scatter: Optional[Path] = typer.Option(None, "--scatter", help="write a predicted-vs-true PNG"),
+                  limit: Optional[int] = typer.Option(None, min=1, help="only the first N protocol images"),
+                  quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+    """Head pose against labelled angles: faces found and MAE of yaw, pitch, roll, overall and by |yaw|."""
+    import json
+
+    from .pipeline.analyzer import Analyzer
+    from .training.pose_eval import evaluate_pose, format_report, load_pose_dataset, save_scatter
+
+    try:
+        samples = load_pose_dataset(dataset)[:limit]
+        if not samples:
+            raise TiltwatchError(f"{dataset}: no image inside the +-99 degree protocol")
+        analyzer = Analyzer(track=False, emotion=False, smooth_tau=0)
+        report, true, pred = evaluate_pose(samples, analyzer)
+        analyzer.close()
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    report["dataset"] = dataset
+    report["command"] = _command()
+    if not quiet:
+        typer.echo(format_report(report))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+    if scatter is not None:
+        save_scatter(true, pred, scatter, f"{dataset.partition(':')[0]}: {report['found']}/{report['images']} faces")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     app()
