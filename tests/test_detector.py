@@ -1,4 +1,4 @@
-"""Face detection in a wide camera view: tiles find the small faces the whole-frame pass misses."""
+"""Face detection: tiles find the small faces of a wide camera view, both ranges the near ones."""
 
 import json
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tiltwatch.vision.detector import FaceDetector, _tile_grid
+from tiltwatch.vision.detector import NEAR_MIN_SCORE, FaceDetector, _tile_grid
 
 from .conftest import tiltwatch
 
@@ -55,11 +55,11 @@ def test_tile_grid_covers_the_frame_with_overlap():
 
 def test_analyze_tiles_option_reaches_the_detector(tmp_path, crowd):
     cv2.imwrite(str(tmp_path / "floor.png"), crowd[0])
-    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "o", "--output", "jsonl", "--tiles", "3", "-q")
+    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "o", "--output", "jsonl", "--detect-tiles", "3", "-q")
     assert res.returncode == 0, res.stderr
     faces = json.loads((tmp_path / "o" / "results.jsonl").read_text().splitlines()[0])["faces"]
     assert len(faces) == 24
-    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "p", "--tiles", "9", "-q")
+    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "p", "--detect-tiles", "9", "-q")
     assert res.returncode != 0 and "Traceback" not in res.stderr
     # a wide camera of a site config sets its own tiles
     (tmp_path / "site.yaml").write_text("cameras:\n  - id: floor\n    detect_tiles: 3\n")
@@ -67,3 +67,35 @@ def test_analyze_tiles_option_reaches_the_detector(tmp_path, crowd):
                     "--site", tmp_path / "site.yaml", "--db", f"sqlite:///{tmp_path / 'floor.db'}")
     assert res.returncode == 0, res.stderr
     assert len(json.loads((tmp_path / "s" / "results.jsonl").read_text().splitlines()[0])["faces"]) == 24
+
+
+def test_both_ranges_add_a_near_face_the_full_range_model_misses(astronaut):
+    """A face filling the frame (a tight crop of the astronaut's face): the full-range model sees
+    nothing, the short-range one finds it; both_ranges adds it, and keeps a face both find once."""
+    x1, y1, x2, y2 = FaceDetector().detect(astronaut)[0].box.astype(int)
+    near = np.ascontiguousarray(astronaut[y1:y2, x1:x2])
+    assert FaceDetector().detect(near) == []
+    found = FaceDetector(both_ranges=True).detect(near)
+    assert len(found) == 1
+    cx, cy = (found[0].box[:2] + found[0].box[2:]) / 2
+    assert abs(cx - near.shape[1] / 2) < 0.2 * near.shape[1] and abs(cy - near.shape[0] / 2) < 0.3 * near.shape[0]
+    whole = FaceDetector(both_ranges=True).detect(astronaut)
+    assert len(whole) == 1 and np.array_equal(whole[0].box, FaceDetector().detect(astronaut)[0].box)
+
+
+def test_both_ranges_add_no_weak_short_range_detection():
+    """skimage's colour wheel fools the short-range model at its 0.5 threshold; a face only that
+    model finds must score NEAR_MIN_SCORE to be added, so both_ranges finds nothing there."""
+    from skimage import data
+
+    wheel = cv2.cvtColor(data.colorwheel()[..., :3], cv2.COLOR_RGB2BGR)
+    weak = FaceDetector(full_range=False).detect(wheel)
+    assert len(weak) == 1 and weak[0].score < NEAR_MIN_SCORE
+    assert FaceDetector(both_ranges=True).detect(wheel) == []
+
+
+def test_the_analyzer_runs_both_ranges_by_default_and_can_turn_it_off():
+    from tiltwatch import Analyzer
+
+    assert Analyzer(track=False, emotion=False).detector._near is not None
+    assert Analyzer(track=False, emotion=False, detect_both_ranges=False).detector._near is None

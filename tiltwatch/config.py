@@ -21,6 +21,9 @@ class AnalyzerConfig(BaseModel):
     detect_tiles: int = Field(1, ge=1, le=4, description="also detect on an N x N grid of overlapping tiles: "
                                                         "small faces of a wide camera (2 or 3), at 1 + N*N "
                                                         "detector calls a detection frame")
+    detect_both_ranges: bool = Field(True, description="with full_range, also run the short-range detector on "
+                                                       "the whole frame: near faces in half-profile and profile "
+                                                       "(about 2 ms a detection frame)")
     # landmarks, pose
     mesh: bool = Field(True, description="468-point face mesh: precise head pose and alignment (without it, "
                                          "both come from the detector's six keypoints)")

@@ -42,7 +42,8 @@ class Analyzer:
         cfg = (config or AnalyzerConfig()).model_copy(update=overrides)
         self.config = AnalyzerConfig.model_validate(cfg.model_dump())
         c = self.config
-        self.detector = FaceDetector(c.min_score, c.full_range, c.min_face_size, c.detect_max_side, c.detect_tiles)
+        self.detector = FaceDetector(c.min_score, c.full_range, c.min_face_size, c.detect_max_side, c.detect_tiles,
+                                     c.detect_both_ranges)
         self.mesher = FaceMesher(threads=c.mesh_threads) if c.mesh else None
         self.pose = HeadPoseEstimator()
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
