@@ -36,7 +36,7 @@ T0 = 1_740_000_000.0  # 2025-02-19T21:20:00Z: seeded records live around here
 
 def settings(tmp: Path, **overrides) -> Settings:
     base = dict(api_keys=[KEY, KEY2], api_key_file=None, db=f"sqlite:///{tmp / 'tw.db'}", site=tmp / "site.yaml",
-                allow_frames=True, data_dir=tmp / "data", rate_limit=0, image_workers=1)
+                allow_frames=True, data_dir=tmp / "data", rate_limit=0, image_workers=1, media_dir=tmp)
     return Settings(**{**base, **overrides})
 
 
@@ -316,7 +316,7 @@ def test_stream_add_start_state_stop(client, live, tmp):
 
     assert client.post("/api/v1/streams", headers=AUTH, json={"id": live, "source": "sample"}).status_code == 409
     r = client.post("/api/v1/streams", headers=AUTH, json={"id": "x", "source": str(tmp / "missing.mp4")})
-    assert r.status_code == 422 and "no such file" in r.json()["error"]
+    assert r.status_code == 422 and "no video" in r.json()["error"] and "media folder" in r.json()["error"]
     r = client.post("/api/v1/streams", headers=AUTH, json={"id": "x", "source": "sample", "camera": "nope"})
     assert r.status_code == 422 and "camera 'nope'" in r.json()["error"]
     r = client.post("/api/v1/streams", headers=AUTH, json={"id": "bad id!", "source": "sample"})

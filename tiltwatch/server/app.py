@@ -1,8 +1,9 @@
 """The HTTP API and live dashboard of ``tiltwatch serve`` (FastAPI).
 
 Everything under ``/api/v1`` and ``/metrics`` needs an API key (``Authorization: Bearer``
-or ``X-API-Key``); ``/health`` and the dashboard page (``/``, which asks for the key) do not.
-Errors are JSON with one line: ``{"error": "..."}``.
+or ``X-API-Key``); ``/health``, ``OPTIONS`` and the dashboard page (``/``, which asks for the
+key) do not. The key is checked before any of the body is read; JSON bodies are capped at
+``max_json_bytes``. Errors are JSON with one line: ``{"error": "..."}``.
 
 Usage::
 
@@ -25,19 +26,22 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..analytics.site import load_site
 from ..errors import TiltwatchError
 from . import routes_analyze, routes_data, routes_streams, ws
-from .auth import KeyRing, install_log_masking, require_key
+from .auth import AuthMiddleware, KeyRing, install_log_masking, parse_networks, require_key
 from .hub import Hub
 from .images import ImagePool
 from .metrics import HttpMetricsMiddleware, Metrics
 from .ratelimit import RateLimiter, RateLimitMiddleware
-from .settings import Settings, validation_message
+from .settings import Settings, error_responses, validation_message
 from .state import Server
 from .streams import StreamError
+from .uploads import BodyLimitMiddleware
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("tiltwatch.server") / "static"
@@ -69,8 +73,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Faces on casino cameras: live streams, image and video analysis, visits, alerts.")
     app.state.server = srv
     app.state.keys = KeyRing(keys)
+    trusted = parse_networks(settings.trusted_proxies)
 
-    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(settings.rate_limit))
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)
+    app.state.auth_limiter = RateLimiter(settings.auth_failures)  # wrong keys per client address
+
+    # Innermost first: body cap, rate limit (valid keys only), key check, OPTIONS, metrics, CORS.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_json_bytes)
+    app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, trusted=trusted)
+    app.add_middleware(AuthMiddleware, keys=app.state.keys, failures=app.state.auth_limiter, trusted=trusted)
+    app.add_middleware(OptionsMiddleware, routes=app.router.routes)
     app.add_middleware(HttpMetricsMiddleware, metrics=srv.metrics)
     if settings.cors_origins:  # outermost: errors and 429s carry CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
@@ -79,13 +91,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _error_handlers(app)
 
     api = [Depends(require_key)]
-    app.include_router(routes_analyze.router, prefix="/api/v1", dependencies=api, tags=["analysis"])
-    app.include_router(routes_streams.router, prefix="/api/v1", dependencies=api, tags=["streams"])
-    app.include_router(routes_data.router, prefix="/api/v1", dependencies=api, tags=["data"])
+    common = error_responses(401, 422, 429, 503)  # what any keyed route may answer
+    app.include_router(routes_analyze.router, prefix="/api/v1", dependencies=api, tags=["analysis"], responses=common)
+    app.include_router(routes_streams.router, prefix="/api/v1", dependencies=api, tags=["streams"], responses=common)
+    app.include_router(routes_data.router, prefix="/api/v1", dependencies=api, tags=["data"], responses=common)
     app.include_router(ws.router, prefix="/api/v1")  # authenticates itself (query, header or first message)
     app.add_api_route("/health", health, methods=["GET"], tags=["server"], summary="Liveness (no key needed)")
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["server"], dependencies=api,
-                      response_class=Response, summary="Prometheus metrics")
+                      response_class=Response, summary="Prometheus metrics",
+                      responses={200: {"content": {"text/plain": {}}}, **error_responses(401, 429)})
     app.add_api_route("/", dashboard, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
@@ -131,10 +145,40 @@ def _shutdown(srv: Server, store: Any) -> None:
     log.info("tiltwatch server stopped; store flushed and closed")
 
 
+def allowed_methods(routes: list[BaseRoute], path: str) -> list[str]:
+    """Every method some route serves at ``path`` (Starlette's own 405 names only the first route's).
+
+    Asks the routes themselves (FastAPI nests included routers); mounts (static files) are left out."""
+    methods = set()
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {"type": "http", "path": path, "method": method, "root_path": "", "headers": [], "query_string": b""}
+        if any(not isinstance(r, Mount) and r.matches(scope)[0] == Match.FULL for r in routes):
+            methods.add(method)
+    return sorted(methods | {"OPTIONS"}) if methods else []
+
+
+class OptionsMiddleware:
+    """``OPTIONS`` answers 204 with the path's real ``Allow`` (CORS preflights are answered further out)."""
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]):
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            allowed = allowed_methods(self.routes, scope["path"])
+            if allowed:
+                await Response(status_code=204, headers={"Allow": ", ".join(allowed)})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app.router.routes, request.url.path))
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

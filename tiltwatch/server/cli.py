@@ -49,7 +49,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, db: str = "sqlite:///tiltwa
           allow_frames: bool = False, blur: bool = False, api_key_file: Path | None = None,
           sample: bool | None = None, streams: tuple[str, ...] | list[str] = (), loop: bool = True,
           data_dir: Path = Path("tiltwatch-data"), cors_origins: tuple[str, ...] | list[str] = (),
-          rate_limit: int = 120) -> None:
+          rate_limit: int = 120, media_dir: Path | None = None,
+          trusted_proxies: tuple[str, ...] | list[str] = ()) -> None:
     """Run the API and dashboard until SIGINT/SIGTERM. ``sample=None``: the sample plays when no stream is given.
 
     Raises :class:`ConfigError` (one line) for a bad site config, key file or stream."""
@@ -64,19 +65,29 @@ def serve(host: str = "127.0.0.1", port: int = 8000, db: str = "sqlite:///tiltwa
     try:
         kwargs = {"api_key_file": api_key_file} if api_key_file is not None else {}
         settings = Settings(db=db, site=site, allow_frames=allow_frames, blur_faces=blur, data_dir=data_dir,
-                            cors_origins=list(cors_origins), rate_limit=rate_limit,
+                            cors_origins=list(cors_origins), rate_limit=rate_limit, media_dir=media_dir,
+                            trusted_proxies=list(trusted_proxies),
                             streams=_stream_specs(list(streams), sample, site, loop), **kwargs)
     except ValidationError as exc:
         raise ConfigError(validation_message(list(exc.errors()))) from None
     for spec in settings.streams:
         check_source(spec.source)  # a missing file fails here, in one line, before anything starts
     app = create_app(settings)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10,
-                            server_header=False)
+    config = uvicorn_config(app, host, port)
     install_log_masking()  # after uvicorn configured its loggers
     server = _make_server(config, app.state.server.closing)
     print(f"dashboard: http://{host}:{port}/", flush=True)
     server.run()
+
+
+def uvicorn_config(app, host: str, port: int):
+    """uvicorn's settings for ``app``. Its own ``X-Forwarded-For`` handling is off (by default it
+    believes any loopback peer, so a local client could pick its rate-limit bucket): the app reads
+    forwarded addresses itself, from its ``trusted_proxies`` only."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10,
+                          server_header=False, proxy_headers=False, forwarded_allow_ips=[])
 
 
 def _make_server(config, closing: threading.Event):
@@ -112,11 +123,15 @@ def serve_command(
     cors_origin: list[str] = typer.Option([], "--cors-origin", help="allow browser calls from this origin (repeat); "
                                                                     "default: CORS off"),
     rate_limit: int = typer.Option(120, min=0, help="requests per minute per client IP and key (0: off)"),
+    media_dir: Optional[Path] = typer.Option(None, help="folder whose video files API clients may add as streams "
+                                                        "(default: none, files only via --stream)"),
+    trusted_proxy: list[str] = typer.Option([], "--trusted-proxy", help="reverse proxy address or network whose "
+                                                                        "X-Forwarded-For is believed (repeat)"),
 ) -> None:
     """Serve the HTTP API and the live dashboard (open http://HOST:PORT/ and enter the API key)."""
     try:
         serve(host, port, db, site, allow_frames, blur, api_key_file, sample, stream, loop, data_dir,
-              cors_origin, rate_limit)
+              cors_origin, rate_limit, media_dir, trusted_proxy)
     except TiltwatchError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

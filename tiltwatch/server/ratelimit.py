@@ -2,12 +2,14 @@
 
 Each client may burst up to ``per_minute`` requests and then gets ``per_minute / 60`` more
 per second. Over the limit the answer is ``429`` with ``Retry-After`` (whole seconds).
-Unauthenticated requests are limited too (per IP), which slows down key guessing. WebSocket
-handshakes count as requests; one over the limit is refused with close code 1008.
+HTTP requests with no or a wrong key never get here (:class:`~.auth.AuthMiddleware` answers
+them and limits wrong keys per address). WebSocket handshakes count as requests; one over
+the limit is refused with close code 1008. The IP is the TCP peer unless that is a trusted
+proxy (see :func:`~.auth.client_address`).
 
 Usage::
 
-    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(per_minute=120))
+    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(per_minute=120), trusted=())
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
@@ -22,13 +25,14 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
-from .auth import client_id, presented_key
+from .auth import Network, client_address, client_id, presented_key
 
 
 class RateLimiter:
     """Token buckets keyed by client; thread-safe; idle full buckets are forgotten."""
 
-    def __init__(self, per_minute: int, max_clients: int = 100_000):
+    def __init__(self, per_minute: int, max_clients: int = 100_000, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock  # replaceable: tests freeze time instead of racing it
         self.per_minute = per_minute
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
@@ -39,7 +43,7 @@ class RateLimiter:
 
     def take(self, client: tuple[str, str], now: float | None = None) -> float:
         """Spend one token: 0.0 if allowed, else the seconds until a token is back."""
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             tokens, last = self._buckets.get(client, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
@@ -52,6 +56,14 @@ class RateLimiter:
             self.limited += 1
             return (1.0 - tokens) / self.rate
 
+    def peek(self, client: tuple[str, str], now: float | None = None) -> float:
+        """Like :meth:`take` but spends nothing: 0.0 if a token is there, else the seconds until one is."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.get(client, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def _forget_idle(self, now: float) -> None:
         refill = self.capacity / self.rate
         self._buckets = {c: (t, last) for c, (t, last) in self._buckets.items() if now - last < refill}
@@ -60,9 +72,11 @@ class RateLimiter:
 class RateLimitMiddleware:
     """Applies ``limiter`` to HTTP requests and WebSocket handshakes whose path starts with one of ``prefixes``."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, prefixes: tuple[str, ...] = ("/api/", "/metrics")):
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, trusted: tuple[Network, ...] = (),
+                 prefixes: tuple[str, ...] = ("/api/", "/metrics")):
         self.app = app
         self.limiter = limiter
+        self.trusted = trusted
         self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,7 +86,7 @@ class RateLimitMiddleware:
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         key = presented_key(Headers(scope=scope), scope["path"], query)
-        ip = (scope.get("client") or ("-", 0))[0]
+        ip = client_address(scope, self.trusted)
         wait = self.limiter.take((ip, client_id(key)))
         if wait > 0:
             seconds = max(1, math.ceil(wait))

@@ -37,22 +37,30 @@ BACKOFF_MAX_S = 30.0
 
 
 def masked_source(source: str) -> str:
-    """A source as it may be shown: ``rtsp://user:***@host/...`` (passwords hidden)."""
+    """A source as it may be shown: ``rtsp://user:***@host/...`` (passwords hidden); a file by its name
+    only (the server's folders are nobody's business)."""
+    if source_kind(source) == "file":
+        return Path(source).name
     return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", source)
 
 
-def check_source(source: str) -> str:
-    """The kind of ``source`` ('sample', 'camera', 'url', 'file'); InputError if it is none of them."""
+def source_kind(source: str) -> str:
+    """'sample', 'camera' (ASCII digits), 'url' (a stream scheme) or 'file' (anything else), by its text alone."""
     if source == "sample":
         return "sample"
-    if source.isdigit():
+    if source.isascii() and source.isdigit():  # not str.isdigit alone: '²' is a digit too, int() refuses it
         return "camera"
     if source.lower().startswith(STREAM_SCHEMES):
         return "url"
-    path = Path(source)
-    if path.is_file():
-        return "file"
-    raise InputError(f"{masked_source(source)}: no such file (nor 'sample', a camera index or a stream URL)")
+    return "file"
+
+
+def check_source(source: str) -> str:
+    """The kind of ``source`` ('sample', 'camera', 'url', 'file'); InputError for a file that is not there."""
+    kind = source_kind(source)
+    if kind != "file" or Path(source).is_file():
+        return kind
+    raise InputError(f"{source}: no such file (nor 'sample', a camera index or a stream URL)")
 
 
 class LiveReader:

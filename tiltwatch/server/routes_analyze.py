@@ -19,15 +19,30 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import InputError, TiltwatchError
 from .images import Busy
 from .jobs import FILES
+from .settings import error_responses
 from .state import Server, server
 from .uploads import IMAGE_FORMATS, VIDEO_FORMATS, receive_file
 
 router = APIRouter()
+
+
+def _multipart(description: str, **fields: str) -> dict[str, Any]:
+    """The multipart request body the handler parses itself, for OpenAPI (so clients can upload)."""
+    props: dict[str, Any] = {"file": {"type": "string", "format": "binary", "description": description}}
+    props.update({name: {"type": "string", "description": text} for name, text in fields.items()})
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
+        "schema": {"type": "object", "required": ["file"], "properties": props}}}}}
+
+
+IMAGE_BODY = _multipart("JPEG, PNG, WebP or BMP")
+VIDEO_BODY = _multipart("MP4, MOV, MKV or AVI", camera="site camera id (default: the site's only camera)",
+                        start_time="ISO 8601 time of the first frame (default: upload time)")
 MEDIA_TYPES = {"results.jsonl": "application/x-ndjson", "summary.csv": "text/csv",
                "annotated.mp4": "video/mp4", "report.html": "text/html"}
 
 
-@router.post("/analyze/image", summary="Analyse one image: faces, emotion, head pose")
+@router.post("/analyze/image", summary="Analyse one image: faces, emotion, head pose", openapi_extra=IMAGE_BODY,
+             responses=error_responses(413, 415))
 async def analyze_image(request: Request, srv: Server = Depends(server)) -> dict[str, Any]:
     """Multipart field ``file`` (JPEG, PNG, WebP or BMP). Returns the FrameResult as JSON."""
     s = srv.settings
@@ -53,7 +68,8 @@ def _start_time(text: str | None) -> float | None:
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
-@router.post("/jobs", status_code=202, summary="Analyse a video in the background")
+@router.post("/jobs", status_code=202, summary="Analyse a video in the background", openapi_extra=VIDEO_BODY,
+             responses=error_responses(413, 415))
 async def create_job(request: Request, srv: Server = Depends(server)) -> JSONResponse:
     """Multipart field ``file`` (MP4, MOV, MKV or AVI); optional fields ``camera`` (site camera id)
     and ``start_time`` (ISO 8601 time of the first frame, for the stored visits and alerts)."""
@@ -93,12 +109,13 @@ def _job(srv: Server, job_id: str):
     return job
 
 
-@router.get("/jobs/{job_id}", summary="A job's status, progress, fps and error")
+@router.get("/jobs/{job_id}", summary="A job's status, progress, fps and error", responses=error_responses(404))
 def get_job(job_id: str, srv: Server = Depends(server)) -> dict[str, Any]:
     return _job(srv, job_id).to_dict()
 
 
-@router.get("/jobs/{job_id}/{name}", summary="A job's results.jsonl, summary.csv, annotated.mp4 or report.html")
+@router.get("/jobs/{job_id}/{name}", summary="A job's results.jsonl, summary.csv, annotated.mp4 or report.html",
+            responses=error_responses(403, 404, 409))
 def job_file(job_id: str, name: str, srv: Server = Depends(server)) -> FileResponse:
     job = _job(srv, job_id)
     if name not in FILES:

@@ -12,6 +12,7 @@ Usage::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -29,14 +30,50 @@ MB = 1024 * 1024
 
 
 def validation_message(errors: list[dict], skip: tuple[str, ...] = ("body",)) -> str:
-    """One line for pydantic's errors: ``where: what`` of the first, and how many more."""
+    """One line for pydantic's errors: ``where: what`` of the first, and how many more.
+
+    Bad JSON reads ``request body is not valid JSON: <why> (at byte N)``; a wrong type names the
+    type it got (``source: Input should be a valid string, got int``)."""
     if not errors:
         return "invalid request"
     first = errors[0]
-    where = ".".join(str(p) for p in first.get("loc", ()) if p not in skip) or "request"
+    kind = str(first.get("type", ""))
+    loc = tuple(first.get("loc", ()))
+    if kind == "json_invalid":
+        at = f" (at character {loc[1]})" if len(loc) > 1 else ""
+        return f"request body is not valid JSON: {(first.get('ctx') or {}).get('error', 'decode error')}{at}"
+    if kind == "missing" and loc == ("body",):
+        return "request body is missing: send a JSON object"
+    where = ".".join(str(p) for p in loc if p not in skip) or "request body"
     what = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    if kind.endswith("_type") and "input" in first:  # strict types: say what came instead
+        what += f", got {_json_type(first['input'])}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {what}{more}"
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    error: str = Field(description="what went wrong, in one line")
+
+
+ERRORS = {400: "Malformed request (e.g. Content-Length)", 401: "Missing or invalid API key",
+          403: "Frames are not served (allow_frames is off)", 404: "No such stream, job or file",
+          409: "Conflicts with the current state", 413: "Body or upload over its size limit",
+          415: "Not multipart/form-data, or a file type not accepted", 422: "Invalid input",
+          429: "Rate limit, or too many wrong keys from this address (see Retry-After)",
+          503: "Starting, stopping, or too busy (see Retry-After)"}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` for these error codes, each an :class:`ErrorBody`."""
+    return {code: {"model": ErrorBody, "description": ERRORS[code]} for code in codes}
 
 
 def _env_keys() -> list[SecretStr]:
@@ -66,6 +103,19 @@ class StreamSpec(BaseModel):
         return v
 
 
+class StreamRequest(StreamSpec):
+    """A stream added over the API: strict JSON types, nothing coerced (``{"source": 0}`` is refused).
+
+    ``source`` is ``"sample"``, a webcam index as a string (``"0"``), an rtsp/http(s)/rtmp/udp/tcp
+    URL, or a video file named relative to the server's media folder (only when it has one)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, coerce_numbers_to_str=False)
+
+    source: str = Field(min_length=1, max_length=2048,
+                        description="'sample'; a webcam index as a string ('0'); an rtsp/http(s)/rtmp/udp/tcp URL; "
+                                    "or a video file relative to the server's media folder (media_dir)")
+
+
 class Settings(BaseModel):
     """Everything ``create_app`` needs; the defaults are the safe ones (no frames served, no CORS)."""
 
@@ -81,7 +131,14 @@ class Settings(BaseModel):
     max_video_bytes: int = Field(200 * MB, gt=0)
     image_types: list[ImageType] = ["jpeg", "png", "webp", "bmp"]
     video_types: list[VideoType] = ["mp4", "mov", "mkv", "avi"]
+    max_json_bytes: int = Field(MB, gt=0, description="largest JSON (non-multipart) request body; more: 413")
     rate_limit: int = Field(120, ge=0, description="requests per minute per client IP and key; 0 = off")
+    auth_failures: int = Field(10, ge=0, description="wrong API keys a minute from one client address before "
+                                                     "it gets 429 (all its requests); 0 = off")
+    trusted_proxies: list[str] = Field([], description="addresses or networks of reverse proxies whose "
+                                                       "X-Forwarded-For is believed; empty = the TCP peer counts")
+    media_dir: Path | None = Field(None, description="the only folder API clients may name video files in "
+                                                     "(relative names); None = no file sources over the API")
     cors_origins: list[str] = Field([], description="origins allowed by CORS; empty = CORS off")
     data_dir: Path = Field(Path("tiltwatch-data"), description="uploaded videos and job results")
     image_workers: int = Field(2, ge=1, le=32, description="analyzers for /analyze/image (one thread each)")
@@ -90,6 +147,16 @@ class Settings(BaseModel):
     analyzer: AnalyzerConfig = Field(default_factory=lambda: AnalyzerConfig(detect_every=3, emotion_every=2),
                                      description="pipeline of streams and jobs: the CLI's fast path by default "
                                                  "(images always use the exact path)")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"trusted proxy must be an IP address or network, got {item!r}") from None
+        return v
 
     @field_validator("cors_origins")
     @classmethod

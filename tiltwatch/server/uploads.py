@@ -6,8 +6,13 @@ as its part headers are in (415), and the file's bytes are counted as they come:
 upload stops at ``limit + 1`` bytes (413), so an endless or lying body costs at most one
 chunk more than the limit. Small form fields beside the file (e.g. ``camera``) are kept.
 
+Every other request body (JSON) is capped by :class:`BodyLimitMiddleware`: a ``Content-Length``
+over the cap is refused before anything is read, and a body without one is counted while
+it streams and stops at the first chunk over the cap (413 either way).
+
 Usage::
 
+    app.add_middleware(BodyLimitMiddleware, limit=1 * MB)
     upload = await receive_file(request, limit=10 * MB, formats=["jpeg", "png"], kinds=IMAGE_FORMATS,
                                 write=buffer.extend)
     upload.filename, upload.size, upload.fields["camera"]
@@ -21,6 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from fastapi import HTTPException, Request
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -161,3 +169,40 @@ async def receive_file(request: Request, *, limit: int, formats: list[str], kind
         raise HTTPException(422, f"{upload.filename}: empty file")
     upload.fields = {k: v.decode("utf-8", "replace") for k, v in parts.fields.items()}
     return upload
+
+
+def _body_too_big(limit: int) -> str:
+    return f"request body too large: the limit for JSON bodies is {limit} bytes"
+
+
+class BodyLimitMiddleware:
+    """Caps non-multipart request bodies at ``limit`` bytes (multipart uploads have their own limits)."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            await self.app(scope, receive, send)  # receive_file streams and limits these itself
+            return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            status, error = (413, _body_too_big(self.limit)) if length.isdigit() else (400, "invalid Content-Length")
+            await JSONResponse({"error": error}, status_code=status)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:  # no (or a lying) Content-Length: stop at the first chunk over
+                    raise HTTPException(413, _body_too_big(self.limit))  # FastAPI passes it to the 413 handler
+            return message
+
+        await self.app(scope, counted, send)

@@ -1,0 +1,365 @@
+"""The API lets in only whom it should: wrong keys limited per address, the key checked before the
+body is read, JSON bodies capped, file sources only from the media folder, strict JSON types,
+forwarded addresses believed only from trusted proxies, an OpenAPI document that says all this.
+
+Real app (FastAPI TestClient over the ASGI app, or a real uvicorn on loopback), no mocks.
+Rate limiters run on a frozen clock, so no result depends on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the server needs fastapi (pip install fastapi uvicorn python-multipart)")
+pytest.importorskip("python_multipart", reason="the server needs python-multipart")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from tiltwatch.server import Settings, create_app  # noqa: E402
+
+KEY = "test-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+MB = 1024 * 1024
+
+
+def settings(tmp: Path, **overrides) -> Settings:
+    base = dict(api_keys=[KEY], api_key_file=None, db=f"sqlite:///{tmp / 'tw.db'}", site=None,
+                data_dir=tmp / "data", rate_limit=0, image_workers=1)
+    return Settings(**{**base, **overrides})
+
+
+def frozen(app, at: list[float]) -> None:
+    """Both rate limiters read ``at[0]`` as the time: tests move the clock, not the wall."""
+    app.state.rate_limiter.clock = app.state.auth_limiter.clock = lambda: at[0]
+
+
+def one_line_error(r) -> str:
+    error = r.json()["error"]
+    assert isinstance(error, str) and error and "\n" not in error and "Traceback" not in error
+    return error
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("security")
+
+
+@pytest.fixture(scope="module")
+def client(tmp):
+    with TestClient(create_app(settings(tmp))) as c:
+        yield c
+
+
+# --- 1. wrong keys are limited per client address ----------------------------------------------
+
+
+def test_wrong_keys_get_429_after_the_limit_per_address(tmp):
+    app = create_app(settings(tmp, auth_failures=5, data_dir=tmp / "data-guess"))
+    now = [1000.0]
+    frozen(app, now)
+    with TestClient(app) as c:
+        codes = [c.get("/api/v1/streams", headers={"X-API-Key": f"guess-{i:04d}-0123456789"}).status_code
+                 for i in range(50)]  # every guess a different key: each used to get a fresh bucket
+        assert codes == [401] * 5 + [429] * 45
+        r = c.get("/api/v1/streams", headers={"X-API-Key": "guess-last-0123456789"})
+        assert r.status_code == 429 and r.headers["Retry-After"] == "12"  # 5 a minute: one back every 12 s
+        assert "too many wrong API keys" in one_line_error(r)
+        # The right key from a blocked address is refused too, or a lucky guess would still show as 200.
+        assert c.get("/api/v1/streams", headers=AUTH).status_code == 429
+        # Another address is not blocked; a request with no key is no guess and is not counted.
+        other = TestClient(app, client=("192.0.2.7", 4000))
+        assert [other.get("/api/v1/streams").status_code for _ in range(20)] == [401] * 20
+        assert other.get("/api/v1/streams", headers=AUTH).status_code == 200
+        now[0] += 12.0  # one failure's worth of time later: one more try
+        assert c.get("/api/v1/streams", headers=AUTH).status_code == 200
+        assert c.get("/api/v1/streams", headers={"X-API-Key": "guess-more-0123456789"}).status_code == 401
+        assert c.get("/api/v1/streams", headers=AUTH).status_code == 429
+
+
+def test_wrong_keys_on_websocket_handshakes_count_too(tmp):
+    from starlette.websockets import WebSocketDisconnect
+
+    app = create_app(settings(tmp, auth_failures=2, data_dir=tmp / "data-guess-ws"))
+    frozen(app, [0.0])
+    with TestClient(app) as c:
+        for i in range(2):
+            with c.websocket_connect(f"/api/v1/ws?key=wrong-{i}-0123456789abc") as ws:
+                assert ws.receive_json()["type"] == "error"
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with c.websocket_connect(f"/api/v1/ws?key={KEY}"):
+                pass
+        assert refused.value.code == 1008 and "too many wrong API keys" in refused.value.reason
+
+
+# --- 2. the key before the body; JSON bodies capped ---------------------------------------------
+
+
+def _asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], chunks: int, chunk: int = MB):
+    """POST ``chunks`` x ``chunk`` bytes straight over ASGI; returns (status, body, bytes the app pulled)."""
+    piece = b"[" + b"0," * (chunk // 2 - 1) + b"0"  # the same buffer each time: the sender holds nothing
+    pulled, sent = 0, []
+    total = chunks * len(piece)
+
+    async def receive():
+        nonlocal pulled
+        if pulled >= total:
+            return {"type": "http.disconnect"}
+        pulled += len(piece)
+        return {"type": "http.request", "body": piece, "more_body": pulled < total}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "client": ("127.0.0.1", 5000), "server": ("testserver", 80), "headers": headers}
+    asyncio.run(app(scope, receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], json.loads(body), pulled
+
+
+def test_no_key_is_refused_before_a_byte_of_a_300_mb_body_is_read(tmp):
+    app = create_app(settings(tmp, data_dir=tmp / "data-body"))
+    json_type = (b"content-type", b"application/json")
+    with TestClient(app):
+        status, body, pulled = _asgi_post(app, "/api/v1/streams", [json_type], chunks=300)
+        assert (status, pulled) == (401, 0), body  # was 422, after parsing all 300 MB
+        assert body["error"].startswith("missing API key")
+        status, body, pulled = _asgi_post(app, "/api/v1/streams", [json_type, (b"x-api-key", b"wrong-0123456789abc")],
+                                          chunks=300)
+        assert (status, pulled) == (401, 0)
+
+
+def test_json_bodies_are_capped_from_content_length_and_while_streaming(tmp):
+    app = create_app(settings(tmp, max_json_bytes=64 * 1024, data_dir=tmp / "data-cap"))
+    keyed = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {KEY}".encode())]
+    with TestClient(app) as c:
+        # No Content-Length (chunked): the app stops at the first chunk over the cap.
+        status, body, pulled = _asgi_post(app, "/api/v1/streams", keyed, chunks=300, chunk=16 * 1024)
+        assert status == 413 and pulled <= 64 * 1024 + 16 * 1024, pulled
+        assert body["error"] == "request body too large: the limit for JSON bodies is 65536 bytes"
+        # A Content-Length over the cap: refused before reading.
+        status, body, pulled = _asgi_post(app, "/api/v1/streams", keyed + [(b"content-length", b"314572800")],
+                                          chunks=300)
+        assert (status, pulled) == (413, 0)
+        r = c.post("/api/v1/streams", headers=AUTH, json={"id": "big", "source": "sample", "camera": "x" * 70_000})
+        assert r.status_code == 413 and "65536 bytes" in one_line_error(r)
+        # Under the cap all is as before; uploads (multipart) keep their own, larger limits.
+        assert c.post("/api/v1/streams", headers=AUTH, json={"id": "small", "source": "sample"}).status_code == 201
+        r = c.post("/api/v1/analyze/image", headers=AUTH,
+                   files={"file": ("x.txt", b"\0" * 100_000, "text/plain")})
+        assert r.status_code == 415  # read as multipart past the JSON cap, refused for its type
+
+
+# --- 3. file sources: only from the media folder, never shown with a server path ---------------
+
+
+def test_no_file_sources_over_the_api_without_a_media_folder(client, tmp):
+    (tmp / "exists.mp4").write_bytes(b"\0" * 100)
+    answers = set()
+    for source in ("/etc/passwd", "/no/such/file.mp4", str(tmp / "exists.mp4"), "exists.mp4", "../exists.mp4"):
+        r = client.post("/api/v1/streams", headers=AUTH, json={"id": "f", "source": source})
+        assert r.status_code == 422, source
+        answers.add(one_line_error(r))
+    assert len(answers) == 1 and "no media_dir" in answers.pop()  # the same answer: nothing to probe
+    assert client.get("/api/v1/streams/f", headers=AUTH).status_code == 404
+
+
+def test_file_sources_only_inside_the_media_folder_and_shown_relative(tmp):
+    media = tmp / "media"
+    (media / "day1").mkdir(parents=True)
+    (media / "clip.mp4").write_bytes(b"\0" * 100)
+    (media / "day1" / "clip2.mp4").write_bytes(b"\0" * 100)
+    (tmp / "secret.mp4").write_bytes(b"\0" * 100)
+    (media / "link.mp4").symlink_to(tmp / "secret.mp4")
+    with TestClient(create_app(settings(tmp, media_dir=media, data_dir=tmp / "data-media"))) as c:
+        for source in ("/etc/passwd", "../secret.mp4", "day1/../../secret.mp4", str(tmp / "secret.mp4"),
+                       "link.mp4", "missing.mp4", "day1", "bad\0name.mp4"):
+            r = c.post("/api/v1/streams", headers=AUTH, json={"id": "f", "source": source})
+            assert r.status_code == 422, source
+            assert one_line_error(r) == f"source: no video {source!r} in the media folder"  # missing = forbidden
+        r = c.post("/api/v1/streams", headers=AUTH, json={"id": "a", "source": "clip.mp4"})
+        assert r.status_code == 201 and r.json()["source"] == "clip.mp4"
+        r = c.post("/api/v1/streams", headers=AUTH, json={"id": "b", "source": str(media / "day1" / "clip2.mp4")})
+        assert r.status_code == 201 and r.json()["source"] == "day1/clip2.mp4"
+        listing = c.get("/api/v1/streams", headers=AUTH)
+        assert [s["source"] for s in listing.json()["streams"]] == ["clip.mp4", "day1/clip2.mp4"]
+        assert str(tmp) not in listing.text
+
+
+def test_configured_file_stream_shows_no_server_path_even_in_its_error(tmp):
+    folder = tmp / "operator-files"
+    folder.mkdir()
+    (folder / "notes.mp4").write_text("not a video\n")
+    s = settings(tmp, data_dir=tmp / "data-op", streams=[{"id": "op", "source": str(folder / "notes.mp4")}])
+    with TestClient(create_app(s)) as c:
+        end = time.monotonic() + 120
+        while (state := c.get("/api/v1/streams/op", headers=AUTH).json())["state"] != "failed":
+            assert time.monotonic() < end, f"the stream never failed: {state}"
+            time.sleep(0.2)
+        assert state["source"] == "notes.mp4" and "notes.mp4" in state["last_error"]
+        assert str(folder) not in json.dumps(state)
+        assert str(folder) not in c.get("/api/v1/streams", headers=AUTH).text
+
+
+def test_failed_job_names_the_uploaded_file_not_the_server_path(client, tmp):
+    r = client.post("/api/v1/jobs", headers=AUTH, files={"file": ("holiday.mp4", b"\0" * 4096, "video/mp4")})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    end = time.monotonic() + 120
+    while (job := client.get(f"/api/v1/jobs/{job_id}", headers=AUTH).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < end, f"the job never ended: {job}"
+        time.sleep(0.2)
+    assert job["status"] == "failed" and "holiday.mp4" in job["error"], job
+    assert "input.video" not in job["error"] and str(tmp) not in job["error"]
+
+
+# --- 4. strict types, readable errors ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("payload, error", [
+    ({"id": 5, "source": "sample"}, "id: Input should be a valid string, got number"),
+    ({"id": "s", "source": 123}, "source: Input should be a valid string, got number"),
+    ({"id": "s", "source": "sample", "loop": "yes"}, "loop: Input should be a valid boolean, got string"),
+    ({"id": "s", "source": "sample", "camera": ["a"]}, "camera: Input should be a valid string, got array"),
+    ({"id": "s", "source": "sample", "fps": 3}, "fps: Extra inputs are not permitted"),
+    ([], "request body: Input should be a valid dictionary or object to extract fields from, got array"),
+])
+def test_stream_fields_are_strict(client, payload, error):
+    r = client.post("/api/v1/streams", headers=AUTH, json=payload)
+    assert r.status_code == 422 and one_line_error(r) == error
+
+
+def test_invalid_json_and_missing_body_read_as_one_line(client):
+    json_type = {**AUTH, "Content-Type": "application/json"}
+    r = client.post("/api/v1/streams", headers=json_type, content=b'{"id": "s", ')
+    assert r.status_code == 422
+    assert one_line_error(r) == "request body is not valid JSON: Expecting property name enclosed in double quotes " \
+                                "(at character 12)"
+    r = client.post("/api/v1/streams", headers=json_type, content=b"")
+    assert r.status_code == 422 and one_line_error(r) == "request body is missing: send a JSON object"
+
+
+def test_a_webcam_over_the_api_is_its_index_as_a_string(client):
+    r = client.post("/api/v1/streams", headers=AUTH, json={"id": "cam0", "source": "0"})
+    assert r.status_code == 201 and r.json()["source"] == "0" and r.json()["state"] == "stopped"
+    assert client.delete("/api/v1/streams/cam0", headers=AUTH).status_code == 204
+
+
+# --- 5. X-Forwarded-For only from trusted proxies (a real uvicorn on loopback) -----------------
+
+
+class _Uvicorn:
+    """The app served by uvicorn, configured as ``tiltwatch serve`` configures it, on a free loopback port."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        from tiltwatch.server.cli import uvicorn_config
+
+        config = uvicorn_config(app, "127.0.0.1", 0)
+        config.log_level = "warning"
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> _Uvicorn:
+        self.thread.start()
+        end = time.monotonic() + 60
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < end, "uvicorn did not start"
+            time.sleep(0.05)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def get(self, path: str, headers: dict[str, str]) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("GET", path, headers=headers)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def test_forwarded_for_from_an_untrusted_peer_changes_no_bucket(tmp):
+    app = create_app(settings(tmp, rate_limit=3, auth_failures=3, data_dir=tmp / "data-xff"))
+    frozen(app, [0.0])
+    with _Uvicorn(app) as server:
+        codes = [server.get("/api/v1/streams", {**AUTH, "X-Forwarded-For": f"198.51.100.{i}"}) for i in range(5)]
+        assert codes == [200] * 3 + [429] * 2  # a loopback client used to get a fresh bucket per header
+        guesses = [server.get("/api/v1/visits", {"X-API-Key": f"guess-{i}-0123456789abc",
+                                                 "X-Forwarded-For": f"198.51.100.{i}"}) for i in range(5)]
+        assert guesses == [401] * 3 + [429] * 2
+
+
+def test_forwarded_for_from_a_trusted_proxy_is_the_client(tmp):
+    app = create_app(settings(tmp, rate_limit=2, trusted_proxies=["127.0.0.1"], data_dir=tmp / "data-proxy"))
+    frozen(app, [0.0])
+    with _Uvicorn(app) as server:
+        a = {**AUTH, "X-Forwarded-For": "203.0.113.5"}
+        b = {**AUTH, "X-Forwarded-For": "198.51.100.1, 203.0.113.6"}  # the right-most hop is what the proxy saw
+        spoofed = {**AUTH, "X-Forwarded-For": "10.9.9.9, 203.0.113.5"}  # what the client wrote comes first
+        assert [server.get("/api/v1/streams", a) for _ in range(3)] == [200, 200, 429]
+        assert server.get("/api/v1/streams", spoofed) == 429  # still 203.0.113.5
+        assert [server.get("/api/v1/streams", b) for _ in range(3)] == [200, 200, 429]
+
+
+def test_trusted_proxies_must_be_addresses():
+    with pytest.raises(ValueError, match="trusted proxy must be an IP address or network"):
+        Settings(api_keys=[KEY], trusted_proxies=["proxy.local"])
+
+
+# --- 6. OpenAPI and OPTIONS --------------------------------------------------------------------
+
+
+def test_openapi_declares_the_key_errors_and_upload_bodies(client):
+    doc = client.app.openapi()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["apiKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                       "description": "the API key"}
+    assert schemes["bearerKey"]["type"] == "http" and schemes["bearerKey"]["scheme"] == "bearer"
+    error = doc["components"]["schemas"]["ErrorBody"]
+    assert error["required"] == ["error"] and error["properties"]["error"]["type"] == "string"
+    ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if path == "/health":
+                assert "security" not in op
+                continue
+            assert {"bearerKey": []} in op["security"] and {"apiKeyHeader": []} in op["security"], (method, path)
+            assert op["responses"]["401"]["content"]["application/json"]["schema"] == ref, (method, path)
+            assert "429" in op["responses"], (method, path)
+    paths = doc["paths"]
+    assert {"409", "413", "422"} <= set(paths["/api/v1/streams"]["post"]["responses"])
+    assert paths["/api/v1/streams"]["post"]["responses"]["422"]["content"]["application/json"]["schema"] == ref
+    assert {"404", "409"} <= set(paths["/api/v1/streams/{stream_id}/start"]["post"]["responses"])
+    assert {"403", "404", "409"} <= set(paths["/api/v1/jobs/{job_id}/{name}"]["get"]["responses"])
+    for upload in ("/api/v1/analyze/image", "/api/v1/jobs"):
+        op = paths[upload]["post"]
+        assert {"413", "415"} <= set(op["responses"])
+        schema = op["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert schema["required"] == ["file"] and schema["properties"]["file"]["format"] == "binary"
+    assert {"camera", "start_time"} <= set(paths["/api/v1/jobs"]["post"]["requestBody"]["content"]
+                                           ["multipart/form-data"]["schema"]["properties"])
+
+
+def test_options_and_405_name_every_method_of_the_path(client):
+    r = client.options("/api/v1/streams")  # no key needed: it says nothing the OpenAPI document does not
+    assert r.status_code == 204 and r.headers["allow"] == "GET, OPTIONS, POST"
+    r = client.options("/api/v1/streams/x")
+    assert r.status_code == 204 and r.headers["allow"] == "DELETE, GET, OPTIONS"
+    r = client.delete("/api/v1/streams", headers=AUTH)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, OPTIONS, POST"
+    assert one_line_error(r) == "Method Not Allowed"
+    r = client.put("/api/v1/jobs", headers=AUTH)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, OPTIONS, POST"
+    assert client.options("/api/v1/nothing-here").status_code == 404
