@@ -204,7 +204,8 @@ class JobManager:
                 job.status = "done"
         except Exception as exc:  # noqa: BLE001 - the job must say why, the worker must go on
             job.status = "failed"
-            job.error = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            job.error = (str(exc).replace(str(job.input), job.filename).splitlines()[0][:300]  # no server path
+                         if str(exc) else type(exc).__name__)
             log.error("job %s failed: %s", job.id, job.error)
         finally:
             job.finished = time.time()
