@@ -1,4 +1,4 @@
-"""The docs hold: their Python examples run, their relative links resolve, the CLI reference is current.
+"""The docs hold: their Python examples run, their relative links (and headings) resolve, the CLI reference is current.
 
 A ```python block in docs/ is run; one that must not run (it needs your own video, a camera,
 a dataset or a server) is fenced ```python no-run, and illustrations are ```text. The blocks
@@ -37,13 +37,20 @@ def runnable_blocks(text: str) -> list[str]:
 
 
 def relative_links(text: str) -> list[str]:
-    """Link targets outside code: no URLs, no mailto, no in-page anchors."""
+    """Link targets outside code: no URLs, no mailto (in-page anchors are kept: '#name')."""
     prose = INLINE_CODE.sub("", FENCE.sub("", text))
-    out = []
-    for target in LINK.findall(prose):
-        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target) or target.startswith("#"):
-            continue
-        out.append(target)
+    return [t for t in LINK.findall(prose) if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", t)]
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces to '-'."""
+    out: set[str] = set()
+    for m in re.finditer(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", FENCE.sub("", text), re.M):
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).replace("`", "").lower()).replace(" ", "-")
+        base, n = slug, 1
+        while slug in out:
+            slug, n = f"{base}-{n}", n + 1
+        out.add(slug)
     return out
 
 
@@ -52,7 +59,9 @@ def test_fence_and_link_parsing():
             "```python\nprint(1)\n```\n```python no-run\nboom()\n```\n```text\n[c](missing.md)\n```\n"
             "`[d](in-code.md)`\n")
     assert runnable_blocks(text) == ["print(1)\n"]
-    assert relative_links(text) == ["a.md#x", "b.png"]
+    assert relative_links(text) == ["a.md#x", "b.png", "#here"]
+    assert anchors("# The store\n## `tiltwatch serve`\n## Why int8, and how\n## The store\n") == {
+        "the-store", "tiltwatch-serve", "why-int8-and-how", "the-store-1"}
 
 
 def test_there_are_docs():
@@ -64,12 +73,16 @@ def test_there_are_docs():
 
 @pytest.mark.parametrize("page", MARKDOWN, ids=_rel)
 def test_relative_links_resolve(page: Path):
-    missing = []
+    missing, bad_anchor = [], []
     for target in relative_links(page.read_text(encoding="utf-8")):
-        path = target.split("#", 1)[0]
-        if path and not (page.parent / path).exists():
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path) if path else page
+        if not file.exists():
             missing.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):
+            bad_anchor.append(target)
     assert not missing, f"{_rel(page)} links to files that do not exist: {missing}"
+    assert not bad_anchor, f"{_rel(page)} links to headings that do not exist: {bad_anchor}"
 
 
 def test_cli_reference_is_current():
