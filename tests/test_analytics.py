@@ -54,12 +54,14 @@ def test_site_loads(tmp_path):
 
 def test_a_camera_can_set_its_own_detector_tiles(tmp_path):
     from tiltwatch.config import AnalyzerConfig
+    from tiltwatch.pipeline.build import resolve_config
 
     base = AnalyzerConfig(detect_every=3)
-    assert load_site(site_file(tmp_path)).camera("cam-1").analyzer(base) == base  # unset: the analyzer's own
+    assert resolve_config(base, load_site(site_file(tmp_path)).camera("cam-1")) == base  # unset: the analyzer's own
     wide = load_site(site_file(tmp_path, SITE.replace("  - id: cam-1\n", "  - id: cam-1\n    detect_tiles: 3\n")))
-    config = wide.camera("cam-1").analyzer(base)
+    config = resolve_config(base, wide.camera("cam-1"))
     assert config.detect_tiles == 3 and config.detect_every == 3
+    assert resolve_config(base, wide.camera("cam-1"), {"detect_tiles": 2}).detect_tiles == 2  # a flag wins
     with pytest.raises(ConfigError, match="line 4: cameras.0.detect_tiles"):
         load_site(site_file(tmp_path, SITE.replace("  - id: cam-1\n", "  - id: cam-1\n    detect_tiles: 9\n")))
 

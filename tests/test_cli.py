@@ -102,7 +102,7 @@ def test_folder_with_a_broken_image_finishes_and_counts_it(tmp_path):
     (tmp_path / "imgs").mkdir()
     cv2.imwrite(str(tmp_path / "imgs" / "a.jpg"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     (tmp_path / "imgs" / "b.jpg").write_bytes(b"\xff\xd8broken")
-    res = tiltwatch("analyze", tmp_path / "imgs", "--out", tmp_path / "o", "-q", "--tta")  # photos: TTA is cheap
+    res = tiltwatch("analyze", tmp_path / "imgs", "--out", tmp_path / "o", "-q", "--emotion-tta")  # photos: TTA is cheap
     assert res.returncode == 0, res.stderr
     assert "1 frames" in res.stdout and "1 unreadable" in res.stdout and "b.jpg" in res.stderr
 
@@ -125,7 +125,7 @@ def test_models_lists_every_shipped_model_with_its_figures():
 
 
 def test_bench_reports_stages_and_the_tta_config(tmp_path):
-    res = tiltwatch("bench", "sample", "--streams", 1, "--frames", 10, "--no-encode", "--tta", "--json", tmp_path / "b.json")
+    res = tiltwatch("bench", "sample", "--streams", 1, "--frames", 10, "--no-encode", "--emotion-tta", "--json", tmp_path / "b.json")
     assert res.returncode == 0, res.stderr
     run = json.loads((tmp_path / "b.json").read_text())["runs"][0]
     assert run["config"]["emotion_tta"] is True and run["faces_per_frame"] > 0

@@ -9,6 +9,7 @@ Usage::
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from enum import Enum
 from functools import reduce
@@ -17,11 +18,44 @@ from typing import Optional
 
 import typer
 
+from .cli_settings import AnalyzerChoice, analyzer_flags
 from .emotions import DEFAULT_MODEL
 from .errors import TiltwatchError
+from .signals import stop_on_sigterm
+from .timeparse import parse_time
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Faces on camera: who is there, where they look, what they feel.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"tiltwatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Faces on camera: who is there, where they look, what they feel."""
+
+
+@app.command("settings")
+def settings_cmd(preset: str = typer.Option("fast", help="the preset to show (exact, fast, photo)"),
+                 settings: Optional[Path] = typer.Option(None, help="an analyzer settings file to apply on top")) -> None:
+    """Print every analyzer setting a run would use, as a settings file (YAML) to edit and pass back."""
+    import yaml
+
+    from .config import AnalyzerConfig, load_analyzer_settings
+
+    try:
+        config = AnalyzerConfig.preset(preset, **(load_analyzer_settings(settings) if settings else {}))
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo(f"# tiltwatch analyzer settings: preset {preset}" + (f" + {settings}" if settings else ""))
+    typer.echo(yaml.safe_dump(config.model_dump(), sort_keys=False).rstrip())
 
 
 from .server.cli import serve_command  # noqa: E402  (imports nothing heavy until it runs)
@@ -50,6 +84,7 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 @app.command()
+@analyzer_flags()
 def analyze(
     source: str = typer.Argument(..., help="'sample' (built in), an image, a folder of images, a video file, "
                                            "a webcam index (0) or a stream URL (rtsp://, http://)"),
@@ -57,27 +92,12 @@ def analyze(
     outputs: list[Output] = typer.Option([o.value for o in Output], "--output",
                                          help="what to write (repeat): jsonl, csv, video"),
     stride: int = typer.Option(1, min=1, help="analyse every N-th frame of a video"),
-    min_score: float = typer.Option(0.5, min=0.0, max=1.0, help="face detector score threshold"),
-    short_range: bool = typer.Option(False, help="short-range detector: faster, faces within ~2 m only"),
-    min_face: int = typer.Option(12, min=4, help="ignore faces smaller than this many pixels"),
-    tiles: Optional[int] = typer.Option(None, min=1, max=4, help="also detect on an N x N grid of overlapping "
-                                        "tiles: the small faces of a wide camera (2 or 3; costs 1 + N*N detector "
-                                        "calls); default: the --site camera's detect_tiles, else 1"),
-    model: str = typer.Option(DEFAULT_MODEL, help="emotion model: a shipped name or a path to .onnx"),
-    detect_every: int = typer.Option(3, min=1, help="run the detector every N frames, follow faces by their "
-                                                    "landmarks in between (videos, cameras; 1 = exact path)"),
-    emotion_every: int = typer.Option(2, min=1, help="classify each tracked face every N frames (1 = exact path)"),
     video_preset: Preset = typer.Option(Preset.superfast, help="x264 speed of annotated.mp4 (faster = bigger file)"),
-    smooth: float = typer.Option(0.5, min=0.0, help="smoothing time constant in seconds (0 = off)"),
-    lost_seconds: float = typer.Option(2.0, min=0.0, help="how long an unseen face keeps its track id"),
     blur: bool = typer.Option(False, help="pixelate faces in the annotated video and the window"),
     show: bool = typer.Option(False, help="live window (press q or Esc to stop)"),
     landmarks: bool = typer.Option(False, help="include the 468 mesh points per face in results.jsonl"),
     max_frames: Optional[int] = typer.Option(None, min=1, help="stop after this many frames"),
-    threads: int = typer.Option(1, min=1, help="threads for emotion inference"),
-    tta: bool = typer.Option(False, help="emotion test-time augmentation (mirror and one-pixel shifts): "
-                                         "a little more accurate, about 5x the emotion stage's time"),
-    overwrite: bool = typer.Option(False, help="replace results already in --out"),
+    overwrite: bool = typer.Option(False, help="replace the results of an earlier run in --out"),
     site: Optional[Path] = typer.Option(None, help="site config (YAML): zones, staff zones, alert thresholds"),
     db: Optional[str] = typer.Option(None, help="store visits and alerts here (with --site): "
                                                 "sqlite:///file.db or postgresql+psycopg://..."),
@@ -85,63 +105,51 @@ def analyze(
     start_time: Optional[str] = typer.Option(None, help="wall-clock time of the source's first frame, ISO 8601 "
                                                         "(default: now); visits and alerts are stored at it"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    analyzer: AnalyzerChoice = None,
 ) -> None:
     """Find every face in SOURCE; write results.jsonl, summary.csv and annotated.mp4 into --out.
 
     With --site and --db, also turns the run into visits, alerts and staff-zone counts in the store
-    (faces in staff zones are never analysed: only counted)."""
-    from .config import AnalyzerConfig
-    from .pipeline import Analyzer, run
-    from .sinks import AnnotatedVideoSink, JsonlSink, SummaryCsvSink, WindowSink
-    from .sources import ImageSource, open_source
+    (faces in staff zones are never analysed: only counted). Ctrl-C or SIGTERM stops the run and
+    keeps what was written (exit 130 / 143)."""
+    from .pipeline.build import OUTPUT_FILES, build_run
+    from .sinks.folder import OutputFolder
+    from .sources import open_source
 
-    names = {Output.jsonl: "results.jsonl", Output.csv: "summary.csv", Output.video: "annotated.mp4"}
-    wanted = [names[o] for o in dict.fromkeys(outputs)]
     if (site is None) != (db is None):
         _fail("--site and --db go together")
-    store = None
+    if show:
+        _check_display()
+    chosen = [o.value for o in dict.fromkeys(outputs)]
+    store = folder = None
     try:
-        analytics = None
+        site_cfg = t0 = None
         if site is not None:
-            from .analytics.sink import AnalyticsSink
             from .analytics.site import load_site
             from .store import Store
 
             site_cfg = load_site(site)
-            cam = site_cfg.camera(camera)
-            t0 = _parse_time(start_time)
+            site_cfg.camera(camera)
+            t0 = parse_time(start_time, "--start-time")
         src = open_source(source, stride=stride)
-        out.mkdir(parents=True, exist_ok=True)
-        existing = [n for n in wanted if (out / n).exists()]
-        if existing and not overwrite:
-            _fail(f"{out}/{existing[0]} already exists; pass --overwrite or choose another --out")
-        still = isinstance(src, ImageSource)  # unrelated photos: nothing to follow between them
-        if site is not None:
+        folder = OutputFolder(out, [OUTPUT_FILES[o] for o in chosen], overwrite)
+        for path in folder.leftovers:
+            typer.secho(f"note: {path} holds the partial results of a run that was killed", fg="yellow", err=True)
+        if site_cfg is not None:
             store = Store(db)
-            if site_cfg.retention_days:
-                store.purge(site_cfg.retention_days)
-            analytics = AnalyticsSink(store, site_cfg, cam.id, src.name, start_time=t0, lost_seconds=lost_seconds)
-        tiles = tiles or (cam.detect_tiles if site is not None else None) or 1
-        config = AnalyzerConfig(min_score=min_score, full_range=not short_range, min_face_size=min_face,
-                                detect_tiles=tiles, model=model, detect_every=1 if still else detect_every,
-                                emotion_every=1 if still else emotion_every, smooth_tau=smooth,
-                                lost_seconds=lost_seconds, threads=threads, fps=src.fps or 25.0, emotion_tta=tta)
-        analyzer = Analyzer(exclude=analytics.staff_filter if analytics else None, config=config)
-        sinks = []
-        if Output.jsonl in outputs:
-            sinks.append(JsonlSink(out / names[Output.jsonl], with_landmarks=landmarks))
-        if Output.csv in outputs:
-            sinks.append(SummaryCsvSink(out / names[Output.csv]))
-        if Output.video in outputs:
-            sinks.append(AnnotatedVideoSink(out / names[Output.video], fps=(src.fps or 5.0) / stride, blur=blur,
-                                            preset=video_preset.value))
+            _retention(store, site_cfg.retention_days)
+        extra = []
         if show:
-            sinks.append(WindowSink(blur=blur))
-        if analytics is not None:
-            sinks.append(analytics)
-        stats = run(src, analyzer, sinks, progress=not quiet, max_frames=max_frames)
+            from .sinks import WindowSink
+
+            extra.append(WindowSink(blur=blur))
+        plan = build_run(src, analyzer.base, folder.staging, chosen, analyzer.overrides, site=site_cfg,
+                         camera=camera, store=store, start_time=t0, blur=blur, video_preset=video_preset.value,
+                         landmarks=landmarks, extra_sinks=extra)
+        with stop_on_sigterm() as signalled:
+            stats = plan.execute(progress=not quiet, max_frames=max_frames)
     except TiltwatchError as exc:
-        _fail(str(exc))
+        _fail(str(exc) + (_kept(folder) if folder is not None else ""))
     finally:
         if store is not None:
             store.close()
@@ -151,22 +159,50 @@ def analyze(
         typer.secho(f"skipped: ... and {len(stats.skipped) - 10} more", fg="yellow", err=True)
     typer.echo(stats.line())
     if stats.frames == 0:
-        _fail(f"{source}: no frame could be processed", code=1)
-    typer.echo("wrote " + ", ".join(str(out / n) for n in wanted))
-    if analytics is not None:
-        typer.echo(f"stored run {analytics.run_id} of camera {analytics.camera.id}: {analytics.alert_count} alerts")
-
-
-def _parse_time(text: str | None) -> float | None:
-    if text is None:
-        return None
-    from datetime import datetime, timezone
-
+        _fail(f"{source}: no frame could be processed" + _kept(folder), code=1)
     try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        _fail(f"--start-time must be ISO 8601 (e.g. 2026-11-21T14:30:00Z), got {text!r}")
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+        files = folder.commit({"status": "interrupted" if stats.interrupted else "complete", "source": src.name,
+                               "frames": stats.frames, "faces": stats.faces,
+                               "skipped": len(stats.skipped) + stats.failed})
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo("wrote " + ", ".join(str(f) for f in files) + (" (interrupted: up to there)" if stats.interrupted
+                                                               else ""))
+    if plan.analytics is not None:
+        typer.echo(f"stored run {plan.analytics.run_id} of camera {plan.analytics.camera.id}: "
+                   f"{plan.analytics.alert_count} alerts")
+    if stats.interrupted:
+        raise typer.Exit(128 + int(signalled.signum or signal.SIGINT))
+
+
+def _kept(folder) -> str:
+    """What a failed run kept: the old results stay; the new partial ones are named."""
+    partial = folder.keep_partial()
+    if partial is None:
+        return ""
+    jsonl = partial / "results.jsonl"
+    if jsonl.exists():
+        with open(jsonl, "rb") as fh:
+            return f"; {sum(1 for _ in fh)} frames kept in {jsonl}"
+    return f"; partial results kept in {partial}"
+
+
+def _check_display() -> None:
+    """A live window needs a screen: say so before anything starts (OpenCV would abort the process)."""
+    import os
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        _fail("--show needs a display (DISPLAY is not set); drop --show, or watch annotated.mp4 afterwards")
+
+
+def _retention(store, days: float | None) -> None:
+    """The site's retention: purge and say what went (the run about to be written starts after it)."""
+    if not days:
+        return
+    counts = store.purge(days)
+    if any(counts.values()):
+        typer.secho(f"retention ({days:g} days): deleted " + ", ".join(f"{n} {t}" for t, n in counts.items() if n),
+                    fg="yellow", err=True)
 
 
 @app.command()
@@ -182,14 +218,38 @@ def report(
     from .store import Store
 
     try:
-        with Store(db) as store:
+        _check_report_outputs(out, csv_dir)
+        with Store(db, create=False) as store:
             if camera not in store.cameras():
                 _fail(f"camera {camera!r} has no data in the store (known: {', '.join(store.cameras()) or 'none'})")
             counts = build_report(store, camera, date, out, csv_dir)
     except TiltwatchError as exc:
         _fail(str(exc))
+    except OSError as exc:  # a full disk while writing
+        _fail(f"{exc.filename or out}: cannot write ({exc.strerror})")
     typer.echo(f"wrote {out}: {counts['visits']} visits, {counts['alerts']} alerts, {counts['plots']} plots"
                + (f"; CSV in {csv_dir}" if csv_dir else ""))
+
+
+def _check_report_outputs(out: Path, csv_dir: Path | None) -> None:
+    """Where the report goes must be writable, before any work: one line naming the path if not."""
+    import os
+
+    from .errors import OutputError
+
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; --out is the HTML file to write (e.g. {out / 'report.html'})")
+    if csv_dir is not None and csv_dir.exists() and not csv_dir.is_dir():
+        raise OutputError(f"{csv_dir}: is a file; --csv is the folder to write the CSV files into")
+    for folder in (out.parent, csv_dir):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{folder}: cannot write here ({exc.strerror})") from None
+        if not os.access(folder, os.W_OK):
+            raise OutputError(f"{folder}: cannot write here (permission denied)")
 
 
 @app.command()
@@ -199,7 +259,7 @@ def purge(db: str = typer.Option(..., help="the store URL"),
     from .store import Store
 
     try:
-        with Store(db) as store:
+        with Store(db, create=False) as store:
             counts = store.purge(days)
     except TiltwatchError as exc:
         _fail(str(exc))
@@ -207,19 +267,13 @@ def purge(db: str = typer.Option(..., help="the store URL"),
 
 
 @app.command("bench")
+@analyzer_flags()
 def bench_cmd(
     clip: str = typer.Argument("sample", help="a video file, or 'sample'"),
     streams: list[int] = typer.Option([1, 4, 8], help="concurrent streams to measure (repeat)"),
     frames: int = typer.Option(200, min=10, help="frames per stream"),
-    detect_every: int = typer.Option(3, min=1, help="detector stride (landmark tracking in between); as analyze"),
-    emotion_every: int = typer.Option(2, min=1, help="emotion stride per tracked face; as analyze"),
-    short_range: bool = typer.Option(False, help="short-range detector"),
-    tiles: int = typer.Option(1, min=1, max=4, help="detector tiles, as analyze --tiles"),
-    threads: int = typer.Option(1, min=1, help="emotion inference threads per stream"),
-    model: str = typer.Option(DEFAULT_MODEL, help="emotion model: a shipped name or a path to .onnx"),
     encode: bool = typer.Option(True, help="also annotate and encode H.264 (as for files; live streams need not)"),
     video_preset: Preset = typer.Option(Preset.superfast, help="x264 speed, as in analyze"),
-    tta: bool = typer.Option(False, help="emotion test-time augmentation, as analyze --tta"),
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
     emotion_only: bool = typer.Option(False, help="instead: emotion-model faces/s at batch 1, 64, 256 on the best "
                                                   "onnxruntime provider present (the GPU's, when there is one)"),
@@ -227,17 +281,18 @@ def bench_cmd(
                                                     "their ensemble) in torch instead, float32 and bfloat16, on the "
                                                     "GPU where there is one"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write all figures as JSON here"),
+    analyzer: AnalyzerChoice = None,
 ) -> None:
     """Per-stage latency, frames and faces per second, peak memory, for 1..N concurrent streams."""
     import json
-    import platform
 
+    from .machine import describe_machine, machine_line
     from .pipeline.bench import agreement, bench, emotion_throughput, format_table, torch_emotion_throughput
 
-    config = {"detect_every": detect_every, "emotion_every": emotion_every, "full_range": not short_range,
-              "threads": threads, "model": model, "detect_tiles": tiles} | ({"emotion_tta": True} if tta else {})
-    report = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_version()}",
-              "runs": []}
+    chosen = analyzer.config()
+    config, model, threads = chosen.model_dump(), chosen.model, chosen.threads
+    report = {"machine": describe_machine(), "runs": []}
+    typer.echo(f"machine: {machine_line(report['machine'])}")
     if emotion_only and checkpoint:
         try:
             report["emotion"] = [torch_emotion_throughput([str(c) for c in checkpoint], bf16=b) for b in (False, True)]
@@ -461,7 +516,12 @@ def eval_pose_cmd(dataset: str = typer.Option(..., "--dataset", help="KIND:PATH 
 
 
 def main() -> None:
+    import os
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # OpenCV's and FFmpeg's own log lines would come before (and say less than) ours
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("AV_LOG_FORCE_NOCOLOR", "1")
     app()
 
 

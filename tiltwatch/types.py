@@ -115,6 +115,7 @@ class FrameResult:
     source: str = ""
     excluded: dict[str, int] = field(default_factory=dict)  # faces not analysed, per staff zone
     detected: bool = True  # the detector ran on this frame (False: faces followed by landmarks)
+    speed: dict[str, float] = field(default_factory=dict, compare=False, repr=False)  # seconds a stage (not in JSON)
 
     def to_dict(self, with_landmarks: bool = False) -> dict:
         return {

@@ -8,6 +8,7 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable
 
@@ -19,6 +20,8 @@ from .records import Alert, ZoneCount
 from .site import SiteConfig
 from .visits import VisitBuilder
 from .zones import ZoneMap
+
+log = logging.getLogger(__name__)
 
 
 class AnalyticsSink(Sink):
@@ -38,6 +41,7 @@ class AnalyticsSink(Sink):
         self._last_count = float("-inf")
         self._t = self.t0
         self.alert_count = 0
+        self._checked_frame = False
 
     def staff_filter(self, face: FaceResult) -> str | None:
         """For ``Analyzer(exclude=...)``: the staff zone a face is in, if any."""
@@ -52,6 +56,12 @@ class AnalyticsSink(Sink):
                 self.on_alert(a)
 
     def write(self, frame: Frame, result: FrameResult) -> None:
+        if not self._checked_frame:  # the frame's size is known only now
+            self._checked_frame = True
+            for name in self.zones.outside(result.width, result.height):
+                log.warning("camera %s: zone %r lies wholly outside the %dx%d frame; it will never hold a face "
+                            "(check its polygon against this camera's picture)", self.camera.id, name,
+                            result.width, result.height)
         t = self._t = self.t0 + result.timestamp
         up = self.visits.update(result, t)
         for obs in up.observations:

@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import AnalyzerConfig
+from ..config import read_yaml
 from ..emotions import EMOTIONS
 from ..errors import ConfigError
 
@@ -47,6 +47,43 @@ class ZoneConfig(_Strict):
     def staff(self) -> bool:
         return self.kind == "staff"
 
+    @field_validator("polygon")
+    @classmethod
+    def _simple(cls, polygon: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """A polygon whose edges cross (points out of order) has no clear inside: refuse it."""
+        crossing = _crossing_edges(polygon)
+        if crossing is not None:
+            i, j = crossing
+            raise ValueError(f"the polygon's edges {i + 1} and {j + 1} cross (points must go round the zone "
+                             "in order, clockwise or not)")
+        return polygon
+
+
+def _crossing_edges(points: list[tuple[float, float]]) -> tuple[int, int] | None:
+    """The first two non-adjacent edges of the closed polygon that intersect, if any."""
+    def orient(a, b, c) -> float:
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    def on_segment(a, b, c) -> bool:  # c, collinear with a-b, lies on it
+        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    def cross(p1, p2, q1, q2) -> bool:
+        d1, d2, d3, d4 = orient(q1, q2, p1), orient(q1, q2, p2), orient(p1, p2, q1), orient(p1, p2, q2)
+        if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
+            return True
+        return any(d == 0 and on_segment(a, b, c) for d, a, b, c in
+                   ((d1, q1, q2, p1), (d2, q1, q2, p2), (d3, p1, p2, q1), (d4, p1, p2, q2)))
+
+    n = len(points)
+    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):  # neighbours share a corner
+                continue
+            if cross(*edges[i], *edges[j]):
+                return i, j
+    return None
+
 
 class CameraConfig(_Strict):
     id: str = Field(min_length=1)
@@ -56,9 +93,9 @@ class CameraConfig(_Strict):
     # unset: the analyzer's own setting
     detect_tiles: int | None = Field(None, ge=1, le=4)
 
-    def analyzer(self, base: AnalyzerConfig) -> AnalyzerConfig:
-        """``base`` with this camera's own detector settings."""
-        return base if self.detect_tiles is None else base.model_copy(update={"detect_tiles": self.detect_tiles})
+    def analyzer_settings(self) -> dict[str, int]:
+        """This camera's own analyzer settings (over the run's preset and settings file, under its flags)."""
+        return {} if self.detect_tiles is None else {"detect_tiles": self.detect_tiles}
 
     @model_validator(mode="after")
     def _unique_zone_names(self):
@@ -139,17 +176,7 @@ class SiteConfig(_Strict):
 
 def load_site(path: str | Path) -> SiteConfig:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data, node = read_yaml(path, "site config")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'cameras' at the top")
     try:

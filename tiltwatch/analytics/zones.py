@@ -24,6 +24,12 @@ class ZoneMap:
         x1, y1, x2, y2 = (float(v) for v in box)
         return self.zone_at((x1 + x2) / 2, (y1 + y2) / 2)
 
+    def outside(self, width: int, height: int) -> list[str]:
+        """Zones lying wholly outside a ``width`` x ``height`` frame: they can never hold a face."""
+        return [z.name for z, poly in zip(self.zones, self._polys)
+                if poly[..., 0].min() >= width or poly[..., 0].max() <= 0
+                or poly[..., 1].min() >= height or poly[..., 1].max() <= 0]
+
     @property
     def staff_zones(self) -> list[ZoneConfig]:
         return [z for z in self.zones if z.staff]

@@ -10,7 +10,7 @@ Usage::
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from contextlib import contextmanager
 from typing import Callable
 
@@ -27,6 +27,9 @@ from ..vision.detector import FaceDetector
 from ..vision.emotion import EmotionClassifier
 from ..vision.mesh import FaceMesher
 from ..vision.pose import HeadPoseEstimator
+
+
+TIMINGS_KEPT = 1000
 
 
 class Analyzer:
@@ -52,7 +55,10 @@ class Analyzer:
         # a cut only matters to what carries over between frames: tracks, and faces followed by their mesh
         self.cuts = CutDetector(c.cut_threshold) if c.cut_threshold is not None and (c.track or c.mesh) else None
         self.exclude = exclude
-        self.timings: dict[str, list[float]] = defaultdict(list)  # seconds per stage, per frame
+        # seconds per stage of the last TIMINGS_KEPT frames (each result carries its own frame's in
+        # ``speed``): bounded, so that a camera running for months does not grow
+        self.timings: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=TIMINGS_KEPT))
+        self._speed: dict[str, float] = {}
         self._frames = 0
         self._previous: list = []  # last frame's faces, for landmark tracking
         self._since_detect = 0
@@ -70,11 +76,14 @@ class Analyzer:
     def _timed(self, stage: str):
         t0 = time.perf_counter()
         yield
-        self.timings[stage].append(time.perf_counter() - t0)
+        dt = time.perf_counter() - t0
+        self.timings[stage].append(dt)
+        self._speed[stage] = self._speed.get(stage, 0.0) + dt
 
     def analyze(self, image: np.ndarray, timestamp: float | None = None, index: int | None = None,
                 source: str = "") -> FrameResult:
         image = to_bgr8(image, source or "frame")
+        self._speed = {}
         index = self._frames if index is None else index
         timestamp = index / self.config.fps if timestamp is None else timestamp
         h, w = image.shape[:2]
@@ -113,7 +122,7 @@ class Analyzer:
         self._frames += 1
         self._previous = faces
         return FrameResult(index=index, timestamp=timestamp, width=w, height=h, faces=faces, source=source,
-                           excluded=dict(excluded), detected=not follow)
+                           excluded=dict(excluded), detected=not follow, speed=self._speed)
 
     def _classify(self, image: np.ndarray, faces: list[FaceResult]) -> None:
         """Emotion for every face that is due (all of them unless ``emotion_every`` > 1), in one batch."""

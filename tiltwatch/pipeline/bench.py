@@ -50,11 +50,11 @@ def _stream_worker(clip: str, frames: int, config: dict, encode: bool, preset: s
     from ..config import AnalyzerConfig
     from ..sinks.video import AnnotatedVideoSink
     from ..sources import open_source
-    from .analyzer import Analyzer
+    from .build import build_analyzer
     from .threads import WriteBehind, prefetch
 
     src = open_source(clip)
-    an = Analyzer(AnalyzerConfig(**config, fps=src.fps or 25.0))
+    an = build_analyzer(AnalyzerConfig(**config), fps=src.fps)
     decode_t: list[float] = []
     encode_t: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,11 +132,11 @@ def agreement(clip: str, frames: int, config: dict) -> dict:
     from supervision import box_iou_batch
 
     from ..sources import open_source
-    from .analyzer import Analyzer
+    from .build import build_analyzer
 
     def results(cfg: dict) -> list:
         src = open_source(clip)
-        an = Analyzer(AnalyzerConfig(**cfg))
+        an = build_analyzer(AnalyzerConfig(**cfg), fps=src.fps)
         out = []
         for frame in src:
             out.append(an.analyze(frame.image, frame.timestamp, frame.index).faces)

@@ -1,8 +1,11 @@
 """The run loop: frames from a source through the analyzer into every sink.
 
-A frame that cannot be analysed is counted and skipped; the sinks are closed (and so
-flushed) however the run ends: at the end of the source, on Ctrl-C, or when the live
-window is closed.
+A frame that cannot be analysed, for whatever reason (a damaged image, an error inside a
+model), is counted and skipped, and each kind of failure is logged once; the run stops only
+when ``FAILED_IN_A_ROW`` frames in a row fail (then something is wrong with the source or the
+machine, not with one frame). The sinks are closed (and so flushed) however the run ends: at
+the end of the source, on Ctrl-C or SIGTERM (the caller turns SIGTERM into KeyboardInterrupt),
+when the live window is closed, or when an output cannot be written (a full disk: OutputError).
 
 Usage::
 
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from ..errors import TiltwatchError
+from ..errors import InputError, OutputError, first_line
 from ..sinks.base import Sink
 from ..sinks.window import StopRequested, WindowSink
 from ..sources.base import FrameSource
@@ -25,6 +28,7 @@ from .analyzer import Analyzer
 from .threads import WriteBehind, prefetch
 
 log = logging.getLogger(__name__)
+FAILED_IN_A_ROW = 50
 
 
 @dataclass
@@ -36,6 +40,7 @@ class RunStats:
     tracks: set[int] = field(default_factory=set)
     seconds: float = 0.0
     interrupted: bool = False
+    causes: dict[str, int] = field(default_factory=dict)  # why frames failed: first line -> frames
 
     @property
     def fps(self) -> float:
@@ -63,35 +68,71 @@ def run(source: FrameSource, analyzer: Analyzer, sinks: list[Sink], progress: bo
     here = [s for s in sinks if isinstance(s, WindowSink) or not threaded]
     writer = WriteBehind([s for s in sinks if s not in here]) if len(here) < len(sinks) else None
     frames = prefetch(source) if threaded and not source.live else iter(source)
+    in_a_row, ended = 0, False
     try:
         for frame in frames:
             try:
                 result = analyzer.analyze(frame.image, frame.timestamp, frame.index, source.name)
-            except TiltwatchError as exc:
-                stats.failed += 1
-                log.warning("frame %d: %s", frame.index, exc)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not end a 24/7 run
+                in_a_row += 1
+                _count_failure(stats, frame.index, exc)
+                if in_a_row >= FAILED_IN_A_ROW:
+                    raise InputError(f"{source.name}: {in_a_row} frames in a row could not be analysed "
+                                     f"(last: {first_line(exc)})") from None
                 continue
-            if writer is not None:
-                writer.write(frame, result)
-            for sink in here:
-                sink.write(frame, result)
+            in_a_row = 0
+            try:
+                if writer is not None:
+                    writer.write(frame, result)
+                for sink in here:
+                    sink.write(frame, result)
+            except OSError as exc:  # a full disk, a folder gone: what was written is kept
+                raise _output_error(exc) from None
             stats.frames += 1
             stats.faces += len(result.faces)
             stats.tracks.update(f.track_id for f in result.faces if f.track_id is not None)
             bar.update(1)
             if max_frames is not None and stats.frames >= max_frames:
                 break
+        ended = True
     except (KeyboardInterrupt, StopRequested):
-        stats.interrupted = True
+        stats.interrupted = ended = True
     finally:
         stats.seconds = time.perf_counter() - t0
         bar.close()
         if hasattr(frames, "close"):
             frames.close()  # stop the read-ahead thread before the source closes under it
         source.close()
-        if writer is not None:
-            writer.close()
-        for sink in here:
-            sink.close()
         stats.skipped = list(source.skipped)
+        _close_sinks(writer, here, raise_error=ended)  # (not over an error already on its way)
     return stats
+
+
+def _count_failure(stats: RunStats, index: int, exc: Exception) -> None:
+    stats.failed += 1
+    cause = f"{type(exc).__name__}: {first_line(exc)}"
+    if cause not in stats.causes:  # each kind of failure logged once, with the frame it first hit
+        log.warning("frame %d skipped: %s (further frames failing so are only counted)", index, cause)
+    stats.causes[cause] = stats.causes.get(cause, 0) + 1
+
+
+def _output_error(exc: OSError) -> OutputError:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return OutputError(f"{where}cannot write ({exc.strerror or first_line(exc)})")
+
+
+def _close_sinks(writer: WriteBehind | None, here: list[Sink], raise_error: bool) -> None:
+    """Close every sink, even when one fails; the first failure is raised after all are closed."""
+    error: BaseException | None = None
+    closers = ([writer.close] if writer is not None else []) + [s.close for s in here]
+    for close in closers:
+        try:
+            close()
+        except OSError as exc:
+            error = error or _output_error(exc)
+        except Exception as exc:  # noqa: BLE001 - the other sinks must still be closed
+            error = error or exc
+    if error is not None and raise_error:  # a run that ended well but could not flush its outputs
+        raise error
+    if error is not None:
+        log.warning("while closing the outputs: %s", first_line(error))

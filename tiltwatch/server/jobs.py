@@ -28,12 +28,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .. import Analyzer
 from ..analytics.site import SiteConfig
 from ..config import AnalyzerConfig
 from ..errors import TiltwatchError
-from ..pipeline import run
-from ..sinks import AnnotatedVideoSink, JsonlSink, Sink, SummaryCsvSink
+from ..pipeline.build import build_run
+from ..sinks import Sink
 from ..sources import VideoFileSource
 from ..sources.base import Frame, FrameSource
 from ..types import FrameResult
@@ -214,29 +213,17 @@ class JobManager:
 
     def _analyse(self, job: Job) -> None:
         source = _Stoppable(VideoFileSource(job.input), self._stop, job.filename)
-        folder = job.folder
         job.frames_total = source.total
-        analytics = None
         start = job.start_time if job.start_time is not None else job.created
-        if self.site is not None:
-            from ..analytics.sink import AnalyticsSink
-
-            analytics = AnalyticsSink(self.store, self.site, job.camera, job.filename, start_time=start)
-        analyzer = Analyzer(self.config, exclude=analytics.staff_filter if analytics else None, fps=source.fps or 25.0)
-        sinks: list[Sink] = [JsonlSink(folder / "results.jsonl"), SummaryCsvSink(folder / "summary.csv"),
-                             _Progress(job)]
-        if self.annotate:
-            sinks.append(AnnotatedVideoSink(folder / "annotated.mp4", fps=source.fps or 25.0, blur=self.blur))
-        if analytics is not None:
-            sinks.append(analytics)
-        try:
-            run(source, analyzer, sinks, progress=False)
-        finally:
-            analyzer.close()
-        if analytics is not None:
-            job.alerts = analytics.alert_count
+        outputs = ("jsonl", "csv", "video") if self.annotate else ("jsonl", "csv")
+        run = build_run(source, self.config or AnalyzerConfig.preset(), job.folder, outputs, site=self.site,
+                        camera=job.camera, store=self.store if self.site is not None else None, start_time=start,
+                        blur=self.blur, extra_sinks=[_Progress(job)])
+        run.execute()
+        if run.analytics is not None:
+            job.alerts = run.analytics.alert_count
             if not self._stop.is_set():
-                self._report(job, analytics.camera.id, start)
+                self._report(job, run.analytics.camera.id, start)
 
     def _report(self, job: Job, camera: str, start: float) -> None:
         try:

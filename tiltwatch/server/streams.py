@@ -27,7 +27,8 @@ from .. import Analyzer
 from ..analytics.affect import valence_arousal
 from ..analytics.site import SiteConfig
 from ..config import AnalyzerConfig
-from ..errors import ConfigError, TiltwatchError
+from ..errors import ConfigError, TiltwatchError, first_line
+from ..pipeline.build import build_analyzer
 from ..sinks.draw import annotate
 from ..sources.base import Frame
 from ..types import FrameResult
@@ -183,8 +184,8 @@ class LiveStream:
         analyzer = live = reader = None
         try:
             reader = self._reader = LiveReader(self.spec.source, loop=self.spec.loop)
-            config = self.config or AnalyzerConfig()
-            analyzer = Analyzer(self.site.camera(self.spec.camera).analyzer(config) if self.site else config)
+            camera = self.site.camera(self.spec.camera) if self.site is not None else None
+            analyzer = build_analyzer(self.config or AnalyzerConfig.preset(), camera)
             wall0 = time.time()  # the reader's t=0: stream seconds + wall0 = epoch seconds
             if self.site is not None:
                 live = LiveAlerts(self.store, self.site, self.spec.camera, masked_source(self.spec.source),
@@ -219,7 +220,7 @@ class LiveStream:
             self.state = "stopped"
         except Exception as exc:  # noqa: BLE001 - a failing stream must say why, not vanish
             self.state = "failed"
-            self.last_error = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            self.last_error = first_line(exc)
             log.error("stream %s failed: %s", self.spec.id, self.last_error)
         finally:
             self._reader = None
@@ -245,9 +246,8 @@ class LiveStream:
         self.faces += len(result.faces)
         self.faces_now = len(result.faces)
         self._latest = (frame, result)
-        for stage, values in analyzer.timings.items():  # move them out: the analyzer's lists never shrink
-            self.timings.setdefault(stage, deque(maxlen=LATENCY_WINDOW)).extend(values)
-            values.clear()
+        for stage, seconds in result.speed.items():
+            self.timings.setdefault(stage, deque(maxlen=LATENCY_WINDOW)).append(seconds)
         if self.state == "starting":
             self.state = "running"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Iterator
 
@@ -12,7 +11,6 @@ import numpy as np
 from ..errors import InputError
 from .base import Frame, FrameSource
 
-log = logging.getLogger(__name__)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jp2"}
 MIN_SIDE = 16  # below this no face can be found; say so instead of returning nothing
@@ -88,7 +86,6 @@ class ImageSource(FrameSource):
             except InputError as exc:
                 if len(self.paths) == 1:
                     raise
-                self.skipped.append(str(exc))
-                log.warning("skipped %s", exc)
+                self.skipped.append(str(exc))  # (reported once, by whoever runs the source)
                 continue
             yield Frame(index=i, timestamp=float(i), image=img, name=p.name)

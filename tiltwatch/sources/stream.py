@@ -57,7 +57,6 @@ class StreamSource(FrameSource):
                 failures += 1
                 if failures > self.max_retries:
                     self.skipped.append(f"{self.name}: stream dropped; gave up after {self.max_retries} reconnects")
-                    log.error("%s", self.skipped[-1])
                     break
                 delay = self.backoff * 2 ** (failures - 1)
                 log.warning("%s: stream dropped, reconnecting in %.1fs (%d/%d)", self.name, delay, failures, self.max_retries)

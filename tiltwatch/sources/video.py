@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Iterator
 
@@ -10,10 +9,8 @@ import av
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .base import Frame, FrameSource
-
-log = logging.getLogger(__name__)
 
 
 class VideoFileSource(FrameSource):
@@ -31,7 +28,7 @@ class VideoFileSource(FrameSource):
         try:
             self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError) as exc:
-            raise InputError(f"{self.path}: cannot open as video ({_short(exc)})") from None
+            raise InputError(f"{self.path}: cannot open as video ({first_line(exc, 200)})") from None
         if not self._container.streams.video:
             self._container.close()
             raise InputError(f"{self.path}: holds no video stream")
@@ -51,20 +48,22 @@ class VideoFileSource(FrameSource):
             except StopIteration:
                 break
             except av.FFmpegError as exc:  # a broken container: nothing more can be read
-                self.skipped.append(f"{self.path}: stopped reading at frame {index} ({_short(exc)})")
-                log.warning("%s", self.skipped[-1])
+                self.skipped.append(f"{self.path}: stopped reading at frame {index} ({first_line(exc, 200)})")
                 break
             try:
                 frames = packet.decode()
             except av.FFmpegError as exc:
-                self.skipped.append(f"{self.path}: broken packet near frame {index} ({_short(exc)})")
-                log.warning("%s", self.skipped[-1])
+                self.skipped.append(f"{self.path}: broken packet near frame {index} ({first_line(exc, 200)})")
                 continue
             for vf in frames:
                 if index % self.stride == 0:
                     t = float(vf.time) if vf.time is not None else index / (self.fps or 25.0)
                     yield Frame(index=index, timestamp=t, image=to_bgr(vf))
                 index += 1
+        self.ended_early = bool(self._stream.frames and index < self._stream.frames)
+        if self.ended_early:  # a cut or damaged file: its header promised more
+            self.skipped.append(f"{self.path}: ended early, after {index} of the {self._stream.frames} frames "
+                                "its header lists (a cut or damaged file)")
 
     def close(self) -> None:
         self._container.close()
@@ -77,6 +76,3 @@ def to_bgr(vf: av.VideoFrame) -> np.ndarray:
         return cv2.cvtColor(vf.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
     return vf.to_ndarray(format="bgr24")
 
-
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:200]

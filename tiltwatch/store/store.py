@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic.util import CommandError
@@ -28,9 +29,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tiltwatch.analytics.records import Alert, Observation, Visit, ZoneCount
-from tiltwatch.errors import ConfigError, TiltwatchError
+from tiltwatch.errors import ConfigError, StoreError, TiltwatchError
 
-from .engine import make_engine, masked, one_line, parse_url, plain, to_json
+from .engine import is_sqlite_file, make_engine, masked, one_line, parse_url, plain, to_json
 from .migrate import upgrade
 from .schema import AlertRow, Base, ObservationRow, RunRow, VisitRow, ZoneCountRow
 
@@ -74,13 +75,17 @@ class Store:
     """
 
     def __init__(self, url: str = "sqlite:///tiltwatch.db", batch_size: int = 200,
-                 batch_seconds: float = 2.0) -> None:
+                 batch_seconds: float = 2.0, create: bool = True) -> None:
+        """``create=False``: for commands that only read or delete: an SQLite file that is not there is
+        an error (a mistyped path), never a new empty store."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if batch_seconds < 0:
             raise ConfigError(f"batch_seconds must be >= 0, got {batch_seconds}")
         self._url = parse_url(url)
         self.url = masked(self._url)  # safe to show
+        if not create and is_sqlite_file(self._url) and not Path(self._url.database).expanduser().is_file():
+            raise ConfigError(f"no store at {self._url.database} (a mistyped --db?); nothing was created there")
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self._engine = make_engine(self._url)
@@ -288,4 +293,4 @@ class Store:
             with Session(self._engine) as session, session.begin():
                 yield session
         except SQLAlchemyError as e:
-            raise TiltwatchError(f"could not {what} in {self.url}: {one_line(e, self._url)}") from None
+            raise StoreError(f"could not {what} in {self.url}: {one_line(e, self._url)}") from None

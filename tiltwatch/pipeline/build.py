@@ -1,0 +1,110 @@
+"""One way to wire a run: source -> Analyzer -> sinks (+ the site's analytics and the store).
+
+``tiltwatch analyze``, the server's video jobs and live streams, and ``tiltwatch bench`` all
+build their analyzer here (:func:`build_analyzer`), so a setting reaches the analyzer the same
+way everywhere: the base config (a preset and a settings file), then the site camera's own
+settings (``detect_tiles``), then explicit overrides (CLI flags); still images always take the
+exact path. Runs that write files (``analyze``, jobs) are built whole by :func:`build_run`.
+
+Usage::
+
+    run = build_run(open_source("clip.mp4"), AnalyzerConfig.preset("fast"), out=Path("out"))
+    stats = run.execute(progress=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import AnalyzerConfig
+from ..sinks.base import Sink
+from ..sources.base import FrameSource
+from ..types import FaceResult
+from .analyzer import Analyzer
+from .runner import RunStats, run
+
+OUTPUT_FILES = {"jsonl": "results.jsonl", "csv": "summary.csv", "video": "annotated.mp4"}
+
+
+def resolve_config(base: AnalyzerConfig, camera=None, overrides: dict[str, Any] | None = None,
+                   still: bool = False, fps: float | None = None) -> AnalyzerConfig:
+    """``base``, then the site ``camera``'s own settings, then ``overrides``; ``still``: the exact path
+    (photos: nothing to follow between them); ``fps``: the source's frame rate, when it has one."""
+    data = base.model_dump()
+    if camera is not None:
+        data |= camera.analyzer_settings()
+    data |= overrides or {}
+    if still:
+        data |= {"detect_every": 1, "emotion_every": 1}
+    if fps:
+        data["fps"] = fps
+    return AnalyzerConfig.model_validate(data)
+
+
+def build_analyzer(base: AnalyzerConfig, camera=None, overrides: dict[str, Any] | None = None,
+                   still: bool = False, fps: float | None = None,
+                   exclude: Callable[[FaceResult], str | None] | None = None) -> Analyzer:
+    """The Analyzer of a run (models loaded once), its config resolved by :func:`resolve_config`."""
+    return Analyzer(resolve_config(base, camera, overrides, still, fps), exclude=exclude)
+
+
+def output_sinks(folder: Path, outputs: Sequence[str] = tuple(OUTPUT_FILES), fps: float = 25.0, blur: bool = False,
+                 video_preset: str = "superfast", landmarks: bool = False) -> list[Sink]:
+    """The file sinks of ``outputs`` (``jsonl``, ``csv``, ``video``) in ``folder``."""
+    from ..sinks import AnnotatedVideoSink, JsonlSink, SummaryCsvSink
+
+    sinks: list[Sink] = []
+    if "jsonl" in outputs:
+        sinks.append(JsonlSink(folder / OUTPUT_FILES["jsonl"], with_landmarks=landmarks))
+    if "csv" in outputs:
+        sinks.append(SummaryCsvSink(folder / OUTPUT_FILES["csv"]))
+    if "video" in outputs:
+        sinks.append(AnnotatedVideoSink(folder / OUTPUT_FILES["video"], fps=fps, blur=blur, preset=video_preset))
+    return sinks
+
+
+@dataclass
+class Run:
+    """A wired run: execute it once."""
+
+    source: FrameSource
+    analyzer: Analyzer
+    sinks: list[Sink]
+    analytics: Any = None  # the AnalyticsSink, with a site and a store
+    files: list[Path] = field(default_factory=list)  # what the run writes
+
+    def execute(self, progress: bool = False, max_frames: int | None = None) -> RunStats:
+        try:
+            return run(self.source, self.analyzer, self.sinks, progress=progress, max_frames=max_frames)
+        finally:
+            self.analyzer.close()
+
+
+def build_run(source: FrameSource, base: AnalyzerConfig, out: Path, outputs: Sequence[str] = tuple(OUTPUT_FILES),
+              overrides: dict[str, Any] | None = None, site=None, camera: str | None = None, store=None,
+              start_time: float | None = None, blur: bool = False, video_preset: str = "superfast",
+              landmarks: bool = False, extra_sinks: Sequence[Sink] = ()) -> Run:
+    """Source -> analyzer -> the file sinks of ``outputs`` in ``out`` (+ ``extra_sinks``), and with ``site``
+    and ``store`` the analytics that turn the run into visits and alerts (staff faces never analysed)."""
+    from ..sources import ImageSource
+
+    analytics = cam = None
+    config = resolve_config(base, overrides=overrides)
+    if site is not None:
+        cam = site.camera(camera)
+        config = resolve_config(base, cam, overrides)
+    if site is not None and store is not None:
+        from ..analytics.sink import AnalyticsSink
+
+        analytics = AnalyticsSink(store, site, cam.id, source.name, start_time=start_time,
+                                  lost_seconds=config.lost_seconds)
+    analyzer = build_analyzer(base, cam, overrides, still=isinstance(source, ImageSource), fps=source.fps,
+                              exclude=analytics.staff_filter if analytics is not None else None)
+    video_fps = (source.fps or 5.0) / getattr(source, "stride", 1)
+    sinks = output_sinks(out, outputs, video_fps, blur, video_preset, landmarks) + list(extra_sinks)
+    if analytics is not None:
+        sinks.append(analytics)
+    return Run(source, analyzer, sinks, analytics, [out / OUTPUT_FILES[o] for o in outputs])

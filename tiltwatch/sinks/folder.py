@@ -1,0 +1,76 @@
+"""An output folder that always holds one run's complete set of files, or says that it is partial.
+
+A run writes into a staging folder inside ``--out`` (``.partial-<pid>``). When it ends (at the
+end of its source, or interrupted: what was written is complete up to there) its files move in
+together, the previous run's files that this run did not write are removed, and ``run.json``
+says which run they are and whether it finished. When it fails (nothing analysed, a full disk)
+the previous run's files stay as they were and the new run's partial files stay in the staging
+folder, named in the error. A staging folder left by a killed run is kept and reported.
+
+Usage::
+
+    folder = OutputFolder(Path("out"), ["results.jsonl", "annotated.mp4"], overwrite=False)
+    ... write into folder.staging ...
+    folder.commit({"status": "complete", "frames": 300})      # or folder.keep_partial()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import OutputError
+
+RUN_FILES = ("results.jsonl", "summary.csv", "annotated.mp4", "run.json")
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+class OutputFolder:
+    def __init__(self, out: Path, names: list[str], overwrite: bool):
+        self.out, self.names = Path(out), names
+        if self.out.exists() and not self.out.is_dir():
+            raise OutputError(f"{self.out}: is a file, not a folder; choose another --out")
+        existing = [n for n in RUN_FILES if (self.out / n).exists()]
+        if existing and not overwrite:
+            raise OutputError(f"{self.out}/{existing[0]} already exists; pass --overwrite or choose another --out")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.staging = self.out / f".partial-{os.getpid()}"
+            self.staging.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.out}: cannot write here ({_why(exc)})") from None
+        self.leftovers = sorted(str(p) for p in self.out.glob(".partial-*") if p != self.staging)
+
+    def commit(self, info: dict[str, Any]) -> list[Path]:
+        """Move the run's files in, remove the previous run's others, write run.json; the files' paths."""
+        try:
+            for name in self.names:
+                if (self.staging / name).exists():
+                    os.replace(self.staging / name, self.out / name)
+            for name in RUN_FILES:
+                if name not in self.names and name != "run.json":
+                    (self.out / name).unlink(missing_ok=True)  # another run's: would pass for this one's
+            info = {"files": [n for n in self.names if (self.out / n).exists()],
+                    "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())} | info
+            tmp = self.staging / "run.json"
+            tmp.write_text(json.dumps(info, indent=2) + "\n")
+            os.replace(tmp, self.out / "run.json")
+            shutil.rmtree(self.staging, ignore_errors=True)
+        except OSError as exc:
+            raise OutputError(f"{self.out}: cannot move the results in ({_why(exc)}); they are in "
+                              f"{self.staging}") from None
+        return [self.out / n for n in info["files"]]
+
+    def keep_partial(self) -> Path | None:
+        """After a failure: the staging folder if it holds anything (kept), else None (removed)."""
+        if any(p.stat().st_size > 0 for p in self.staging.iterdir() if p.is_file()):
+            return self.staging
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return None
