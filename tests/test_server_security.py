@@ -157,6 +157,13 @@ def test_json_bodies_are_capped_from_content_length_and_while_streaming(tmp):
         assert r.status_code == 415  # read as multipart past the JSON cap, refused for its type
 
 
+def test_multipart_names_beyond_latin_1_are_no_500(client):
+    """Found by the schema fuzzing below: a field or file name past U+00FF used to raise inside the parser."""
+    r = client.post("/api/v1/analyze/image", headers=AUTH, data={"Ā": "x"},
+                    files={"file": ("заметки.txt", b"hello", "text/plain")})
+    assert r.status_code == 415 and "заметки.txt" in one_line_error(r)
+
+
 # --- 3. file sources: only from the media folder, never shown with a server path ---------------
 
 
@@ -363,3 +370,74 @@ def test_options_and_405_name_every_method_of_the_path(client):
     r = client.put("/api/v1/jobs", headers=AUTH)
     assert r.status_code == 405 and r.headers["allow"] == "GET, OPTIONS, POST"
     assert client.options("/api/v1/nothing-here").status_code == 404
+
+
+# --- 7. fuzzing: the schema holds and nothing answers 5xx --------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import settings as examples  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from schemathesis.checks import (  # noqa: E402
+    allow_header_conformance,
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          allow_header_conformance]
+
+
+def test_every_operation_keeps_to_its_schema(tmp):
+    """Schemathesis cases for each operation, called in ASGI (no network): documented status codes,
+    content types, Allow headers and bodies, never a 5xx, errors in one line."""
+    # schemathesis's pytest plugin does not run under this pytest, so each operation gets its own @given;
+    # its ASGI client runs the app's lifespan itself.
+    app = create_app(settings(tmp, data_dir=tmp / "data-fuzz", max_image_bytes=64 * 1024, max_video_bytes=64 * 1024))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex=r"/mjpeg$")  # never ends
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 15
+
+    for operation in operations:
+        @examples(max_examples=8, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def check(case):
+            response = case.call_and_validate(headers=AUTH, checks=CHECKS)
+            if response.status_code >= 400:
+                assert "\n" not in response.json()["error"], (operation.label, response.text)
+
+        check()
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+STREAM_FIELDS = st.fixed_dictionaries({}, optional={"id": JSON | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}",
+                                                                                 fullmatch=True),
+                                                     "source": JSON | st.sampled_from(["sample", "0", "../x", "/etc"]),
+                                                     "camera": JSON, "loop": JSON, "extra": JSON})
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(tmp):
+    with TestClient(create_app(settings(tmp, data_dir=tmp / "data-json"))) as c:
+        yield c
+
+
+@examples(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(payload=JSON | STREAM_FIELDS, path=st.sampled_from(["/api/v1/streams", "/api/v1/analyze/image",
+                                                           "/api/v1/jobs", "/api/v1/streams/x/start"]))
+def test_random_json_never_gets_a_5xx(fuzz_client, payload, path):
+    from tiltwatch.server.readers import source_kind
+
+    r = fuzz_client.post(path, headers={**AUTH, "Content-Type": "application/json"}, content=json.dumps(payload))
+    assert r.status_code < 500, (payload, r.text)
+    if r.status_code >= 400:
+        one_line_error(r)
+    else:  # only a well-typed stream that opens no server file gets in
+        assert path == "/api/v1/streams" and r.status_code == 201, (payload, r.text)
+        assert source_kind(payload["source"]) != "file"

@@ -97,7 +97,9 @@ class _Parts:
         self._value += data[start:end]
 
     def on_header_end(self) -> None:
-        self._headers[self._field.lower()] = self._value.decode("utf-8", "replace")
+        # latin-1 keeps the header's bytes as they came (parse_options_header re-encodes latin-1;
+        # a UTF-8 decoding here made it fail on any character past U+00FF); names are UTF-8 below.
+        self._headers[self._field.lower()] = self._value.decode("latin-1")
         self._field, self._value = "", b""
 
     def on_headers_finished(self) -> None:
@@ -160,7 +162,7 @@ async def receive_file(request: Request, *, limit: int, formats: list[str], kind
                     await done
             parts.pending.clear()
         parser.finalize()
-    except FormParserError:
+    except (FormParserError, ValueError):  # UnicodeError is a ValueError
         raise HTTPException(422, "malformed multipart body") from None
     upload = parts.upload
     if upload is None:
