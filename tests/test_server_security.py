@@ -97,6 +97,22 @@ def test_wrong_keys_on_websocket_handshakes_count_too(tmp):
         assert refused.value.code == 1008 and "too many wrong API keys" in refused.value.reason
 
 
+def test_wrong_keys_sent_as_the_first_websocket_message_count_too(tmp):
+    from starlette.websockets import WebSocketDisconnect
+
+    app = create_app(settings(tmp, auth_failures=2, data_dir=tmp / "data-guess-ws-msg"))
+    frozen(app, [0.0])
+    with TestClient(app) as c:
+        for i in range(2):
+            with c.websocket_connect("/api/v1/ws") as ws:
+                ws.send_json({"type": "auth", "key": f"wrong-{i}-0123456789abc"})
+                assert ws.receive_json()["type"] == "error"
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with c.websocket_connect("/api/v1/ws"):
+                pass
+        assert refused.value.code == 1008 and "too many wrong API keys" in refused.value.reason
+
+
 # --- 2. the key before the body; JSON bodies capped ---------------------------------------------
 
 

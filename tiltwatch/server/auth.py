@@ -35,7 +35,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 QUERY_KEY_PATHS = ("/frame.jpg", "/mjpeg", "/ws")  # the only URLs that accept ?key=
 MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 INVALID_KEY = "invalid API key"
+WS_REFUSED = "invalid API key"  # the close reason of a WebSocket refused for its key (ws.py)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Declared for OpenAPI only (auto_error=False): require_key decides, with its own messages.
 BEARER = HTTPBearer(auto_error=False, scheme_name="bearerKey", description="Authorization: Bearer <API key>")
@@ -140,8 +141,8 @@ class AuthMiddleware:
     """401 before the body is read, and 429 for an address that sent too many wrong keys.
 
     Covers HTTP requests under ``prefixes`` except ``OPTIONS``. WebSocket handshakes
-    authenticate themselves (possibly by their first message); here a wrong key in their
-    URL or headers counts as a failure and a blocked address cannot open one."""
+    authenticate themselves (possibly by their first message); a wrong key in their URL,
+    headers or first message counts as a failure, and a blocked address cannot open one."""
 
     def __init__(self, app: ASGIApp, keys: KeyRing, failures: RateLimiter, trusted: tuple[Network, ...] = (),
                  prefixes: tuple[str, ...] = ("/api/", "/metrics")):
@@ -163,6 +164,9 @@ class AuthMiddleware:
         valid = self.keys.valid(key)
         if key is not None and not valid and self.failures.per_minute:
             self.failures.take(bucket)
+        if scope["type"] == "websocket" and key is None and self.failures.per_minute:
+            await self.app(scope, receive, self._count_refusal(send, bucket))  # the key may come as a message
+            return
         if scope["type"] == "websocket" or valid:
             await self.app(scope, receive, send)
             return
@@ -170,6 +174,16 @@ class AuthMiddleware:
             log.warning("refused API key %s from %s", mask(key), ip)
         await JSONResponse({"error": MISSING_KEY if key is None else INVALID_KEY}, status_code=401,
                            headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+
+    def _count_refusal(self, send: Send, bucket: tuple[str, str]) -> Send:
+        """``send`` that counts a failure when the WebSocket closes for a wrong key (sent as its first message)."""
+
+        async def counting(message: Message) -> None:
+            if message["type"] == "websocket.close" and message.get("reason") == WS_REFUSED:
+                self.failures.take(bucket)
+            await send(message)
+
+        return counting
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, wait: float) -> None:
         seconds = max(1, math.ceil(wait))
