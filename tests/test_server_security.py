@@ -164,6 +164,10 @@ def test_json_bodies_are_capped_from_content_length_and_while_streaming(tmp):
         status, body, pulled = _asgi_post(app, "/api/v1/streams", keyed + [(b"content-length", b"314572800")],
                                           chunks=300)
         assert (status, pulled) == (413, 0)
+        # Multipart is left to the upload endpoints only: elsewhere it would be read whole.
+        multipart = [(b"content-type", b"multipart/form-data; boundary=x"), keyed[1]]
+        status, body, pulled = _asgi_post(app, "/api/v1/streams", multipart, chunks=300, chunk=16 * 1024)
+        assert status == 413 and pulled <= 64 * 1024 + 16 * 1024, pulled
         r = c.post("/api/v1/streams", headers=AUTH, json={"id": "big", "source": "sample", "camera": "x" * 70_000})
         assert r.status_code == 413 and "65536 bytes" in one_line_error(r)
         # Under the cap all is as before; uploads (multipart) keep their own, larger limits.
@@ -229,6 +233,9 @@ def test_configured_file_stream_shows_no_server_path_even_in_its_error(tmp):
         assert state["source"] == "notes.mp4" and "notes.mp4" in state["last_error"]
         assert str(folder) not in json.dumps(state)
         assert str(folder) not in c.get("/api/v1/streams", headers=AUTH).text
+        with c.websocket_connect(f"/api/v1/ws?key={KEY}") as ws:
+            hello = ws.receive_json()
+        assert hello["type"] == "hello" and str(folder) not in json.dumps(hello)
 
 
 def test_failed_job_names_the_uploaded_file_not_the_server_path(client, tmp):

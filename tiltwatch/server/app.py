@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_limiter = RateLimiter(settings.auth_failures)  # wrong keys per client address
 
     # Innermost first: body cap, rate limit (valid keys only), key check, OPTIONS, metrics, CORS.
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_json_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_json_bytes, uploads=routes_analyze.UPLOAD_PATHS)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, trusted=trusted)
     app.add_middleware(AuthMiddleware, keys=app.state.keys, failures=app.state.auth_limiter, trusted=trusted)
     app.add_middleware(OptionsMiddleware, routes=app.router.routes)

@@ -126,7 +126,8 @@ class LiveReader:
             else:
                 self._play()
         except Exception as exc:  # noqa: BLE001 - any failure ends the reader with a reason
-            self.problem = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            why = str(exc).replace(self.source, self.name) if self.kind == "file" else str(exc)  # no server path
+            self.problem = why.splitlines()[0][:300] if why else type(exc).__name__
             log.error("%s: %s", self.name, self.problem)
         finally:
             with self._cond:

@@ -24,6 +24,7 @@ from .state import Server, server
 from .uploads import IMAGE_FORMATS, VIDEO_FORMATS, receive_file
 
 router = APIRouter()
+UPLOAD_PATHS = ("/api/v1/analyze/image", "/api/v1/jobs")  # multipart bodies these stream and limit themselves
 
 
 def _multipart(description: str, **fields: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ it streams and stops at the first chunk over the cap (413 either way).
 
 Usage::
 
-    app.add_middleware(BodyLimitMiddleware, limit=1 * MB)
+    app.add_middleware(BodyLimitMiddleware, limit=1 * MB, uploads=("/api/v1/analyze/image",))
     upload = await receive_file(request, limit=10 * MB, formats=["jpeg", "png"], kinds=IMAGE_FORMATS,
                                 write=buffer.extend)
     upload.filename, upload.size, upload.fields["camera"]
@@ -178,18 +178,21 @@ def _body_too_big(limit: int) -> str:
 
 
 class BodyLimitMiddleware:
-    """Caps non-multipart request bodies at ``limit`` bytes (multipart uploads have their own limits)."""
+    """Caps request bodies at ``limit`` bytes, except multipart ones to the ``uploads`` paths
+    (:func:`receive_file` streams and limits those itself). Multipart elsewhere is capped too:
+    FastAPI would read such a body whole before finding it is no JSON."""
 
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, uploads: tuple[str, ...] = ()):
+        self.app, self.limit, self.uploads = app, limit, uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if headers.get("content-type", "").lower().startswith("multipart/form-data"):
-            await self.app(scope, receive, send)  # receive_file streams and limits these itself
+        if (scope["path"] in self.uploads
+                and headers.get("content-type", "").lower().startswith("multipart/form-data")):
+            await self.app(scope, receive, send)
             return
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
