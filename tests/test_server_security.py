@@ -82,6 +82,16 @@ def test_wrong_keys_get_429_after_the_limit_per_address(tmp):
         assert c.get("/api/v1/streams", headers=AUTH).status_code == 429
 
 
+def test_wrong_keys_from_one_ipv6_64_share_a_limit(tmp):
+    app = create_app(settings(tmp, auth_failures=2, data_dir=tmp / "data-guess-v6"))
+    frozen(app, [0.0])
+    with TestClient(app):
+        codes = [TestClient(app, client=(f"2001:db8:1:2::{i:x}", 4000)).get(
+            "/api/v1/streams", headers={"X-API-Key": f"guess-{i}-0123456789abc"}).status_code for i in range(1, 5)]
+        assert codes == [401, 401, 429, 429]  # a new address per guess does not help within the /64
+        assert TestClient(app, client=("2001:db8:1:3::1", 4000)).get("/api/v1/streams", headers=AUTH).status_code == 200
+
+
 def test_wrong_keys_on_websocket_handshakes_count_too(tmp):
     from starlette.websockets import WebSocketDisconnect
 

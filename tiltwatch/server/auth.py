@@ -137,6 +137,15 @@ def client_address(scope: Scope, trusted: tuple[Network, ...]) -> str:
     return hops[0] if hops else peer
 
 
+def _guesser(address: str) -> str:
+    """Whose wrong keys these are: the address, or its /64 for IPv6 (one host is given a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else address
+
+
 class AuthMiddleware:
     """401 before the body is read, and 429 for an address that sent too many wrong keys.
 
@@ -154,7 +163,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         ip = client_address(scope, self.trusted)
-        bucket = (ip, "wrong keys")
+        bucket = (_guesser(ip), "wrong keys")
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         key = presented_key(Headers(scope=scope), scope["path"], query)
         wait = self.failures.peek(bucket) if self.failures.per_minute else 0.0
