@@ -163,7 +163,8 @@ def analyze(
     try:
         files = folder.commit({"status": "interrupted" if stats.interrupted else "complete", "source": src.name,
                                "frames": stats.frames, "faces": stats.faces,
-                               "skipped": len(stats.skipped) + stats.failed})
+                               "skipped": len(stats.skipped) + stats.failed,
+                               "analyzer": plan.analyzer.config.model_dump()})
     except TiltwatchError as exc:
         _fail(str(exc))
     typer.echo("wrote " + ", ".join(str(f) for f in files) + (" (interrupted: up to there)" if stats.interrupted
@@ -260,9 +261,12 @@ def purge(db: str = typer.Option(..., help="the store URL"),
 
     try:
         with Store(db, create=False) as store:
+            abandoned = store.close_abandoned()
             counts = store.purge(days)
     except TiltwatchError as exc:
         _fail(str(exc))
+    if abandoned:
+        typer.echo(f"closed {abandoned} runs left open by a killed process (marked interrupted)")
     typer.echo("deleted " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 
 

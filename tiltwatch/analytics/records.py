@@ -45,6 +45,7 @@ class Visit:
     mean_arousal: float
     attention: float | None  # share of time attentive (None if never in a zone with a cone)
     closed: bool = False  # the track ended (not seen for longer than the tracker keeps ids)
+    interrupted: bool = False  # closed by a later run or purge: its process was killed mid-visit
 
 
 @dataclass

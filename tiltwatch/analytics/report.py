@@ -167,8 +167,10 @@ def build_report(store, camera: str, day: str, out: str | Path, csv_dir: str | P
     figures = [("Emotion timelines", timeline_plot(visits, obs)), ("Negative affect by zone", heatmap_plot(obs, start, end)),
                ("Attention", attention_plot(obs)), ("Staff zones", occupancy_plot(counts))]
     dwell = [v.end - v.start for v in visits]
+    cut = sum(v.interrupted for v in visits)
     summary = (f"{len(visits)} visits, {len(alerts)} alerts, {len(obs)} observations; "
-               f"median visit {np.median(dwell) if dwell else 0:.1f} s")
+               f"median visit {np.median(dwell) if dwell else 0:.1f} s"
+               + (f"; {cut} visits cut short by an interrupted run (its process was killed)" if cut else ""))
     parts = [f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='{uri}'>" if uri else
              f"<h2>{html.escape(title)}</h2><p>No data for this plot.</p>" for title, uri in figures]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tiltwatch: {html.escape(camera)} {day}</title>

@@ -57,6 +57,7 @@ class Job:
     fps: float = 0.0
     error: str | None = None
     alerts: int | None = None
+    analyzer: dict[str, Any] | None = None  # the settings the job ran with (its camera's included)
 
     @property
     def input(self) -> Path:
@@ -219,6 +220,7 @@ class JobManager:
         run = build_run(source, self.config or AnalyzerConfig.preset(), job.folder, outputs, site=self.site,
                         camera=job.camera, store=self.store if self.site is not None else None, start_time=start,
                         blur=self.blur, extra_sinks=[_Progress(job)])
+        job.analyzer = run.analyzer.config.model_dump()
         run.execute()
         if run.analytics is not None:
             job.alerts = run.analytics.alert_count

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Double, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Double, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared INTEGER PRIMARY KEY.
@@ -38,6 +38,8 @@ class RunRow(Base):
     source: Mapped[str] = mapped_column(Text)
     started_at: Mapped[float] = mapped_column(Double)
     ended_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    # closed by a later run or purge, not by its own process (killed): ended_at is its last record
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ObservationRow(Base):
@@ -83,6 +85,7 @@ class VisitRow(Base):
     mean_arousal: Mapped[float] = mapped_column(Double)
     attention: Mapped[float | None] = mapped_column(Double, nullable=True)
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AlertRow(Base):

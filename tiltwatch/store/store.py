@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic.util import CommandError
-from sqlalchemy import ColumnElement, delete, insert, select, union, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, union, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -42,6 +42,7 @@ Record = Observation | Alert | ZoneCount
 TABLES: dict[type, type[Base]] = {Observation: ObservationRow, Alert: AlertRow, ZoneCount: ZoneCountRow}
 KEYS_PER_QUERY = 500  # stays far below every database's limit on bound parameters
 DAY_S = 86400.0
+ABANDONED_S = 600.0  # an open run with nothing written for this long was left by a killed process
 
 
 def _row(record: Any) -> dict[str, Any]:
@@ -114,7 +115,10 @@ class Store:
     # --- runs ---------------------------------------------------------------------------------
 
     def start_run(self, camera: str, source: str) -> str:
-        """Record the start of a run now (committed at once) and return its new ``run_id``."""
+        """Record the start of a run now (committed at once) and return its new ``run_id``.
+
+        Runs of the camera that a killed process left open are closed first (:meth:`close_abandoned`)."""
+        self.close_abandoned(camera)
         run_id = uuid.uuid4().hex[:12]
         with self._transaction("start a run") as session:
             session.add(RunRow(run_id=run_id, camera=camera, source=source, started_at=time.time()))
@@ -128,6 +132,28 @@ class Store:
                                      .values(ended_at=time.time() if at is None else at))
         if result.rowcount == 0:
             raise TiltwatchError(f"no run {run_id!r} in {self.url}")
+
+    def close_abandoned(self, camera: str | None = None, now: float | None = None,
+                        quiet_s: float = ABANDONED_S) -> int:
+        """Close the runs (of ``camera``, or all) still open with nothing written for ``quiet_s``: their
+        process was killed. Each ends at its last record and is marked ``interrupted``, with its open
+        visits, so that no later report counts them as going on. Returns how many were closed."""
+        cutoff = (time.time() if now is None else now) - quiet_s
+        self.flush()
+        with self._transaction("close abandoned runs") as session:
+            runs = session.execute(select(RunRow.run_id, RunRow.started_at).where(
+                RunRow.ended_at.is_(None), *([RunRow.camera == camera] if camera is not None else []))).all()
+            closed = 0
+            for run_id, started in runs:
+                last = session.scalar(select(func.max(VisitRow.end)).where(VisitRow.run_id == run_id))
+                last = max(started, last or started)
+                if last >= cutoff:
+                    continue  # still writing: a live run of another process
+                session.execute(update(RunRow).where(RunRow.run_id == run_id).values(ended_at=last, interrupted=True))
+                session.execute(update(VisitRow).where(VisitRow.run_id == run_id, VisitRow.closed.is_(False))
+                                .values(closed=True, interrupted=True))
+                closed += 1
+        return closed
 
     # --- writing ------------------------------------------------------------------------------
 
