@@ -304,23 +304,41 @@ def test_a_video_job_runs_with_its_site_cameras_tiles(tmp_path):
 
 
 def test_after_sigkill_the_video_plays_and_the_next_run_closes_the_open_visits(tmp_path):
+    import sqlite3
+
+    from tiltwatch.sources.sample import SampleSource
     from tiltwatch.store import Store
 
-    site, db, out = tmp_path / "site.yaml", f"sqlite:///{tmp_path / 's.db'}", tmp_path / "o"
-    site.write_text("cameras:\n  - id: sample\n    zones:\n      - {name: t, kind: table, polygon: "
-                    "[[0, 0], [960, 0], [960, 540], [0, 540]]}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "tiltwatch", "analyze", "sample", "--out", out, "-q", "--site",
-                             site, "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    # wait for the video's first fragments (a keyframe every 2 s of the 15 fps sample) and a stored visit
-    while not any(p.stat().st_size > 150_000 for p in out.glob(".partial-*/annotated.mp4")):
+    site, db_file, out, clip = tmp_path / "site.yaml", tmp_path / "s.db", tmp_path / "o", tmp_path / "long.mp4"
+    site.write_text("cameras:\n  - id: cam\n    zones:\n      - {name: t, kind: table, polygon: "
+                    "[[0, 0], [480, 0], [480, 270], [0, 270]]}\n")
+    with av.open(str(clip), "w") as f:  # 40 s of the sample's faces: the run is killed long before its end
+        stream = f.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 480, 270, "yuv420p"
+        for frame in SampleSource(seconds=40, fps=15, size=(480, 270)):
+            f.mux(stream.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")))
+        f.mux(stream.encode())
+    proc = subprocess.Popen([sys.executable, "-m", "tiltwatch", "analyze", clip, "--out", out, "-q", "--site",
+                             site, "--db", f"sqlite:///{db_file}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+    def open_visits() -> int:
+        try:
+            with sqlite3.connect(db_file) as conn:
+                return conn.execute("SELECT count(*) FROM visits WHERE closed = 0").fetchone()[0]
+        except sqlite3.Error:  # not created yet
+            return 0
+
+    deadline = time.monotonic() + 180
+    # until the video has fragments (a keyframe every 2 s) and the store an open visit
+    while not (any(p.stat().st_size > 60_000 for p in out.glob(".partial-*/annotated.mp4")) and open_visits()):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
     proc.kill()
     proc.communicate(timeout=60)
     [staged] = out.glob(".partial-*/annotated.mp4")
     assert playable_frames(staged) >= 15  # fragmented MP4: plays up to its last whole fragment
-    with Store(db) as store:
+    with Store(f"sqlite:///{db_file}") as store:
         assert [r for r in store.visits() if not r.closed]  # left open by the killed run
         assert store.close_abandoned(now=time.time()) == 0  # just written to: could be a live run
         assert store.close_abandoned(now=time.time() + 3600) == 1
