@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..analytics.site import load_site
-from ..errors import TiltwatchError
+from ..errors import BusyError, TiltwatchError, http_status
 from . import routes_analyze, routes_data, routes_streams, ws
 from .auth import AuthMiddleware, KeyRing, install_log_masking, parse_networks, require_key
 from .hub import Hub
@@ -40,7 +40,6 @@ from .metrics import HttpMetricsMiddleware, Metrics
 from .ratelimit import RateLimiter, RateLimitMiddleware
 from .settings import Settings, error_responses, validation_message
 from .state import Server
-from .streams import StreamError
 from .uploads import BodyLimitMiddleware
 
 log = logging.getLogger(__name__)
@@ -184,14 +183,13 @@ def _error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": validation_message(list(exc.errors()))}, status_code=422)
 
-    @app.exception_handler(StreamError)
-    async def stream_error(request: Request, exc: StreamError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
-
     @app.exception_handler(TiltwatchError)
     async def tiltwatch_error(request: Request, exc: TiltwatchError) -> JSONResponse:
-        log.error("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"error": str(exc)}, status_code=503)
+        status = http_status(exc)  # by the error's type (errors.HTTP_STATUS); StreamError carries its own
+        if status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": "1"} if isinstance(exc, BusyError) else None
+        return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
 
 
 async def health(request: Request) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Optional
 
 import typer
 
+from ..cli_settings import AnalyzerChoice, analyzer_flags
 from ..errors import ConfigError, TiltwatchError
 
 SAMPLE_ID = "sample"
@@ -50,11 +51,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, db: str = "sqlite:///tiltwa
           sample: bool | None = None, streams: tuple[str, ...] | list[str] = (), loop: bool = True,
           data_dir: Path = Path("tiltwatch-data"), cors_origins: tuple[str, ...] | list[str] = (),
           rate_limit: int = 120, media_dir: Path | None = None,
-          trusted_proxies: tuple[str, ...] | list[str] = ()) -> None:
+          trusted_proxies: tuple[str, ...] | list[str] = (), analyzer=None) -> None:
     """Run the API and dashboard until SIGINT/SIGTERM. ``sample=None``: the sample plays when no stream is given.
 
-    Raises :class:`ConfigError` (one line) for a bad site config, key file or stream."""
-    import uvicorn
+    ``analyzer``: the :class:`~tiltwatch.config.AnalyzerConfig` of streams and jobs (default: the
+    ``fast`` preset). Raises :class:`ConfigError` (one line) for a bad site config, key file or stream."""
     from pydantic import ValidationError
 
     from .app import create_app
@@ -67,7 +68,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, db: str = "sqlite:///tiltwa
         settings = Settings(db=db, site=site, allow_frames=allow_frames, blur_faces=blur, data_dir=data_dir,
                             cors_origins=list(cors_origins), rate_limit=rate_limit, media_dir=media_dir,
                             trusted_proxies=list(trusted_proxies),
-                            streams=_stream_specs(list(streams), sample, site, loop), **kwargs)
+                            streams=_stream_specs(list(streams), sample, site, loop),
+                            **kwargs | ({"analyzer": analyzer} if analyzer is not None else {}))
     except ValidationError as exc:
         raise ConfigError(validation_message(list(exc.errors()))) from None
     for spec in settings.streams:
@@ -103,6 +105,7 @@ def _make_server(config, closing: threading.Event):
     return Server(config)
 
 
+@analyzer_flags()
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: every interface)"),
     port: int = typer.Option(8000, min=1, max=65535, help="port to listen on"),
@@ -127,11 +130,14 @@ def serve_command(
                                                         "(default: none, files only via --stream)"),
     trusted_proxy: list[str] = typer.Option([], "--trusted-proxy", help="reverse proxy address or network whose "
                                                                         "X-Forwarded-For is believed (repeat)"),
+    analyzer: AnalyzerChoice = None,
 ) -> None:
-    """Serve the HTTP API and the live dashboard (open http://HOST:PORT/ and enter the API key)."""
+    """Serve the HTTP API and the live dashboard (open http://HOST:PORT/ and enter the API key).
+
+    The analyzer settings apply to streams and video jobs; single images always run the photo preset."""
     try:
         serve(host, port, db, site, allow_frames, blur, api_key_file, sample, stream, loop, data_dir,
-              cors_origin, rate_limit, media_dir, trusted_proxy)
+              cors_origin, rate_limit, media_dir, trusted_proxy, analyzer.config())
     except TiltwatchError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

@@ -2,7 +2,7 @@
 
 Uploaded images are unrelated to each other, so the analyzers run without tracking and
 smoothing. At most ``workers`` images are analysed at once and at most ``queue`` wait;
-beyond that :class:`Busy` is raised (the API answers 503 with Retry-After), so a burst of
+beyond that :class:`~tiltwatch.errors.BusyError` is raised (the API answers 503 with Retry-After), so a burst of
 uploads can neither stall the server nor take the CPU from the live streams forever.
 
 Usage::
@@ -24,16 +24,13 @@ import cv2
 import numpy as np
 
 from .. import Analyzer
-from ..config import AnalyzerConfig
-from ..errors import InputError
+from ..config import PRESETS, AnalyzerConfig
+from ..pipeline.build import resolve_config
+from ..errors import BusyError, InputError
 from ..types import FrameResult
 
 MAX_PIXELS = 50_000_000  # a small file may decode to a huge image (a "decompression bomb")
 LATENCY_WINDOW = 300
-
-
-class Busy(Exception):
-    """Too many images waiting."""
 
 
 class ImagePool:
@@ -51,7 +48,7 @@ class ImagePool:
 
     async def analyze(self, data: bytes, name: str) -> FrameResult:
         if self.pending >= self.workers + self.queue:
-            raise Busy(f"{self.pending} images are being analysed or waiting; retry shortly")
+            raise BusyError(f"{self.pending} images are being analysed or waiting; retry shortly")
         self.pending += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, data, name)
@@ -62,8 +59,9 @@ class ImagePool:
     def _analyzer(self) -> Analyzer:
         analyzer = getattr(self._local, "analyzer", None)
         if analyzer is None:
-            exact = {"track": False, "smooth_tau": 0, "detect_every": 1, "emotion_every": 1}  # unrelated images
-            analyzer = self._local.analyzer = Analyzer(self.config, **exact)
+            # unrelated images: the photo preset over the server's settings, the exact path
+            photo = resolve_config(self.config or AnalyzerConfig(), overrides=PRESETS["photo"], still=True)
+            analyzer = self._local.analyzer = Analyzer(photo)
             with self._lock:
                 self._analyzers.append(analyzer)
         return analyzer
@@ -76,9 +74,8 @@ class ImagePool:
         analyzer = self._analyzer()
         result = analyzer.analyze(image, 0.0, 0, name)
         with self._lock:
-            for stage, values in analyzer.timings.items():
-                self.timings.setdefault(stage, deque(maxlen=LATENCY_WINDOW)).extend(values)
-                values.clear()
+            for stage, seconds in result.speed.items():
+                self.timings.setdefault(stage, deque(maxlen=LATENCY_WINDOW)).append(seconds)
         return result
 
     def close(self) -> None:

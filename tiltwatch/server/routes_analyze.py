@@ -16,8 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import InputError, TiltwatchError
-from .images import Busy
+from ..errors import TiltwatchError
 from .jobs import FILES
 from .settings import error_responses
 from .state import Server, server
@@ -50,12 +49,7 @@ async def analyze_image(request: Request, srv: Server = Depends(server)) -> dict
     data = bytearray()
     upload = await receive_file(request, limit=s.max_image_bytes, formats=s.image_types, kinds=IMAGE_FORMATS,
                                 write=data.extend)
-    try:
-        result = await srv.images.analyze(bytes(data), upload.filename)
-    except Busy as exc:
-        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
-    except InputError as exc:
-        raise HTTPException(422, str(exc)) from None
+    result = await srv.images.analyze(bytes(data), upload.filename)  # BusyError: 503, InputError: 422
     return result.to_dict()
 
 

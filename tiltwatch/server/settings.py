@@ -144,7 +144,7 @@ class Settings(BaseModel):
     image_workers: int = Field(2, ge=1, le=32, description="analyzers for /analyze/image (one thread each)")
     image_queue: int = Field(16, ge=1, description="image requests waiting beyond this get 503")
     streams: list[StreamSpec] = Field([], description="streams added (and started) at startup")
-    analyzer: AnalyzerConfig = Field(default_factory=lambda: AnalyzerConfig(detect_every=3, emotion_every=2),
+    analyzer: AnalyzerConfig = Field(default_factory=AnalyzerConfig.preset,
                                      description="pipeline of streams and jobs: the CLI's fast path by default "
                                                  "(images always use the exact path)")
 
