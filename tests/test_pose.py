@@ -74,3 +74,21 @@ def test_a_face_without_a_mesh_gets_its_pose_from_the_detector_keypoints(analyze
     assert turned.pose.roll - coarse.pose.roll == pytest.approx(-20, abs=4.0)
     flipped = no_mesh.analyze(np.ascontiguousarray(astronaut[:, ::-1])).faces[0]
     assert flipped.pose.yaw == pytest.approx(-coarse.pose.yaw, abs=3.0)
+
+
+def test_the_shipped_correction_keeps_mirror_and_in_plane_turns_exact():
+    """The analyzer's estimator is calibrated; its correction is odd/even in yaw and blind to roll,
+    so mirrored angles correct to mirrored angles, an in-plane turn moves roll alone, 0 stays 0."""
+    from tiltwatch.vision.pose import PoseCorrection, load_correction
+
+    fix = PoseCorrection.from_dict(load_correction()["mesh"])
+    grid = np.array([[y, p, r] for y in (-70, -35, -10, 0, 20, 50, 85) for p in (-40, -5, 0, 15, 60) for r in (-30, 0, 25)],
+                    float)
+    out = fix.apply(grid)
+    mirror = np.array([-1, 1, -1])
+    assert fix.apply(grid * mirror) == pytest.approx(out * mirror, abs=1e-9)
+    turned = fix.apply(grid + [0, 0, 17])
+    assert turned - out == pytest.approx(np.tile([0, 0, 17.0], (len(grid), 1)), abs=1e-9)
+    assert fix.apply(np.array([0, 0, 12.0])) == pytest.approx([0, 0, 12.0], abs=1e-9)
+    assert np.abs(out - grid).max() > 3  # and it does correct something
+    assert Analyzer(track=False, emotion=False).pose.calibrated and not HeadPoseEstimator().calibrated

@@ -8,7 +8,8 @@ import pytest
 from scipy.io import savemat
 
 from tiltwatch.errors import InputError
-from tiltwatch.training.pose_eval import dataset_angles, load_pose_dataset, pose_report
+from tiltwatch.training.pose_eval import (dataset_angles, dataset_angles_from_rotation, frame_pitch, load_pose_dataset,
+                                          pose_report, rotation_from_dataset_angles)
 from tiltwatch.types import Pose
 from tiltwatch.vision.detector import FaceDetector
 
@@ -28,15 +29,17 @@ def _write_sample(root, name, image, yaw_pitch_roll_deg, box):
 
 @pytest.fixture(scope="module")
 def aflw(tmp_path_factory, astronaut):
-    """A tiny AFLW layout: the astronaut frontal (0, 0, 0) and turned 20 degrees on screen
+    """A tiny AFLW layout: the astronaut looking into the lens and turned 20 degrees on screen
     (roll -20: OpenCV turns counter-clockwise, roll is clockwise), a faceless image, and one
-    image outside the +-99 degree protocol."""
+    image outside the +-99 degree protocol. A face looking into the lens has pitch -frame_pitch()
+    in the dataset's convention (its 3D model's zero sits that much higher)."""
     root = tmp_path_factory.mktemp("aflw")
     box = FaceDetector().detect(astronaut)[0].box
     centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-    _write_sample(root, "image00001", astronaut, (0, 0, 0), box)
-    _write_sample(root, "image00002", rotate(astronaut, 20, centre), (0, 0, -20), box)
-    _write_sample(root, "image00003", np.full_like(astronaut, 128), (0, 0, 0), box)
+    pitch = -frame_pitch()
+    _write_sample(root, "image00001", astronaut, (0, pitch, 0), box)
+    _write_sample(root, "image00002", rotate(astronaut, 20, centre), (0, pitch, -20), box)
+    _write_sample(root, "image00003", np.full_like(astronaut, 128), (0, pitch, 0), box)
     _write_sample(root, "image00004", astronaut, (120, 0, 0), box)
     return root
 
@@ -46,7 +49,7 @@ def test_loader_reads_angles_in_degrees_and_keeps_the_protocol(aflw):
     assert len(every) == 4
     kept = load_pose_dataset(f"aflw2000:{aflw}")
     assert [s.image.name for s in kept] == ["image00001.jpg", "image00002.jpg", "image00003.jpg"]
-    assert kept[1].angles == pytest.approx([0, 0, -20])  # yaw, pitch, roll
+    assert kept[1].angles == pytest.approx([0, -frame_pitch(), -20])  # yaw, pitch, roll
     with pytest.raises(InputError, match="unknown pose dataset kind"):
         load_pose_dataset(f"biwi:{aflw}")
 
@@ -57,6 +60,10 @@ def test_dataset_angles_follow_the_dataset_signs():
     got = dataset_angles(Pose(yaw=10, pitch=5, roll=-3))
     assert got == pytest.approx([-10, 5, -3], abs=0.6)
     assert dataset_angles(Pose(0, 0, 0)) == pytest.approx([0, 0, 0], abs=1e-9)
+    # the frame pitch turns the model about its own x axis: a frontal face reads -frame in pitch alone
+    assert dataset_angles(Pose(0, 0, 0), 8.0) == pytest.approx([0, -8.0, 0], abs=1e-9)
+    a = np.array([[50.0, -20, 30], [-80, 40, -10]])
+    assert dataset_angles_from_rotation(rotation_from_dataset_angles(a, 8.0), 8.0) == pytest.approx(a)
 
 
 def test_report_counts_faces_and_bins_by_true_yaw():
@@ -76,7 +83,8 @@ def test_eval_pose_command_end_to_end(aflw, tmp_path):
     assert r["images"] == 3 and r["found"] == 2 and r["faces_found"] == pytest.approx(2 / 3)
     assert set(r["mae"]) == {"yaw", "pitch", "roll", "mean"}
     assert set(r["by_yaw"]) == {"0-30", "30-60", "60-90"} and r["by_yaw"]["0-30"]["found"] == 2
-    assert r["mae"]["mean"] < 5  # a frontal face and its in-plane turn read true, in the dataset's signs
+    assert r["mae"]["mean"] < 3  # a frontal face and its in-plane turn read true, in the dataset's signs
+    assert r["frame_pitch_deg"] == frame_pitch()
     assert cv2.imread(str(png)) is not None
 
 

@@ -48,7 +48,7 @@ class Analyzer:
         self.detector = FaceDetector(c.min_score, c.full_range, c.min_face_size, c.detect_max_side, c.detect_tiles,
                                      c.detect_both_ranges)
         self.mesher = FaceMesher(threads=c.mesh_threads) if c.mesh else None
-        self.pose = HeadPoseEstimator()
+        self.pose = HeadPoseEstimator(calibrated=True)
         self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau)
         self.tracker = self._new_tracker(c.fps) if c.track else None

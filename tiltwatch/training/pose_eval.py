@@ -108,13 +108,37 @@ def load_pose_dataset(spec: str, protocol: bool = True) -> list[PoseSample]:
     return [s for s in samples if s.in_protocol()] if protocol else samples
 
 
-def dataset_angles(pose: Pose) -> np.ndarray:
-    """tiltwatch's pose -> (yaw, pitch, roll) in AFLW2000-3D's convention (3DDFA's Euler order
-    ``R = Rz Ry Rx`` and its signs), from the rotation matrix, not angle by angle."""
+def frame_pitch() -> float:
+    """Degrees between the two head models' zero pitch: tiltwatch's frontal face (a face looking
+    into the lens) is AFLW2000-3D's 3D model turned this much about its own x axis; fitted with
+    the pose correction (``models/head_pose_correction.json``)."""
+    from ..vision.pose import load_correction
+
+    return float(load_correction()["aflw2000_frame_pitch_deg"])
+
+
+def dataset_angles_from_rotation(r: np.ndarray, frame: float = 0.0) -> np.ndarray:
+    """(..., 3, 3) model->camera rotations in tiltwatch's camera frame (x right, y down, z away)
+    -> (..., 3) yaw, pitch, roll in AFLW2000-3D's convention (``R = Rz Ry Rx``, its signs), after
+    turning the model by ``frame`` degrees about its x axis (see :func:`frame_pitch`)."""
+    r = np.asarray(r, np.float64) @ Rotation.from_euler("x", frame, degrees=True).as_matrix()
+    about_z, about_y, about_x = Rotation.from_matrix(r).as_euler("ZYX", degrees=True).T
+    return np.stack([about_y, -about_x, about_z], -1)
+
+
+def rotation_from_dataset_angles(angles: np.ndarray, frame: float = 0.0) -> np.ndarray:
+    """The inverse of :func:`dataset_angles_from_rotation`."""
+    a = np.asarray(angles, np.float64)
+    r = Rotation.from_euler("ZYX", np.stack([a[..., 2], a[..., 0], -a[..., 1]], -1), degrees=True).as_matrix()
+    return r @ Rotation.from_euler("x", -frame, degrees=True).as_matrix()
+
+
+def dataset_angles(pose: Pose, frame: float = 0.0) -> np.ndarray:
+    """tiltwatch's pose -> (yaw, pitch, roll) in AFLW2000-3D's convention, through its rotation
+    matrix (not angle by angle), so that large angles compare in the dataset's own Euler order."""
     from ..vision.pose import rotation_from_pose
 
-    about_z, about_y, about_x = Rotation.from_matrix(rotation_from_pose(pose)).as_euler("ZYX", degrees=True)
-    return np.array([about_y, -about_x, about_z])  # camera frame x right, y down, z away
+    return dataset_angles_from_rotation(rotation_from_pose(pose), frame)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -135,8 +159,9 @@ def labelled_face(faces: list[FaceResult], box: np.ndarray) -> FaceResult | None
 
 
 def predict_samples(samples: list[PoseSample], faces_of: Callable[[np.ndarray], list[FaceResult]],
-                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """(N, 3) predicted (yaw, pitch, roll) in the dataset's convention; NaN rows where no face was found."""
+                    progress: Callable[[int, int], None] | None = None, frame: float = 0.0) -> np.ndarray:
+    """(N, 3) predicted (yaw, pitch, roll) in the dataset's convention (``frame``: see
+    :func:`dataset_angles_from_rotation`); NaN rows where no face was found."""
     pred = np.full((len(samples), 3), np.nan)
     for i, s in enumerate(samples):
         image = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
@@ -144,7 +169,7 @@ def predict_samples(samples: list[PoseSample], faces_of: Callable[[np.ndarray], 
             raise InputError(f"{s.image}: cannot read this image")
         face = labelled_face(faces_of(image), s.box)
         if face is not None:
-            pred[i] = dataset_angles(face.pose)
+            pred[i] = dataset_angles(face.pose, frame)
         if progress is not None:
             progress(i + 1, len(samples))
     return pred
@@ -189,11 +214,17 @@ def pose_report(true: np.ndarray, pred: np.ndarray) -> dict:
     return report
 
 
-def evaluate_pose(samples: list[PoseSample], analyzer, progress: Callable[[int, int], None] | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Run ``analyzer`` (a tiltwatch Analyzer) on every sample -> (report, true, predicted)."""
+def evaluate_pose(samples: list[PoseSample], analyzer,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Run ``analyzer`` (a tiltwatch Analyzer) on every sample -> (report, true, predicted).
+    A calibrated pose estimator's angles are compared across the fitted frame pitch; the
+    solver alone's as they are."""
     true = np.stack([s.angles for s in samples]) if samples else np.zeros((0, 3))
-    pred = predict_samples(samples, lambda img: analyzer.analyze(img).faces, progress)
-    return pose_report(true, pred), true, pred
+    frame = frame_pitch() if getattr(analyzer.pose, "calibrated", False) else 0.0
+    pred = predict_samples(samples, lambda img: analyzer.analyze(img).faces, progress, frame)
+    report = pose_report(true, pred)
+    report["frame_pitch_deg"] = frame
+    return report, true, pred
 
 
 def format_report(report: dict) -> str:

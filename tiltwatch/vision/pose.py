@@ -9,13 +9,24 @@ Every third mesh point (156, spread over the whole face) and SQPNP alone: measur
 astronaut, Levenberg-Marquardt refinement changed no angle by more than 0.1 degree and
 all 468 points agreed no better under a mirror flip, at 3-5x the cost.
 
+``HeadPoseEstimator(calibrated=True)`` (what the analyzer uses) then corrects the solver's
+rotation with :class:`PoseCorrection`: small polynomials of its yaw and pitch, fitted on
+labelled photos (``models/head_pose_correction.json``, ``scripts/fit_pose_correction.py``; the
+figures, cross-validated, are in docs/head_pose.md). They act in the Euler order
+``R = Rz(roll) Ry(yaw) Rx(pitch)``, in which turning the image only moves roll, and they are odd
+in yaw (yaw, roll) or even (pitch) with no constant, so an in-plane turn still moves roll by
+its angle, a mirror image still negates yaw and roll, and a frontal face still reads 0.
+
 Usage::
 
-    pose = HeadPoseEstimator().estimate(face.landmarks, frame.shape)
+    pose = HeadPoseEstimator().estimate(face.landmarks, frame.shape)    # the solver alone
+    pose = HeadPoseEstimator(calibrated=True).estimate(face.landmarks, frame.shape)
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from importlib import resources
 
 import cv2
@@ -32,19 +43,104 @@ def _load_model() -> tuple[np.ndarray, np.ndarray]:
         return data["points"].astype(np.float64), data["offsets"].astype(np.float64)
 
 
+CORRECTION_FILE = "head_pose_correction.json"
+#: angles are divided by this before they enter the correction's polynomials
+_SCALE = 90.0
+
+
+def _odd(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Terms odd in yaw (for yaw and roll): each changes sign with a mirror image."""
+    y, p = yaw / _SCALE, pitch / _SCALE
+    return np.stack([y, y * np.abs(y), y * p, y * p * p, y ** 3, y * np.abs(p)], -1)
+
+
+def _even(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Terms even in yaw (for pitch), none constant: a frontal face keeps pitch 0."""
+    y, p = yaw / _SCALE, pitch / _SCALE
+    return np.stack([p, np.abs(y), y * y, p * p, p * np.abs(y), p * y * y, np.abs(y) ** 3], -1)
+
+
+def zyx_angles(r: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) model->camera rotations -> (..., 3) yaw, pitch, roll (tiltwatch's signs) in the
+    order ``R = Rz(roll) Ry(-yaw) Rx(-pitch)``, where an in-plane turn of the image moves roll alone."""
+    about_z, about_y, about_x = Rotation.from_matrix(r).as_euler("ZYX", degrees=True).T
+    return np.stack([-about_y, -about_x, about_z], -1)
+
+
+def rotation_from_zyx(angles: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`zyx_angles`."""
+    a = np.asarray(angles, np.float64)
+    return Rotation.from_euler("ZYX", np.stack([a[..., 2], -a[..., 0], -a[..., 1]], -1), degrees=True).as_matrix()
+
+
+@dataclass
+class PoseCorrection:
+    """yaw += odd(yaw, pitch) . yaw_w, pitch += even(yaw, pitch) . pitch_w, roll += odd(yaw, pitch) . roll_w,
+    on the ZYX angles of the solver's rotation (see :func:`zyx_angles`). The polynomials see yaw and
+    pitch clipped to ``limit`` (the largest the fit saw), so they never extrapolate."""
+
+    yaw: np.ndarray
+    pitch: np.ndarray
+    roll: np.ndarray
+    limit: np.ndarray  # (2,) |yaw|, |pitch| in degrees
+
+    def apply(self, angles: np.ndarray) -> np.ndarray:
+        """(..., 3) ZYX yaw, pitch, roll -> corrected, same shape."""
+        a = np.asarray(angles, np.float64)
+        y, p = np.clip(a[..., 0], -self.limit[0], self.limit[0]), np.clip(a[..., 1], -self.limit[1], self.limit[1])
+        odd, even = _odd(y, p), _even(y, p)
+        return np.stack([a[..., 0] + odd @ self.yaw, a[..., 1] + even @ self.pitch, a[..., 2] + odd @ self.roll], -1)
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, true: np.ndarray, f_scale: float = 3.0) -> PoseCorrection:
+        """Least squares with a soft L1 loss (``f_scale`` degrees) of true - raw, each angle on its terms."""
+        from scipy.optimize import least_squares
+
+        weights = []
+        for j, terms in enumerate((_odd, _even, _odd)):
+            x, d = terms(raw[:, 0], raw[:, 1]), true[:, j] - raw[:, j]
+            w0 = np.linalg.lstsq(x, d, rcond=None)[0]
+            weights.append(least_squares(lambda w: x @ w - d, w0, loss="soft_l1", f_scale=f_scale).x)
+        return cls(*weights, np.abs(raw[:, :2]).max(0))
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k).tolist() for k in ("yaw", "pitch", "roll", "limit")}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PoseCorrection:
+        return cls(*(np.asarray(d[k], np.float64) for k in ("yaw", "pitch", "roll", "limit")))
+
+
+def load_correction() -> dict:
+    """The shipped correction file: ``mesh`` and ``keypoints`` corrections and the figures they were fitted with."""
+    return json.loads(resources.files("tiltwatch.models").joinpath(CORRECTION_FILE).read_text())
+
+
 class HeadPoseEstimator:
-    def __init__(self) -> None:
+    """``calibrated=False``: the PnP solver alone (exact on the head model's own projection);
+    ``True``: its rotation corrected by the shipped :class:`PoseCorrection` (mesh and keypoint
+    poses each have their own)."""
+
+    def __init__(self, calibrated: bool = False) -> None:
         self.model, self.offsets = _load_model()  # offsets: the mesh's constant yaw/pitch/roll bias
         self.index = np.arange(0, len(self.model), 3)
         self._object_points = np.ascontiguousarray(self.model[self.index])  # sliced once, not per face
         self._keypoint_points = np.ascontiguousarray(keypoint_rows(self.model))
+        self.calibrated = calibrated
+        self._mesh_fix = self._keypoint_fix = None
+        if calibrated:
+            data = load_correction()
+            self._mesh_fix = PoseCorrection.from_dict(data["mesh"])
+            self._keypoint_fix = PoseCorrection.from_dict(data["keypoints"]) if data.get("keypoints") else None
 
     def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
-        return self._solve(self._object_points, landmarks[self.index, :2], image_shape, self.offsets)
+        pose = self._solve(self._object_points, landmarks[self.index, :2], image_shape, self.offsets)
+        return _corrected(pose, self._mesh_fix)
 
     def estimate_from_keypoints(self, keypoints: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         """Coarser pose from the detector's six keypoints, for faces without a mesh."""
-        return self._solve(self._keypoint_points, keypoints, image_shape, self.offsets)
+        pose = self._solve(self._keypoint_points, keypoints, image_shape, self.offsets)
+        return _corrected(pose, self._keypoint_fix)
 
     @staticmethod
     def _solve(obj: np.ndarray, points: np.ndarray, image_shape: tuple[int, ...], offsets: np.ndarray) -> Pose | None:
@@ -58,6 +154,12 @@ class HeadPoseEstimator:
         if not ok:
             return None
         return Pose.from_array(pose_from_rotation(cv2.Rodrigues(rvec)[0]).as_array() - offsets)
+
+
+def _corrected(pose: Pose | None, fix: PoseCorrection | None) -> Pose | None:
+    if pose is None or fix is None:
+        return pose
+    return pose_from_rotation(rotation_from_zyx(fix.apply(zyx_angles(rotation_from_pose(pose)))))
 
 
 def pose_from_rotation(r: np.ndarray) -> Pose:
