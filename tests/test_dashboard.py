@@ -90,6 +90,9 @@ def running_server(tmp: Path, *args: str):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
+    # Selenium Manager must not reach out (it did, to two hosts, on its own): the driver is given,
+    # its usage statistics are off and it runs offline
+    os.environ.update({"SE_AVOID_STATS": "true", "SE_OFFLINE": "true"})
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
