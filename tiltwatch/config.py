@@ -106,7 +106,8 @@ def read_yaml(path: str | Path, what: str) -> tuple[Any, yaml.Node | None]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        why = " ".join(str(getattr(exc, "problem", None) or exc).split())  # PyYAML's can span lines
+        raise ConfigError(f"{path}{where}: not valid YAML ({why})") from None
 
 
 def load_analyzer_settings(path: str | Path) -> dict[str, Any]:
