@@ -9,6 +9,7 @@ Usage::
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError, InputError, ModelError, TiltwatchError
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .config import AnalyzerConfig
@@ -25,9 +26,4 @@ _LAZY = {"Analyzer": ".pipeline.analyzer", "AnalyzerConfig": ".config", "SCHEMA_
          "Emotion": ".types", "FaceResult": ".types", "FrameResult": ".types", "Pose": ".types"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'tiltwatch' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -107,9 +107,9 @@ def analyzer_flags(default_preset: str = DEFAULT_PRESET) -> Callable:
                 typer.secho(f"error: {exc}", fg="red", err=True)
                 raise typer.Exit(2) from None
             except ValueError as exc:  # pydantic's ValidationError
-                from .errors import one_line
+                from .errors import pydantic_message
 
-                typer.secho(f"error: {one_line(exc)}", fg="red", err=True)
+                typer.secho(f"error: {pydantic_message(exc)}", fg="red", err=True)
                 raise typer.Exit(2) from None
             return func(**kwargs, analyzer=choice)
 

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .emotions import DEFAULT_MODEL
-from .errors import ConfigError, one_line
+from .errors import ConfigError, pydantic_message
 
 # Named once: what each preset changes from the field defaults.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -120,5 +120,5 @@ def load_analyzer_settings(path: str | Path) -> dict[str, Any]:
     try:
         AnalyzerConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {one_line(exc)}") from None
+        raise ConfigError(f"{path}: {pydantic_message(exc)}") from None
     return data

@@ -55,15 +55,35 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
-def one_line(exc) -> str:
-    """A pydantic ``ValidationError`` as one line: ``where: what`` of the first error, and how many more.
+def pydantic_message(exc) -> str:
+    """A pydantic ``ValidationError`` as one line (see :func:`validation_message`)."""
+    return validation_message(list(exc.errors()))
 
-    A misspelt key is reported before the "missing" error of the key it was meant to be."""
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+
+def validation_message(errors: list[dict], skip: tuple[str, ...] = ("body",)) -> str:
+    """One line for pydantic's errors: ``where: what`` of the first, and how many more.
+
+    Bad JSON reads ``request body is not valid JSON: <why> (at byte N)``; a wrong type names the
+    type it got (``source: Input should be a valid string, got int``)."""
     if not errors:
-        return "invalid value"
-    first = errors[0]
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "value"
+        return "invalid request"
+    errors = sorted(errors, key=lambda e: e.get("type") != "extra_forbidden")  # a misspelt key before its
+    first = errors[0]                                                          # real name's "missing"
+    kind = str(first.get("type", ""))
+    loc = tuple(first.get("loc", ()))
+    if kind == "json_invalid":
+        at = f" (at character {loc[1]})" if len(loc) > 1 else ""
+        return f"request body is not valid JSON: {(first.get('ctx') or {}).get('error', 'decode error')}{at}"
+    if kind == "missing" and loc == ("body",):
+        return "request body is missing: send a JSON object"
+    where = ".".join(str(p) for p in loc if p not in skip) or "request body"
     what = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    if kind.endswith("_type") and "input" in first:  # strict types: say what came instead
+        what += f", got {_json_type(first['input'])}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {what}{more}"
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

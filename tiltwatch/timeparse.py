@@ -26,5 +26,5 @@ def parse_time(text: str | None, name: str, epoch_ok: bool = False) -> float | N
         t = datetime.fromisoformat(text)
     except ValueError:
         also = " or epoch seconds" if epoch_ok else ""
-        raise ConfigError(f"{name} must be ISO 8601 (e.g. 2026-11-21T14:30:00Z){also}, got {text!r}") from None
+        raise ConfigError(f"{name}: expected ISO 8601 (e.g. 2026-11-21T14:30:00Z){also}, got {text!r}") from None
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()

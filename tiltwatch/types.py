@@ -52,8 +52,8 @@ class Emotion:
     def confidence(self) -> float:
         return float(np.max(self.probs))
 
-    def to_dict(self) -> dict:
-        return {"label": self.label, "probs": {c: round(float(p), 4) for c, p in zip(self.classes, self.probs)}}
+    def to_dict(self, digits: int = 4) -> dict:
+        return {"label": self.label, "probs": {c: round(float(p), digits) for c, p in zip(self.classes, self.probs)}}
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from typing import TYPE_CHECKING
 
+from ..lazy import lazy_exports
+
 if TYPE_CHECKING:
     from .analyzer import Analyzer
     from .runner import RunStats, run
@@ -9,15 +11,6 @@ if TYPE_CHECKING:
 __all__ = ["Analyzer", "RunStats", "run"]
 
 
-def __getattr__(name: str):
-    # the stages load on first use, so that ``pipeline.bench``'s emotion-only timing runs where
-    # only the training side's libraries are installed (a GPU machine)
-    if name == "Analyzer":
-        from .analyzer import Analyzer
-
-        return Analyzer
-    if name in ("RunStats", "run"):
-        from . import runner
-
-        return getattr(runner, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the stages load on first use, so that ``pipeline.bench``'s emotion-only timing runs where only
+# the training side's libraries are installed (a GPU machine)
+__getattr__ = lazy_exports(__name__, {"Analyzer": ".analyzer", "RunStats": ".runner", "run": ".runner"})

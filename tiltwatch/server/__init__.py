@@ -10,18 +10,9 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Any
+from ..lazy import lazy_exports
 
 __all__ = ["Settings", "StreamSpec", "create_app"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from .app import create_app
-
-        return create_app
-    if name in ("Settings", "StreamSpec"):
-        from . import settings
-
-        return getattr(settings, name)
-    raise AttributeError(f"module 'tiltwatch.server' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {"create_app": ".app", "Settings": ".settings", "StreamSpec": ".settings"})

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..analytics.site import SiteConfig
 from ..config import AnalyzerConfig
-from ..errors import TiltwatchError
+from ..errors import TiltwatchError, first_line
 from ..pipeline.build import build_run
 from ..sinks import Sink
 from ..sources import VideoFileSource
@@ -204,8 +204,7 @@ class JobManager:
                 job.status = "done"
         except Exception as exc:  # noqa: BLE001 - the job must say why, the worker must go on
             job.status = "failed"
-            job.error = (str(exc).replace(str(job.input), job.filename).splitlines()[0][:300]  # no server path
-                         if str(exc) else type(exc).__name__)
+            job.error = first_line(exc).replace(str(job.input), job.filename)  # no server path
             log.error("job %s failed: %s", job.id, job.error)
         finally:
             job.finished = time.time()

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from ..sources import STREAM_SCHEMES, SampleSource, VideoFileSource
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,8 @@ class LiveReader:
             else:
                 self._play()
         except Exception as exc:  # noqa: BLE001 - any failure ends the reader with a reason
-            why = str(exc).replace(self.source, self.name) if self.kind == "file" else str(exc)  # no server path
-            self.problem = why.splitlines()[0][:300] if why else type(exc).__name__
+            why = first_line(exc)
+            self.problem = why.replace(self.source, self.name) if self.kind == "file" else why  # no server path
             log.error("%s: %s", self.name, self.problem)
         finally:
             with self._cond:

@@ -9,7 +9,6 @@ Usage::
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -17,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import TiltwatchError
+from ..timeparse import parse_time
 from .jobs import FILES
 from .settings import error_responses
 from .state import Server, server
@@ -53,16 +53,6 @@ async def analyze_image(request: Request, srv: Server = Depends(server)) -> dict
     return result.to_dict()
 
 
-def _start_time(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        t = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise HTTPException(422, f"start_time must be ISO 8601 (e.g. 2026-11-21T14:30:00Z), got {text!r}") from None
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
-
-
 @router.post("/jobs", status_code=202, summary="Analyse a video in the background", openapi_extra=VIDEO_BODY,
              responses=error_responses(413, 415))
 async def create_job(request: Request, srv: Server = Depends(server)) -> JSONResponse:
@@ -75,7 +65,7 @@ async def create_job(request: Request, srv: Server = Depends(server)) -> JSONRes
         upload = await receive_file(request, limit=s.max_video_bytes, formats=s.video_types, kinds=VIDEO_FORMATS,
                                     write=lambda b: run_in_threadpool(fh.write, b))
         camera = upload.fields.get("camera") or None
-        start_time = _start_time(upload.fields.get("start_time"))
+        start_time = parse_time(upload.fields.get("start_time"), "start_time")  # ConfigError: 422
         if srv.site is not None:
             try:
                 camera = srv.site.camera(camera).id

@@ -12,30 +12,19 @@ Usage::
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from ..timeparse import parse_time as parse_iso_or_epoch
 from .state import Server, server
 
 router = APIRouter()
 
 
 def parse_time(text: str | None, name: str) -> float | None:
-    """ISO 8601 or epoch seconds -> epoch seconds; 422 with a one-line message otherwise."""
-    if text is None or text == "":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise HTTPException(422, f"{name}: expected ISO 8601 (2026-11-21T14:00:00Z) or epoch seconds, "
-                                 f"got {text!r}") from None
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+    """ISO 8601 or epoch seconds -> epoch seconds; ConfigError (422) with a one-line message otherwise."""
+    return parse_iso_or_epoch(text, name, epoch_ok=True)
 
 
 def _window(start: str | None, end: str | None) -> tuple[float | None, float | None]:

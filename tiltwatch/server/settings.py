@@ -21,40 +21,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ..config import AnalyzerConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, validation_message  # noqa: F401  (the API's 422 messages)
 
 ImageType = Literal["jpeg", "png", "webp", "bmp"]
 VideoType = Literal["mp4", "mov", "mkv", "avi"]
 STREAM_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MB = 1024 * 1024
-
-
-def validation_message(errors: list[dict], skip: tuple[str, ...] = ("body",)) -> str:
-    """One line for pydantic's errors: ``where: what`` of the first, and how many more.
-
-    Bad JSON reads ``request body is not valid JSON: <why> (at byte N)``; a wrong type names the
-    type it got (``source: Input should be a valid string, got int``)."""
-    if not errors:
-        return "invalid request"
-    first = errors[0]
-    kind = str(first.get("type", ""))
-    loc = tuple(first.get("loc", ()))
-    if kind == "json_invalid":
-        at = f" (at character {loc[1]})" if len(loc) > 1 else ""
-        return f"request body is not valid JSON: {(first.get('ctx') or {}).get('error', 'decode error')}{at}"
-    if kind == "missing" and loc == ("body",):
-        return "request body is missing: send a JSON object"
-    where = ".".join(str(p) for p in loc if p not in skip) or "request body"
-    what = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    if kind.endswith("_type") and "input" in first:  # strict types: say what came instead
-        what += f", got {_json_type(first['input'])}"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: {what}{more}"
-
-
-def _json_type(value: object) -> str:
-    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 class ErrorBody(BaseModel):

@@ -259,7 +259,7 @@ class LiveStream:
             valence, arousal = valence_arousal(emo.probs) if emo is not None else (None, None)
             faces.append({"track_id": f.track_id, "box": [round(v, 1) for v in f.xywh],
                           "label": emo.label if emo else None,
-                          "probs": {c: round(float(p), 3) for c, p in zip(emo.classes, emo.probs)} if emo else None,
+                          "probs": emo.to_dict(digits=3)["probs"] if emo else None,  # (live: 3 digits do)
                           "pose": pose.to_dict() if pose else None,
                           "valence": None if valence is None else round(valence, 3),
                           "arousal": None if arousal is None else round(arousal, 3),

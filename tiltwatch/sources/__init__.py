@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from ..lazy import lazy_exports
 from .base import Frame, FrameSource
 from .images import IMAGE_EXTS, ImageSource, read_image, to_bgr8
 from .sample import SampleSource
@@ -26,14 +27,9 @@ __all__ = ["Frame", "FrameSource", "ImageSource", "SampleSource", "StreamSource"
            "open_source", "read_image", "to_bgr8"]
 
 
-def __getattr__(name: str):
-    # video files need PyAV; it loads on first use, so that the training side, which reads image
-    # files through this package, runs where only the numeric stack is installed
-    if name == "VideoFileSource":
-        from .video import VideoFileSource
-
-        return VideoFileSource
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# video files need PyAV; it loads on first use, so that the training side, which reads image
+# files through this package, runs where only the numeric stack is installed
+__getattr__ = lazy_exports(__name__, {"VideoFileSource": ".video"})
 
 
 def open_source(spec: str, stride: int = 1, live_drop: bool = True) -> FrameSource:
