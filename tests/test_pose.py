@@ -92,3 +92,18 @@ def test_the_shipped_correction_keeps_mirror_and_in_plane_turns_exact():
     assert fix.apply(np.array([0, 0, 12.0])) == pytest.approx([0, 0, 12.0], abs=1e-9)
     assert np.abs(out - grid).max() > 3  # and it does correct something
     assert Analyzer(track=False, emotion=False).pose.calibrated and not HeadPoseEstimator().calibrated
+
+
+def test_euler_conversions_match_scipy():
+    from scipy.spatial.transform import Rotation
+
+    from tiltwatch.vision.pose import pose_from_rotation, rotation_from_zyx, zyx_angles
+
+    rots = Rotation.from_rotvec(np.array([[0.3, -1.1, 0.4], [1.2, 0.2, -0.7], [-0.1, 0.05, 2.5], [0, 0, 0]])).as_matrix()
+    for r in rots:
+        y, x, z = Rotation.from_matrix(r).as_euler("YXZ", degrees=True)
+        assert pose_from_rotation(r).as_array() == pytest.approx([-y, -x, z], abs=1e-9)
+        assert rotation_from_pose(pose_from_rotation(r)) == pytest.approx(r, abs=1e-12)
+        z2, y2, x2 = Rotation.from_matrix(r).as_euler("ZYX", degrees=True)
+        assert zyx_angles(r) == pytest.approx([-y2, -x2, z2], abs=1e-9)
+    assert rotation_from_zyx(zyx_angles(rots)) == pytest.approx(rots, abs=1e-12)
