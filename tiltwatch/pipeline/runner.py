@@ -40,6 +40,7 @@ class RunStats:
     tracks: set[int] = field(default_factory=set)
     seconds: float = 0.0
     interrupted: bool = False
+    signum: int | None = None  # the signal that interrupted the run, if one did (set by the caller)
     causes: dict[str, int] = field(default_factory=dict)  # why frames failed: first line -> frames
 
     @property
