@@ -82,6 +82,20 @@ def predict_all(true, rot, meshed, rows, model):
     return out
 
 
+def slopes(true, pred) -> str:
+    """Least-squares slope of predicted on true, and bias, of each angle: over faces whose true
+    angle is within 45 degrees, and over faces within 30 degrees of frontal yaw."""
+    found = ~np.isnan(pred).any(1)
+    near = found & (np.abs(true[:, 0]) < 30)
+    rows = []
+    for j, name in enumerate(("yaw", "pitch", "roll")):
+        m = found & (np.abs(true[:, j]) < 45)
+        rows.append(f"  {name:5s} |{name}|<45: slope {np.polyfit(true[m, j], pred[m, j], 1)[0]:.2f} bias "
+                    f"{(pred[m, j] - true[m, j]).mean():+.2f};  |yaw|<30: slope "
+                    f"{np.polyfit(true[near, j], pred[near, j], 1)[0]:.2f} bias {(pred[near, j] - true[near, j]).mean():+.2f}")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("dataset")
@@ -99,7 +113,7 @@ def main() -> None:
     n = len(true)
     before = np.full((n, 3), np.nan)
     before[found] = dataset_angles_from_rotation(rot[found])
-    print("the solver alone:\n" + format_report(pose_report(true, before)))
+    print("the solver alone:\n" + format_report(pose_report(true, before)) + "\n" + slopes(true, before))
 
     folds = np.array_split(np.random.default_rng(0).permutation(n), args.folds)
     cv = np.full((n, 3), np.nan)
@@ -112,7 +126,7 @@ def main() -> None:
         cv[rows] = predict_all(true, rot, meshed, rows, model)
     cv_report = pose_report(true, cv)
     print(f"cross-validated ({args.folds} folds by image; frame pitch per fold {min(frames)}..{max(frames)}):\n"
-          + format_report(cv_report))
+          + format_report(cv_report) + "\n" + slopes(true, cv))
     if args.scatter:
         save_scatter(true, cv, args.scatter, f"{args.folds}-fold cross-validated, {int(found.sum())}/{n} faces")
 
