@@ -13,9 +13,10 @@ all 468 points agreed no better under a mirror flip, at 3-5x the cost.
 rotation with :class:`PoseCorrection`: small polynomials of its yaw and pitch, fitted on
 labelled photos (``models/head_pose_correction.json``, ``scripts/fit_pose_correction.py``; the
 figures, cross-validated, are in docs/head_pose.md). They act in the Euler order
-``R = Rz(roll) Ry(yaw) Rx(pitch)``, in which turning the image only moves roll, and they are odd
+``R = Rz Ry Rx`` (AFLW2000-3D's), in which turning the image only moves roll, and they are odd
 in yaw (yaw, roll) or even (pitch) with no constant, so an in-plane turn still moves roll by
 its angle, a mirror image still negates yaw and roll, and a frontal face still reads 0.
+Poses from the detector's keypoints (faces the mesh rejects) are not corrected.
 
 Usage::
 
@@ -149,14 +150,15 @@ class PoseCorrection:
 
 
 def load_correction() -> dict:
-    """The shipped correction file: ``mesh`` and ``keypoints`` corrections and the figures they were fitted with."""
+    """The shipped correction file: the ``mesh`` correction (``keypoints``: null, none shipped), the
+    dataset's frame pitch and the cross-validated figures of the fit."""
     return json.loads(resources.files("tiltwatch.models").joinpath(CORRECTION_FILE).read_text())
 
 
 class HeadPoseEstimator:
     """``calibrated=False``: the PnP solver alone (exact on the head model's own projection);
-    ``True``: its rotation corrected by the shipped :class:`PoseCorrection` (mesh and keypoint
-    poses each have their own)."""
+    ``True``: a mesh pose's rotation corrected by the shipped :class:`PoseCorrection` (keypoint
+    poses too, should the file ever hold a ``keypoints`` correction)."""
 
     def __init__(self, calibrated: bool = False) -> None:
         self.model, self.offsets = _load_model()  # offsets: the mesh's constant yaw/pitch/roll bias
