@@ -346,3 +346,13 @@ def test_after_sigkill_the_video_plays_and_the_next_run_closes_the_open_visits(t
     # the next run into the folder names the killed run's partial results
     res = tiltwatch("analyze", "sample", "--out", out, "-q", "--max-frames", "2")
     assert res.returncode == 0 and "partial results of a run that was killed" in res.stderr, res.stderr
+
+
+def test_a_bad_input_is_reported_before_the_models_stack_loads(tmp_path):
+    # start-up is part of every run: a missing file must not wait for mediapipe, PyAV or onnxruntime
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom tiltwatch.cli import app\n"
+            f"r = CliRunner().invoke(app, ['analyze', {str(tmp_path / 'missing.mp4')!r}, '-q'])\n"
+            "heavy = [m for m in ('mediapipe', 'av', 'onnxruntime', 'supervision') if m in sys.modules]\n"
+            "print(r.exit_code, heavy)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.stdout.strip() == "2 []", (res.stdout, res.stderr)

@@ -21,12 +21,12 @@ from typing import Any
 
 from ..config import AnalyzerConfig
 from ..sinks.base import Sink
+from ..sinks.folder import OUTPUT_FILES
 from ..sources.base import FrameSource
 from ..types import FaceResult
 from .analyzer import Analyzer
 from .runner import RunStats, run
 
-OUTPUT_FILES = {"jsonl": "results.jsonl", "csv": "summary.csv", "video": "annotated.mp4"}
 
 
 def resolve_config(base: AnalyzerConfig, camera=None, overrides: dict[str, Any] | None = None,

@@ -25,7 +25,8 @@ from typing import Any
 
 from ..errors import OutputError
 
-RUN_FILES = ("results.jsonl", "summary.csv", "annotated.mp4", "run.json")
+OUTPUT_FILES = {"jsonl": "results.jsonl", "csv": "summary.csv", "video": "annotated.mp4"}  # --output: file
+RUN_FILES = (*OUTPUT_FILES.values(), "run.json")
 
 
 def _why(exc: OSError) -> str:
