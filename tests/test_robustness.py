@@ -356,3 +356,16 @@ def test_a_bad_input_is_reported_before_the_models_stack_loads(tmp_path):
             "print(r.exit_code, heavy)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.stdout.strip() == "2 []", (res.stdout, res.stderr)
+
+
+def test_a_stage_can_be_swapped_for_another_backend(astronaut):
+    from tiltwatch import Analyzer
+    from tiltwatch.pipeline.stages import Detector
+    from tiltwatch.vision.haar import HaarFaceDetector
+
+    haar = HaarFaceDetector()
+    assert isinstance(haar, Detector)
+    an = Analyzer(detector=haar, track=False, smooth_tau=0)
+    assert an.detector is haar
+    [face] = an.analyze(astronaut).faces  # OpenCV's detector, then the same mesh, pose and emotion
+    assert face.landmarks is not None and face.emotion is not None and abs(face.pose.yaw) < 20

@@ -23,6 +23,7 @@ from ..tracking.smoothing import TrackSmoother
 from ..tracking.tracker import FaceTracker
 from ..types import Emotion, FaceResult, FrameResult
 from ..vision.align import align_faces
+from .stages import Classifier, Detector, Landmarker, PoseEstimator
 from ..vision.detector import FaceDetector
 from ..vision.emotion import EmotionClassifier
 from ..vision.mesh import FaceMesher
@@ -41,15 +42,17 @@ class Analyzer:
     """
 
     def __init__(self, config: AnalyzerConfig | None = None, exclude: Callable[[FaceResult], str | None] | None = None,
-                 **overrides):
+                 *, detector: Detector | None = None, landmarker: Landmarker | None = None,
+                 pose: PoseEstimator | None = None, classifier: Classifier | None = None, **overrides):
+        """A stage given (``detector=`` ...) replaces the shipped backend that ``config`` would build."""
         cfg = (config or AnalyzerConfig()).model_copy(update=overrides)
         self.config = AnalyzerConfig.model_validate(cfg.model_dump())
         c = self.config
-        self.detector = FaceDetector(c.min_score, c.full_range, c.min_face_size, c.detect_max_side, c.detect_tiles,
-                                     c.detect_both_ranges)
-        self.mesher = FaceMesher(threads=c.mesh_threads) if c.mesh else None
-        self.pose = HeadPoseEstimator(calibrated=True)
-        self.classifier = EmotionClassifier.load(c.model, c.threads) if c.emotion else None
+        self.detector = detector or FaceDetector(c.min_score, c.full_range, c.min_face_size, c.detect_max_side,
+                                                 c.detect_tiles, c.detect_both_ranges)
+        self.mesher = (landmarker or FaceMesher(threads=c.mesh_threads)) if c.mesh else None
+        self.pose = pose or HeadPoseEstimator(calibrated=True)
+        self.classifier = (classifier or EmotionClassifier.load(c.model, c.threads)) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau)
         self.tracker = self._new_tracker(c.fps) if c.track else None
         # a cut only matters to what carries over between frames: tracks, and faces followed by their mesh
