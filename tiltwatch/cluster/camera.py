@@ -1,0 +1,313 @@
+"""One Ray actor per camera: its own reader, its own Analyzer (models loaded once, tracker and smoother
+state inside it) and its own analytics into the store.
+
+The actor starts working in its constructor, so when Ray restarts it (the process was killed, its
+node died) it resumes by itself; every start is a new run in the store (``Store.start_run``, which
+also closes the run the dead process left open), so a person seen after a restart is never merged
+with one seen before it. Actors are *detached*: they outlive the process that started them (an API
+restart does not stop the cameras) and are found again by name (:func:`get_camera`).
+
+Two ways to read:
+
+* live (the default): :class:`~tiltwatch.server.readers.LiveReader`, newest frame only, reconnects
+  with backoff; a file or ``sample`` is played paced to its frame rate (``loop`` to repeat it);
+* ``every_frame``: a file read whole, in order, as fast as the analyzer goes (``tiltwatch analyze``'s
+  results, frame for frame; what ``bench --cluster`` measures).
+
+Usage::
+
+    spec = CameraSpec(id="table-7", source="rtsp://cam-7/stream", site=site.model_dump(),
+                      store_url="postgresql+psycopg://...", num_cpus=2)
+    actor = start_camera(spec)
+    ray.get(actor.status.remote())   # {'state': 'running', 'frames': ..., 'fps': ..., 'node': ..., ...}
+    remove_camera("table-7")         # stop (visits and alerts closed) and let it go
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import NAMESPACE, require_ray
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraSpec:
+    """Everything a camera actor needs, all plain data (it travels to whichever node runs the actor)."""
+
+    id: str  # the actor's name is ``camera:<id>``
+    source: str  # a file, 'sample', a camera index or a stream URL
+    camera: str | None = None  # which camera of the site config this is (default: the site's only one)
+    site: dict[str, Any] | None = None  # SiteConfig.model_dump(): with store_url, visits and alerts are stored
+    store_url: str | None = None  # sqlite:///file.db (tests) or postgresql+psycopg://... (production)
+    config: dict[str, Any] = field(default_factory=dict)  # the base AnalyzerConfig (preset + settings file)
+    overrides: dict[str, Any] = field(default_factory=dict)  # explicit settings, over the site camera's own
+    every_frame: bool = False  # read a file whole and in order instead of live (newest frame only)
+    loop: bool = False  # live: play a file or 'sample' again at its end
+    max_frames: int | None = None  # stop after this many analysed frames (per run)
+    results: str | None = None  # append each frame's FrameResult.to_dict() here, one JSON line each
+    encode: bool = False  # also annotate and encode H.264 (to a scratch file: what files cost)
+    video_preset: str = "superfast"
+    num_cpus: float = 1.0  # Ray resources of the actor
+    memory_mb: int | None = None  # Ray's logical memory reservation (scheduling only, not a hard limit)
+    max_task_retries: int = -1  # method calls retried across restarts (-1: always)
+
+    @property
+    def name(self) -> str:
+        return f"camera:{self.id}"
+
+
+class CameraWorker:
+    """The actor's body (plain Python: Ray wraps it in :func:`actor_class`)."""
+
+    def __init__(self, spec: CameraSpec):
+        self.spec = spec
+        self.state = "starting"
+        self.last_error: str | None = None
+        self.frames = self.faces = 0
+        self.run_id: str | None = None
+        self.started_at = time.time()
+        self.dropped = self.reconnects = 0
+        self._done_at: deque[float] = deque(maxlen=60)
+        self._first_at: float | None = None
+        self._last_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name=f"camera:{spec.id}", daemon=True)
+        self._thread.start()
+
+    # --- the actor's methods ------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        ray = require_ray()
+        ctx = ray.get_runtime_context()
+        times = list(self._done_at)
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 2 and times[-1] > times[0] else 0.0
+        whole = (self.frames - 1) / (self._last_at - self._first_at) \
+            if self._first_at is not None and self._last_at and self._last_at > self._first_at else 0.0
+        return {"id": self.spec.id, "state": self.state, "frames": self.frames, "faces": self.faces,
+                "fps": round(fps, 2), "fps_run": round(whole, 2), "node": ctx.get_node_id(), "pid": os.getpid(),
+                "restarts": _restarts(ctx.get_actor_id()), "run_id": self.run_id, "started_at": self.started_at,
+                "dropped_frames": self.dropped, "reconnects": self.reconnects, "last_error": self.last_error}
+
+    def stop(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Stop reading and analysing; open visits and alerts are closed and stored, the run ended."""
+        self._stop.set()
+        self._thread.join(timeout)
+        return self.status()
+
+    # --- the work thread ----------------------------------------------------------------------
+
+    def _work(self) -> None:
+        from ..analytics.site import SiteConfig
+        from ..config import AnalyzerConfig
+        from ..errors import TiltwatchError, first_line
+        from ..pipeline.build import build_analyzer, resolve_config
+
+        spec = self.spec
+        analyzer = analytics = store = None
+        files: list = []
+        try:
+            site = SiteConfig.model_validate(spec.site) if spec.site is not None else None
+            cam = site.camera(spec.camera) if site is not None else None
+            base = AnalyzerConfig.model_validate(spec.config) if spec.config else AnalyzerConfig.preset()
+            frames, fps, name, reader = self._open()
+            self._frames = frames
+            if site is not None and spec.store_url:
+                from ..analytics.sink import AnalyticsSink
+                from ..server.readers import masked_source
+                from ..store import Store
+
+                store = Store(spec.store_url)
+                analytics = AnalyticsSink(store, site, cam.id, masked_source(spec.source), start_time=time.time(),
+                                          lost_seconds=resolve_config(base, cam, spec.overrides).lost_seconds)
+                self.run_id = analytics.run_id
+            analyzer = build_analyzer(base, cam, spec.overrides, fps=fps,
+                                      exclude=analytics.staff_filter if analytics is not None else None)
+            files = self._file_sinks(fps)
+            for frame in frames:
+                if self._stop.is_set():
+                    break
+                rate = getattr(reader, "fps", None) or fps  # (a live file's rate is known once it is open)
+                if self._first_at is None and rate:  # as the runner does: the source's rate, once
+                    analyzer.set_fps(rate / (getattr(reader, "stride", 1) or 1))
+                result = analyzer.analyze(frame.image, frame.timestamp, frame.index, name)
+                for sink in files:
+                    sink.write(frame, result)
+                if analytics is not None:
+                    try:
+                        analytics.write(frame, result)
+                    except TiltwatchError as exc:  # the store is down: keep analysing, say why
+                        self.last_error = str(exc)
+                self._count(result)
+                if reader is not None and hasattr(reader, "dropped"):
+                    self.dropped, self.reconnects = reader.dropped, reader.reconnects
+                if spec.max_frames is not None and self.frames >= spec.max_frames:
+                    break
+            if reader is not None and getattr(reader, "finished", False) and getattr(reader, "problem", None):
+                raise TiltwatchError(reader.problem)
+            self.state = "stopped" if self._stop.is_set() else "finished"
+        except Exception as exc:  # noqa: BLE001 - a failing camera must say why, not vanish
+            self.state, self.last_error = "failed", first_line(exc)
+            log.error("camera %s failed: %s", spec.id, self.last_error)
+        finally:
+            self._close(files, analytics, store, analyzer)
+
+    def _open(self):
+        """(frames, fps, source name, reader) for the spec's way of reading."""
+        from ..sources.base import Frame
+
+        if self.spec.every_frame:
+            from ..pipeline.threads import prefetch
+            from ..sources import open_source
+
+            src = open_source(self.spec.source)
+            self._source = src
+            return prefetch(src), src.fps, src.name, src
+        from ..server.readers import LiveReader
+
+        reader = LiveReader(self.spec.source, loop=self.spec.loop)
+        self._source = reader
+        reader.start()
+
+        def frames():
+            while not self._stop.is_set():
+                item = reader.get(timeout=0.5)
+                if item is None:
+                    if reader.finished:
+                        return
+                    continue
+                index, t, image = item
+                yield Frame(index=index, timestamp=t, image=image)
+
+        return frames(), reader.fps, self.spec.id, reader
+
+    def _file_sinks(self, fps: float | None) -> list:
+        sinks: list = []
+        if self.spec.results:
+            sinks.append(_JsonLines(self.spec.results))
+        if self.spec.encode:
+            import tempfile
+            from pathlib import Path
+
+            from ..sinks.video import AnnotatedVideoSink
+
+            self._scratch = tempfile.TemporaryDirectory(prefix="tiltwatch-camera-")
+            sinks.append(AnnotatedVideoSink(Path(self._scratch.name) / "annotated.mp4", fps=fps or 25.0,
+                                            preset=self.spec.video_preset))
+        return sinks
+
+    def _count(self, result) -> None:
+        now = time.monotonic()
+        if self._first_at is None:
+            self._first_at = now
+        self._last_at = now
+        self._done_at.append(now)
+        self.frames += 1
+        self.faces += len(result.faces)
+        if self.state == "starting":
+            self.state = "running"
+
+    def _close(self, files, analytics, store, analyzer) -> None:
+        from ..errors import first_line
+
+        source = getattr(self, "_source", None)
+        frames = getattr(self, "_frames", None)  # (the read-ahead thread stops before its source closes)
+        steps = [getattr(frames, "close", None), getattr(source, "stop", None) or getattr(source, "close", None)]
+        steps += [s.close for s in files] + [analytics.close if analytics is not None else None]
+        steps += [store.close if store is not None else None, analyzer.close if analyzer is not None else None]
+        for step in steps:
+            if step is None:
+                continue
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - the rest must still be closed
+                self.last_error = self.last_error or first_line(exc)
+        scratch = getattr(self, "_scratch", None)
+        if scratch is not None:
+            scratch.cleanup()
+
+
+class _JsonLines:
+    """results.jsonl's lines (as JsonlSink writes them), appended: a restarted actor adds a new pass."""
+
+    def __init__(self, path: str):
+        self._fh = open(path, "a", buffering=1)
+
+    def write(self, frame, result) -> None:
+        self._fh.write(json.dumps(result.to_dict(), separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _restarts(actor_id: str | None) -> int | None:
+    """How often Ray restarted this actor (from the cluster's control store; None if it cannot say)."""
+    try:
+        from ray._private import state  # (the public state API needs the dashboard running)
+
+        return int(state.actors(actor_id=actor_id).get("NumRestarts", 0))
+    except Exception:  # noqa: BLE001 - a figure for status only
+        return None
+
+
+_ACTOR = None
+
+
+def actor_class():
+    """``CameraWorker`` as a Ray actor class (made once)."""
+    global _ACTOR
+    if _ACTOR is None:
+        ray = require_ray()
+        _ACTOR = ray.remote(CameraWorker)
+    return _ACTOR
+
+
+def camera_options(spec: CameraSpec, node_id: str | None = None, spread: bool = False) -> dict[str, Any]:
+    """The actor's Ray options: named, detached, restarted for ever; ``node_id``: prefer that node (soft:
+    when it dies the camera moves on); ``spread``: one camera a node as far as they go."""
+    opts: dict[str, Any] = {"name": spec.name, "namespace": NAMESPACE, "lifetime": "detached",
+                            "max_restarts": -1, "max_task_retries": spec.max_task_retries,
+                            "num_cpus": spec.num_cpus}
+    if spec.memory_mb:
+        opts["memory"] = int(spec.memory_mb) * 1024 * 1024
+    if node_id is not None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=True)
+    elif spread:
+        opts["scheduling_strategy"] = "SPREAD"
+    return opts
+
+
+def start_camera(spec: CameraSpec, node_id: str | None = None, spread: bool = False):
+    """Start the camera's actor (it starts working at once) and return its handle."""
+    return actor_class().options(**camera_options(spec, node_id, spread)).remote(spec)
+
+
+def get_camera(camera_id: str):
+    """The running actor of camera ``camera_id`` (ValueError if there is none)."""
+    ray = require_ray()
+    return ray.get_actor(f"camera:{camera_id}", namespace=NAMESPACE)
+
+
+def remove_camera(camera_id: str, timeout: float = 30.0) -> dict[str, Any] | None:
+    """Stop the camera (its run ended in the store) and end its actor for good; its last status."""
+    ray = require_ray()
+    try:
+        actor = get_camera(camera_id)
+    except ValueError:
+        return None
+    try:
+        last = ray.get(actor.stop.remote(), timeout=timeout)
+    except Exception:  # noqa: BLE001 - it goes either way
+        last = None
+    ray.kill(actor, no_restart=True)
+    return last
