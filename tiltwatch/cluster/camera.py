@@ -65,7 +65,7 @@ class CameraSpec:
         return f"camera:{self.id}"
 
 
-class CameraWorker:
+class CameraActor:
     """The actor's body (plain Python: Ray wraps it in :func:`actor_class`)."""
 
     def __init__(self, spec: CameraSpec):
@@ -262,11 +262,11 @@ _ACTOR = None
 
 
 def actor_class():
-    """``CameraWorker`` as a Ray actor class (made once)."""
+    """``CameraActor`` as a Ray actor class (made once)."""
     global _ACTOR
     if _ACTOR is None:
         ray = require_ray()
-        _ACTOR = ray.remote(CameraWorker)
+        _ACTOR = ray.remote(CameraActor)
     return _ACTOR
 
 

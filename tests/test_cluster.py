@@ -1,0 +1,122 @@
+"""Camera actors on a real two-node Ray cluster (local, loopback): the same results as
+``tiltwatch analyze``, a killed actor resumes with a new run, a failed node's cameras go on."""
+
+import json
+import sqlite3
+import time
+
+import av
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is the 'cluster' extra: pip install -e '.[cluster]'")
+
+from tiltwatch.cluster.camera import CameraSpec, remove_camera, start_camera  # noqa: E402
+from tiltwatch.cluster.local import LocalCluster  # noqa: E402
+from tiltwatch.sources import SampleSource  # noqa: E402
+
+from .conftest import tiltwatch  # noqa: E402
+
+SITE = {"site": "test floor", "cameras": [
+    {"id": "cam-a", "zones": [{"name": "table-1", "kind": "table",
+                               "polygon": [[0, 0], [480, 0], [480, 270], [0, 270]]}]},
+    {"id": "cam-b", "zones": []}]}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = LocalCluster(nodes=2, cpus_per_node=2)
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """2 s of the sample at 480x270, 15 fps, H.264."""
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    src = SampleSource(seconds=2, fps=15, size=(480, 270))
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=15)
+        s.width, s.height, s.pix_fmt = 480, 270, "yuv420p"
+        for frame in src:
+            for p in s.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def wait_for(actor, ok, timeout=60.0):
+    """The actor's first status that satisfies ``ok`` (polled), or fail with the last one."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = ray.get(actor.status.remote(), timeout=10)
+        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
+            last = None  # (restarting)
+        if last is not None and ok(last):
+            return last
+        time.sleep(0.3)
+    pytest.fail(f"no such status within {timeout} s; last: {last}")
+
+
+def runs(db):
+    with sqlite3.connect(db) as con:
+        return con.execute("select run_id, camera, ended_at from runs order by started_at").fetchall()
+
+
+def test_a_camera_actor_gives_the_results_of_analyze(cluster, clip, tmp_path):
+    results = tmp_path / "actor.jsonl"
+    spec = CameraSpec(id="same", source=str(clip), every_frame=True, results=str(results), max_frames=20)
+    actor = start_camera(spec)
+    try:
+        cli = tiltwatch("analyze", clip, "--out", tmp_path / "cli", "--output", "jsonl", "--max-frames", 20, "-q")
+        assert cli.returncode == 0, cli.stderr
+        final = wait_for(actor, lambda s: s["state"] not in ("starting", "running"))
+    finally:
+        remove_camera("same")
+    assert final["state"] == "finished" and final["frames"] == 20, final
+    ours = [json.loads(line) for line in results.read_text().splitlines()]
+    theirs = [json.loads(line) for line in (tmp_path / "cli" / "results.jsonl").read_text().splitlines()]
+    assert len(theirs) == 20 and sum(len(r["faces"]) for r in theirs) > 0
+    assert ours == theirs
+
+
+def test_a_killed_camera_resumes_with_a_new_run(cluster, clip, tmp_path):
+    db = tmp_path / "store.db"
+    spec = CameraSpec(id="kill", source=str(clip), camera="cam-a", site=SITE, store_url=f"sqlite:///{db}",
+                      loop=True, num_cpus=1)
+    actor = start_camera(spec)
+    try:
+        before = wait_for(actor, lambda s: s["state"] == "running" and s["frames"] >= 3)
+        t0 = time.monotonic()
+        ray.kill(actor, no_restart=False)
+        after = wait_for(actor, lambda s: s["pid"] != before["pid"] and s["state"] == "running" and s["frames"] >= 3)
+        resumed_s = time.monotonic() - t0
+    finally:
+        remove_camera("kill")
+    print(f"resumed in {resumed_s:.1f} s")
+    assert resumed_s < 30
+    assert after["restarts"] == 1 and after["run_id"] != before["run_id"]
+    stored = runs(db)
+    assert [r[0] for r in stored] == [before["run_id"], after["run_id"]]
+    assert stored[1][2] is not None  # removed: its run ended (its visits closed)
+
+
+def test_the_cameras_of_a_failed_node_go_on_on_the_other(cluster, clip, tmp_path):
+    head, worker = cluster.node_ids
+    specs = {cam: CameraSpec(id=f"node-{cam}", source=str(clip), camera=cam, site=SITE,
+                             store_url=f"sqlite:///{tmp_path / cam}.db", loop=True, num_cpus=1)
+             for cam in ("cam-a", "cam-b")}
+    actors = {"cam-a": start_camera(specs["cam-a"], node_id=head), "cam-b": start_camera(specs["cam-b"], node_id=worker)}
+    try:
+        a0 = wait_for(actors["cam-a"], lambda s: s["state"] == "running" and s["frames"] >= 3)
+        b0 = wait_for(actors["cam-b"], lambda s: s["state"] == "running" and s["frames"] >= 3)
+        assert (a0["node"], b0["node"]) == (head, worker)
+        cluster.remove_node(1)
+        b1 = wait_for(actors["cam-b"], lambda s: s["node"] == head and s["state"] == "running" and s["frames"] >= 3)
+        a1 = wait_for(actors["cam-a"], lambda s: s["frames"] > a0["frames"])
+    finally:
+        for spec in specs.values():
+            remove_camera(spec.id)
+    assert a1["pid"] == a0["pid"] and a1["run_id"] == a0["run_id"]  # untouched
+    assert b1["run_id"] != b0["run_id"] and len(runs(tmp_path / "cam-b.db")) == 2
