@@ -22,11 +22,24 @@ import cv2
 import numpy as np
 
 from tiltwatch import Analyzer
-from tiltwatch.training.pose_eval import (dataset_angles_from_rotation, format_report, labelled_face,
-                                          load_pose_dataset, pose_report, rotation_from_dataset_angles,
-                                          save_scatter)
-from tiltwatch.vision.pose import (CORRECTION_FILE, HeadPoseEstimator, PoseCorrection, rotation_from_pose,
-                                   rotation_from_zyx, zyx_angles)
+from tiltwatch.training.pose_eval import (
+    dataset_angles_from_rotation,
+    format_report,
+    labelled_face,
+    load_pose_dataset,
+    pose_report,
+    rotation_from_dataset_angles,
+    save_scatter,
+)
+from tiltwatch.vision.pose import (
+    CORRECTION_FILE,
+    NETWORK_FILE,
+    HeadPoseEstimator,
+    PoseCorrection,
+    rotation_from_pose,
+    rotation_from_zyx,
+    zyx_angles,
+)
 
 FRAMES = np.arange(-15.0, 15.01, 0.5)
 
@@ -38,12 +51,15 @@ def raw_poses(spec: str):
     analyzer.pose = HeadPoseEstimator(calibrated=False)  # the solver alone
     rot = np.full((len(samples), 3, 3), np.nan)
     meshed = np.zeros(len(samples), bool)
+    landmarks = np.full((len(samples), 468, 3), np.nan)
     for i, s in enumerate(samples):
         face = labelled_face(analyzer.analyze(cv2.imread(str(s.image))).faces, s.box)
         if face is not None:
             rot[i] = rotation_from_pose(face.pose)
             meshed[i] = face.landmarks is not None
-    return np.stack([s.angles for s in samples]), rot, meshed
+            if meshed[i]:
+                landmarks[i] = face.landmarks
+    return np.stack([s.angles for s in samples]), rot, meshed, landmarks
 
 
 KEYPOINTS = False
@@ -65,6 +81,48 @@ def fit(true, rot, meshed, rows, frame=None):
     target = zyx_angles(rotation_from_dataset_angles(true[rows], f))
     kp_fix = PoseCorrection.fit(raw[k], target[k]) if KEYPOINTS and k.sum() >= 20 else None
     return f, mesh_fix, kp_fix
+
+
+NETWORK = dict(hidden=64, weight_decay=0.01, epochs=300, lr=1e-2)
+
+
+def train_network(true, rot, landmarks, rows, model):
+    """A PoseNetwork for the residual left by ``model``'s mesh correction on mesh faces ``rows``
+    (each face also as its mirror image). Torch, one thread, seeded: fixed numbers once shipped."""
+    import torch
+
+    from tiltwatch.vision.pose import PoseNetwork, mirror_permutation
+
+    frame, fix, _ = model
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    est = HeadPoseEstimator()
+    net0 = PoseNetwork(*(np.zeros(1),) * 6, np.arange(0, 468, 3), mirror_permutation(est.model))
+    zyx = fix.apply(zyx_angles(rot[rows]))
+    target = zyx_angles(rotation_from_dataset_angles(true[rows], frame)) - zyx
+    feats = np.concatenate([net0.features(landmarks[i], z) for i, z in zip(rows, zyx)])  # face, mirror, ...
+    targets = np.repeat(target, 2, 0) * np.tile([[1, 1, 1], [-1, 1, -1]], (len(rows), 1))
+    mean, std = feats.mean(0), feats.std(0) + 1e-6
+    x = torch.tensor((feats - mean) / std, dtype=torch.float32)
+    y = torch.tensor(targets / net0.scale, dtype=torch.float32)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], NETWORK["hidden"]), torch.nn.GELU(approximate="tanh"),
+                              torch.nn.Linear(NETWORK["hidden"], 3))
+    opt = torch.optim.AdamW(net.parameters(), NETWORK["lr"], weight_decay=NETWORK["weight_decay"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, NETWORK["epochs"])
+    for _ in range(NETWORK["epochs"]):
+        opt.zero_grad()
+        torch.nn.functional.smooth_l1_loss(net(x), y, beta=0.1).backward()
+        opt.step()
+        sched.step()
+    w = [t.detach().double().numpy() for t in (net[0].weight, net[0].bias, net[2].weight, net[2].bias)]
+    return PoseNetwork(mean, std, w[0].T, w[1], w[2].T, w[3], net0.index, net0.perm, net0.scale)
+
+
+def predict_network(rot, landmarks, rows, model, network):
+    frame, fix, _ = model
+    zyx = fix.apply(zyx_angles(rot[rows]))
+    zyx = zyx + np.stack([network.residual(network.features(landmarks[i], z)) for i, z in zip(rows, zyx)])
+    return dataset_angles_from_rotation(rotation_from_zyx(zyx), frame)
 
 
 def predict(rot, fix, frame):
@@ -92,7 +150,8 @@ def slopes(true, pred) -> str:
         m = found & (np.abs(true[:, j]) < 45)
         rows.append(f"  {name:5s} |{name}|<45: slope {np.polyfit(true[m, j], pred[m, j], 1)[0]:.2f} bias "
                     f"{(pred[m, j] - true[m, j]).mean():+.2f};  |yaw|<30: slope "
-                    f"{np.polyfit(true[near, j], pred[near, j], 1)[0]:.2f} bias {(pred[near, j] - true[near, j]).mean():+.2f}")
+                    f"{np.polyfit(true[near, j], pred[near, j], 1)[0]:.2f} bias "
+                    f"{(pred[near, j] - true[near, j]).mean():+.2f}")
     return "\n".join(rows)
 
 
@@ -102,13 +161,15 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--write", action="store_true", help=f"write tiltwatch/models/{CORRECTION_FILE}")
     ap.add_argument("--scatter", type=Path, help="cross-validated predicted vs true, PNG")
+    ap.add_argument("--network", action="store_true", help="also fit (and with --write, ship) the PoseNetwork "
+                    "step after the polynomials, cross-validated the same way (needs torch)")
     ap.add_argument("--keypoint-fix", action="store_true", help="also fit one for keypoint poses (faces without a "
                     "mesh); measured: cross-validated mean MAE 6.07 -> 5.99, but fitted on 33 profile faces it "
                     "bends the coarse pose of an in-plane turn, so it is not shipped")
     args = ap.parse_args()
     global KEYPOINTS
     KEYPOINTS = args.keypoint_fix
-    true, rot, meshed = raw_poses(args.dataset)
+    true, rot, meshed, landmarks = raw_poses(args.dataset)
     found = ~np.isnan(rot[:, 0, 0])
     n = len(true)
     before = np.full((n, 3), np.nan)
@@ -124,8 +185,13 @@ def main() -> None:
         frames.append(model[0])
         rows = test[found[test]]
         cv[rows] = predict_all(true, rot, meshed, rows, model)
+        if args.network:
+            net = train_network(true, rot, landmarks, train[meshed[train]], model)
+            m = rows[meshed[rows]]
+            cv[m] = predict_network(rot, landmarks, m, model, net)
     cv_report = pose_report(true, cv)
-    print(f"cross-validated ({args.folds} folds by image; frame pitch per fold {min(frames)}..{max(frames)}):\n"
+    what = "polynomials and network" if args.network else "polynomials"
+    print(f"cross-validated, {what} ({args.folds} folds by image; frame pitch per fold {min(frames)}..{max(frames)}):\n"
           + format_report(cv_report) + "\n" + slopes(true, cv))
     if args.scatter:
         save_scatter(true, cv, args.scatter, f"{args.folds}-fold cross-validated, {int(found.sum())}/{n} faces")
@@ -133,6 +199,9 @@ def main() -> None:
     rows = np.flatnonzero(found)
     frame, mesh_fix, kp_fix = fit(true, rot, meshed, rows)
     print(f"fitted on all: frame pitch {frame}")
+    network = None
+    if args.network:
+        network = train_network(true, rot, landmarks, rows[meshed[rows]], (frame, mesh_fix, kp_fix))
     if args.write:
         out = {
             "about": "tiltwatch head-pose correction (see tiltwatch/vision/pose.py, docs/head_pose.md): terms odd "
@@ -146,8 +215,16 @@ def main() -> None:
                                 "by_yaw": {k: v["mae"] for k, v in cv_report["by_yaw"].items()}},
         }
         path = Path(__file__).resolve().parents[1] / "tiltwatch" / "models" / CORRECTION_FILE
+        out["network"] = NETWORK if network is not None else None
         path.write_text(json.dumps(out, indent=1) + "\n")
         print(f"wrote {path}")
+        net_path = path.with_name(NETWORK_FILE)
+        if network is not None:
+            network.save(net_path)
+            print(f"wrote {net_path} ({net_path.stat().st_size // 1024} KB)")
+        elif net_path.exists():
+            net_path.unlink()
+            print(f"removed {net_path}")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ def main() -> None:
             for f in added:
                 x1, y1, x2, y2 = (int(v) for v in f.box)
                 crop = cv2.resize(frame[max(y1, 0):y2, max(x1, 0):x2], (96, 96))
-                cv2.putText(crop, f"{n} {f.score:.2f}{'' if f.landmarks is None else ' m'}", (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1)
+                label = f"{n} {f.score:.2f}{'' if f.landmarks is None else ' m'}"  # m: the mesh took it
+                cv2.putText(crop, label, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1)
                 crops.append(crop)
             n, n_full, n_both = n + 1, n_full + len(a), n_both + len(b)
         h, w = size if n else (0, 0)

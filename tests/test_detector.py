@@ -55,7 +55,8 @@ def test_tile_grid_covers_the_frame_with_overlap():
 
 def test_analyze_tiles_option_reaches_the_detector(tmp_path, crowd):
     cv2.imwrite(str(tmp_path / "floor.png"), crowd[0])
-    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "o", "--output", "jsonl", "--detect-tiles", "3", "-q")
+    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "o", "--output", "jsonl",
+                    "--detect-tiles", "3", "-q")
     assert res.returncode == 0, res.stderr
     faces = json.loads((tmp_path / "o" / "results.jsonl").read_text().splitlines()[0])["faces"]
     assert len(faces) == 24

@@ -82,8 +82,8 @@ def test_the_shipped_correction_keeps_mirror_and_in_plane_turns_exact():
     from tiltwatch.vision.pose import PoseCorrection, load_correction
 
     fix = PoseCorrection.from_dict(load_correction()["mesh"])
-    grid = np.array([[y, p, r] for y in (-70, -35, -10, 0, 20, 50, 85) for p in (-40, -5, 0, 15, 60) for r in (-30, 0, 25)],
-                    float)
+    grid = np.array([[y, p, r] for y in (-70, -35, -10, 0, 20, 50, 85) for p in (-40, -5, 0, 15, 60)
+                     for r in (-30, 0, 25)], float)
     out = fix.apply(grid)
     mirror = np.array([-1, 1, -1])
     assert fix.apply(grid * mirror) == pytest.approx(out * mirror, abs=1e-9)
@@ -99,7 +99,8 @@ def test_euler_conversions_match_scipy():
 
     from tiltwatch.vision.pose import pose_from_rotation, rotation_from_zyx, zyx_angles
 
-    rots = Rotation.from_rotvec(np.array([[0.3, -1.1, 0.4], [1.2, 0.2, -0.7], [-0.1, 0.05, 2.5], [0, 0, 0]])).as_matrix()
+    rotvecs = np.array([[0.3, -1.1, 0.4], [1.2, 0.2, -0.7], [-0.1, 0.05, 2.5], [0, 0, 0]])
+    rots = Rotation.from_rotvec(rotvecs).as_matrix()
     for r in rots:
         y, x, z = Rotation.from_matrix(r).as_euler("YXZ", degrees=True)
         assert pose_from_rotation(r).as_array() == pytest.approx([-y, -x, z], abs=1e-9)
@@ -107,3 +108,27 @@ def test_euler_conversions_match_scipy():
         z2, y2, x2 = Rotation.from_matrix(r).as_euler("ZYX", degrees=True)
         assert zyx_angles(r) == pytest.approx([-y2, -x2, z2], abs=1e-9)
     assert rotation_from_zyx(zyx_angles(rots)) == pytest.approx(rots, abs=1e-12)
+
+
+def test_the_shipped_network_step_is_mirror_exact_and_blind_to_in_plane_turns():
+    """The learned step after the polynomials: the mirror image's residual is the face's, negated
+    in yaw and roll; points turned in the image plane (and roll with them) give the same features."""
+    from tiltwatch.vision.pose import PoseNetwork
+
+    net = PoseNetwork.load()
+    assert net is not None and HeadPoseEstimator(calibrated=True)._network is not None
+    est = HeadPoseEstimator()
+    r = rotation_from_pose(Pose(35, -10, 5))
+    pts = est.model @ r.T + np.array([0, 0, 8.0])
+    uv = pts[:, :2] / pts[:, 2:] * 800 + 300
+    landmarks = np.column_stack([uv, pts[:, 2] * 100])
+    zyx = np.array([35.0, -10.0, 5.0])
+    f = net.features(landmarks, zyx)
+    res, res_mirror = net.residual(f), net.residual(f[::-1])
+    assert res_mirror == pytest.approx(res * [-1, 1, -1], abs=1e-9)
+    t = np.radians(20)
+    turn = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    turned = landmarks.copy()
+    turned[:, :2] = (landmarks[:, :2] - 300) @ turn.T + 300
+    assert net.features(turned, zyx + [0, 0, 20]) == pytest.approx(f, abs=1e-9)
+    assert np.abs(res).max() < 30  # a residual, not a new answer

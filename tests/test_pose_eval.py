@@ -8,8 +8,14 @@ import pytest
 from scipy.io import savemat
 
 from tiltwatch.errors import InputError
-from tiltwatch.training.pose_eval import (dataset_angles, dataset_angles_from_rotation, frame_pitch, load_pose_dataset,
-                                          pose_report, rotation_from_dataset_angles)
+from tiltwatch.training.pose_eval import (
+    dataset_angles,
+    dataset_angles_from_rotation,
+    frame_pitch,
+    load_pose_dataset,
+    pose_report,
+    rotation_from_dataset_angles,
+)
 from tiltwatch.types import Pose
 from tiltwatch.vision.detector import FaceDetector
 

@@ -125,6 +125,13 @@ class PoseCorrection:
     def apply(self, angles: np.ndarray) -> np.ndarray:
         """(..., 3) ZYX yaw, pitch, roll -> corrected, same shape."""
         a = np.asarray(angles, np.float64)
+        if a.ndim == 1:  # one face: plain floats (numpy's per-call overhead dominates at this size)
+            y = min(max(float(a[0]), -self.limit[0]), self.limit[0]) / _SCALE
+            p = min(max(float(a[1]), -self.limit[1]), self.limit[1]) / _SCALE
+            ay, ap = abs(y), abs(p)
+            odd1 = np.array([y, y * ay, y * p, y * p * p, y ** 3, y * ap])
+            even1 = np.array([p, ay, y * y, p * p, p * ay, p * y * y, ay ** 3])
+            return np.array([a[0] + odd1 @ self.yaw, a[1] + even1 @ self.pitch, a[2] + odd1 @ self.roll])
         y, p = np.clip(a[..., 0], -self.limit[0], self.limit[0]), np.clip(a[..., 1], -self.limit[1], self.limit[1])
         odd, even = _odd(y, p), _even(y, p)
         return np.stack([a[..., 0] + odd @ self.yaw, a[..., 1] + even @ self.pitch, a[..., 2] + odd @ self.roll], -1)
@@ -138,7 +145,7 @@ class PoseCorrection:
         for j, terms in enumerate((_odd, _even, _odd)):
             x, d = terms(raw[:, 0], raw[:, 1]), true[:, j] - raw[:, j]
             w0 = np.linalg.lstsq(x, d, rcond=None)[0]
-            weights.append(least_squares(lambda w: x @ w - d, w0, loss="soft_l1", f_scale=f_scale).x)
+            weights.append(least_squares(lambda w, x=x, d=d: x @ w - d, w0, loss="soft_l1", f_scale=f_scale).x)
         return cls(*weights, np.abs(raw[:, :2]).max(0))
 
     def to_dict(self) -> dict:
@@ -155,6 +162,92 @@ def load_correction() -> dict:
     return json.loads(resources.files("tiltwatch.models").joinpath(CORRECTION_FILE).read_text())
 
 
+NETWORK_FILE = "head_pose_network.npz"
+
+
+def mirror_permutation(model: np.ndarray) -> np.ndarray:
+    """Index of each head-model point's mirror partner (the model is mirror-symmetric in x)."""
+    flipped = model * np.array([-1.0, 1.0, 1.0])
+    return np.argmin(((flipped[:, None] - model[None]) ** 2).sum(-1), 1)
+
+
+def canonical_points(landmarks: np.ndarray, roll: float) -> np.ndarray:
+    """(468, 3) mesh points centred, turned back by ``roll`` degrees in the image plane and scaled
+    to unit RMS in x, y: what is left of them does not change with an in-plane turn or the face's size."""
+    xy = landmarks[:, :2] - landmarks[:, :2].mean(0)
+    z = landmarks[:, 2] - landmarks[:, 2].mean()
+    c, s = math.cos(math.radians(roll)), math.sin(math.radians(roll))
+    x, y = c * xy[:, 0] + s * xy[:, 1], -s * xy[:, 0] + c * xy[:, 1]
+    return np.column_stack([x, y, z]) / math.sqrt(float((x * x + y * y).mean()))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:  # torch's GELU(approximate="tanh")
+    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+
+
+@dataclass
+class PoseNetwork:
+    """A second, learned step after :class:`PoseCorrection` for mesh poses: one hidden layer from
+    the canonical mesh points (every third, :func:`canonical_points`) and the corrected ZYX yaw
+    and pitch to a residual of ZYX yaw, pitch, roll. It is averaged with its own answer on the
+    mirror image (negated in yaw and roll), so a mirror image reads exactly mirrored, and it sees
+    the points turned back by the roll, so an in-plane turn moves roll alone."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    index: np.ndarray
+    perm: np.ndarray
+    scale: float = 30.0
+
+    def __post_init__(self) -> None:
+        self._rows = np.concatenate([self.index, self.perm[self.index]])  # the points, then their partners
+
+    def features(self, landmarks: np.ndarray, zyx: np.ndarray) -> np.ndarray:
+        """(2, F): the face's features and its mirror image's (:func:`canonical_points` of the
+        ``index`` points and of their mirror partners, computed for those points alone)."""
+        pts = np.asarray(landmarks, np.float64)
+        centre = pts.mean(0)
+        xy = pts[:, :2] - centre[:2]
+        scale = math.sqrt(float(np.einsum("ij,ij->", xy, xy)) / len(xy))  # RMS: the same after the turn
+        c, s = math.cos(math.radians(zyx[2])) / scale, math.sin(math.radians(zyx[2])) / scale
+        sel = xy[self._rows]
+        n = len(self.index)
+        out = np.empty((2, 3 * n + 2))
+        x = c * sel[:, 0] + s * sel[:, 1]
+        out[0, 0:3 * n:3], out[1, 0:3 * n:3] = x[:n], -x[n:]
+        y = c * sel[:, 1] - s * sel[:, 0]
+        out[0, 1:3 * n:3], out[1, 1:3 * n:3] = y[:n], y[n:]
+        z = (pts[self._rows, 2] - centre[2]) / scale
+        out[0, 2:3 * n:3], out[1, 2:3 * n:3] = z[:n], z[n:]
+        out[:, 3 * n:] = [[zyx[0] / _SCALE, zyx[1] / _SCALE], [-zyx[0] / _SCALE, zyx[1] / _SCALE]]
+        return out
+
+    def residual(self, features: np.ndarray) -> np.ndarray:
+        """(2, F) features of a face and its mirror -> (3,) residual yaw, pitch, roll, mirror-averaged."""
+        h = _gelu(((features - self.mean) / self.std) @ self.w1 + self.b1)
+        out = (h @ self.w2 + self.b2) * self.scale
+        return (out[0] + out[1] * np.array([-1.0, 1.0, -1.0])) / 2
+
+    def save(self, path) -> None:
+        weights = {k: np.asarray(getattr(self, k), np.float32) for k in ("mean", "std", "w1", "b1", "w2", "b2")}
+        np.savez_compressed(path, **weights, index=self.index.astype(np.int16), perm=self.perm.astype(np.int16),
+                            scale=np.float32(self.scale))
+
+    @classmethod
+    def load(cls) -> PoseNetwork | None:
+        path = resources.files("tiltwatch.models").joinpath(NETWORK_FILE)
+        if not path.is_file():
+            return None
+        with path.open("rb") as fh:
+            d = np.load(fh)
+            return cls(*(d[k].astype(np.float64) for k in ("mean", "std", "w1", "b1", "w2", "b2")),
+                       d["index"].astype(np.int64), d["perm"].astype(np.int64), float(d["scale"]))
+
+
 class HeadPoseEstimator:
     """``calibrated=False``: the PnP solver alone (exact on the head model's own projection);
     ``True``: a mesh pose's rotation corrected by the shipped :class:`PoseCorrection` (keypoint
@@ -166,15 +259,21 @@ class HeadPoseEstimator:
         self._object_points = np.ascontiguousarray(self.model[self.index])  # sliced once, not per face
         self._keypoint_points = np.ascontiguousarray(keypoint_rows(self.model))
         self.calibrated = calibrated
-        self._mesh_fix = self._keypoint_fix = None
+        self._mesh_fix = self._keypoint_fix = self._network = None
         if calibrated:
             data = load_correction()
             self._mesh_fix = PoseCorrection.from_dict(data["mesh"])
             self._keypoint_fix = PoseCorrection.from_dict(data["keypoints"]) if data.get("keypoints") else None
+            self._network = PoseNetwork.load()
 
     def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         pose = self._solve(self._object_points, landmarks[self.index, :2], image_shape, self.offsets)
-        return _corrected(pose, self._mesh_fix)
+        if pose is None or self._mesh_fix is None:
+            return pose
+        zyx = self._mesh_fix.apply(zyx_angles(rotation_from_pose(pose)))
+        if self._network is not None:
+            zyx = zyx + self._network.residual(self._network.features(landmarks, zyx))
+        return pose_from_rotation(rotation_from_zyx(zyx))
 
     def estimate_from_keypoints(self, keypoints: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         """Coarser pose from the detector's six keypoints, for faces without a mesh."""
