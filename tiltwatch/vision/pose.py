@@ -16,6 +16,9 @@ figures, cross-validated, are in docs/head_pose.md). They act in the Euler order
 ``R = Rz Ry Rx`` (AFLW2000-3D's), in which turning the image only moves roll, and they are odd
 in yaw (yaw, roll) or even (pitch) with no constant, so an in-plane turn still moves roll by
 its angle, a mirror image still negates yaw and roll, and a frontal face still reads 0.
+A second, learned step (:class:`PoseNetwork`, ``models/head_pose_network.npz``) adds a residual
+from the mesh points themselves, turned back by the roll and averaged with its mirror image's
+answer, so the same three properties hold (to within the mesh's own noise on a turned image).
 Poses from the detector's keypoints (faces the mesh rejects) are not corrected.
 
 Usage::
