@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import AnalyzerConfig
+from ..config import PRESETS, AnalyzerConfig
 from ..sinks.base import Sink
-from ..sinks.folder import OUTPUT_FILES
+from ..sinks.folder import OUTPUT_FILES, output_names
 from ..sources.base import FrameSource
 from ..types import FaceResult
 from .analyzer import Analyzer
@@ -37,8 +37,8 @@ def resolve_config(base: AnalyzerConfig, camera=None, overrides: dict[str, Any] 
     if camera is not None:
         data |= camera.analyzer_settings()
     data |= overrides or {}
-    if still:
-        data |= {"detect_every": 1, "emotion_every": 1}
+    if still:  # unrelated photos: the exact path, nothing tracked or smoothed from one to the next
+        data |= {"detect_every": 1, "emotion_every": 1} | PRESETS["photo"]
     if fps:
         data["fps"] = fps
     return AnalyzerConfig.model_validate(data)
@@ -52,11 +52,19 @@ def build_analyzer(base: AnalyzerConfig, camera=None, overrides: dict[str, Any] 
 
 
 def output_sinks(folder: Path, outputs: Sequence[str] = tuple(OUTPUT_FILES), fps: float = 25.0, blur: bool = False,
-                 video_preset: str = "superfast", landmarks: bool = False) -> list[Sink]:
-    """The file sinks of ``outputs`` (``jsonl``, ``csv``, ``video``) in ``folder``."""
+                 video_preset: str = "superfast", landmarks: bool = False, photos: bool = False) -> list[Sink]:
+    """The file sinks of ``outputs`` (``jsonl``, ``csv``, ``video``) in ``folder``; ``photos``: a row per
+    face in faces.csv and an annotated image per photo in annotated/ instead of the track summary and video."""
     from ..sinks import AnnotatedVideoSink, JsonlSink, SummaryCsvSink
 
     sinks: list[Sink] = []
+    if photos:
+        from ..sinks.photos import AnnotatedImagesSink, FacesCsvSink
+
+        names = output_names(list(outputs), photos=True)
+        kinds = {"jsonl": lambda p: JsonlSink(p, with_landmarks=landmarks), "csv": FacesCsvSink,
+                 "video": lambda p: AnnotatedImagesSink(p, blur=blur)}
+        return [kinds[o](folder / n) for o, n in zip(outputs, names)]
     if "jsonl" in outputs:
         sinks.append(JsonlSink(folder / OUTPUT_FILES["jsonl"], with_landmarks=landmarks))
     if "csv" in outputs:
@@ -104,7 +112,8 @@ def build_run(source: FrameSource, base: AnalyzerConfig, out: Path, outputs: Seq
     analyzer = build_analyzer(base, cam, overrides, still=isinstance(source, ImageSource), fps=source.fps,
                               exclude=analytics.staff_filter if analytics is not None else None)
     video_fps = (source.fps or 5.0) / getattr(source, "stride", 1)
-    sinks = output_sinks(out, outputs, video_fps, blur, video_preset, landmarks) + list(extra_sinks)
+    photos = isinstance(source, ImageSource)
+    sinks = output_sinks(out, outputs, video_fps, blur, video_preset, landmarks, photos) + list(extra_sinks)
     if analytics is not None:
         sinks.append(analytics)
-    return Run(source, analyzer, sinks, analytics, [out / OUTPUT_FILES[o] for o in outputs])
+    return Run(source, analyzer, sinks, analytics, [out / n for n in output_names(list(outputs), photos)])

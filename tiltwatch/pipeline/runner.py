@@ -73,7 +73,8 @@ def run(source: FrameSource, analyzer: Analyzer, sinks: list[Sink], progress: bo
     try:
         for frame in frames:
             try:
-                result = analyzer.analyze(frame.image, frame.timestamp, frame.index, source.name)
+                # (a photo of a folder is named by its own file, a video frame by the video)
+                result = analyzer.analyze(frame.image, frame.timestamp, frame.index, frame.name or source.name)
             except Exception as exc:  # noqa: BLE001 - one bad frame must not end a 24/7 run
                 in_a_row += 1
                 _count_failure(stats, frame.index, exc)

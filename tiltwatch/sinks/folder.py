@@ -26,11 +26,24 @@ from typing import Any
 from ..errors import OutputError
 
 OUTPUT_FILES = {"jsonl": "results.jsonl", "csv": "summary.csv", "video": "annotated.mp4"}  # --output: file
-RUN_FILES = (*OUTPUT_FILES.values(), "run.json")
+PHOTO_FILES = {"jsonl": "results.jsonl", "csv": "faces.csv", "video": "annotated"}  # photos: a row per face, images
+RUN_FILES = (*OUTPUT_FILES.values(), "faces.csv", "annotated", "run.json")
+
+
+def output_names(outputs: list[str], photos: bool) -> list[str]:
+    """The files (``annotated``: a folder) that ``--output`` choices write, for videos or for photos."""
+    return [(PHOTO_FILES if photos else OUTPUT_FILES)[o] for o in outputs]
 
 
 def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class OutputFolder:
@@ -52,12 +65,12 @@ class OutputFolder:
     def commit(self, info: dict[str, Any]) -> list[Path]:
         """Move the run's files in, remove the previous run's others, write run.json; the files' paths."""
         try:
+            for name in RUN_FILES:  # another run's files (or this one's, replaced): they would pass for this run's
+                if name != "run.json" and (name not in self.names or (self.staging / name).exists()):
+                    _remove(self.out / name)
             for name in self.names:
                 if (self.staging / name).exists():
                     os.replace(self.staging / name, self.out / name)
-            for name in RUN_FILES:
-                if name not in self.names and name != "run.json":
-                    (self.out / name).unlink(missing_ok=True)  # another run's: would pass for this one's
             info = {"files": [n for n in self.names if (self.out / n).exists()],
                     "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())} | info
             tmp = self.staging / "run.json"
@@ -71,7 +84,7 @@ class OutputFolder:
 
     def keep_partial(self) -> Path | None:
         """After a failure: the staging folder if it holds anything (kept), else None (removed)."""
-        if any(p.stat().st_size > 0 for p in self.staging.iterdir() if p.is_file()):
+        if any(p.is_dir() or p.stat().st_size > 0 for p in self.staging.iterdir()):
             return self.staging
         shutil.rmtree(self.staging, ignore_errors=True)
         return None

@@ -32,7 +32,7 @@ __all__ = ["Frame", "FrameSource", "ImageSource", "SampleSource", "StreamSource"
 __getattr__ = lazy_exports(__name__, {"VideoFileSource": ".video"})
 
 
-def open_source(spec: str, stride: int = 1, live_drop: bool = True) -> FrameSource:
+def open_source(spec: str, stride: int = 1, live_drop: bool = True, recursive: bool = False) -> FrameSource:
     """Pick the source for ``spec``: ``sample``, a webcam index, a stream URL, a folder or a file."""
     spec = str(spec)
     if spec == "sample":
@@ -45,7 +45,7 @@ def open_source(spec: str, stride: int = 1, live_drop: bool = True) -> FrameSour
     if not path.exists():
         raise InputError(f"{spec}: no such file or folder (nor 'sample', a camera index or a stream URL)")
     if path.is_dir() or path.suffix.lower() in IMAGE_EXTS:
-        return ImageSource(path)
+        return ImageSource(path, recursive=recursive)
     from .video import VideoFileSource
 
     return VideoFileSource(path, stride=stride)

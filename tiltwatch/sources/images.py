@@ -12,7 +12,7 @@ from ..errors import InputError
 from .base import Frame, FrameSource
 
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jp2"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".jp2"}
 MIN_SIDE = 16  # below this no face can be found; say so instead of returning nothing
 
 
@@ -55,32 +55,59 @@ def read_image(path: str | Path) -> np.ndarray:
     if data.size == 0:
         raise InputError(f"{path}: empty file")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:  # a format OpenCV does not read (GIF), or one under the wrong extension
+        img = _decode_with_pillow(data)
     if img is None:
         raise InputError(f"{path}: not an image or corrupt")
     return to_bgr8(img, str(path))
 
 
+def _decode_with_pillow(data: np.ndarray) -> np.ndarray | None:
+    """The first frame of what Pillow can read (GIF among others), as BGR; None if it cannot."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
 class ImageSource(FrameSource):
-    """One image file, or every image in a folder (sorted by name). Unreadable ones are skipped and counted."""
+    """One image file, or every image in a folder (sorted; ``recursive``: its sub-folders too).
+
+    Each frame is named by its path relative to the folder; unreadable images are skipped and
+    counted. ``notes`` says what was left out on purpose (sub-folders, without ``recursive``)."""
 
     live = False
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, recursive: bool = False):
         path = Path(path)
         self.name = str(path)
+        self.notes: list[str] = []
         if path.is_dir():
-            self.paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+            found = path.rglob("*") if recursive else path.iterdir()
+            self.paths = sorted(p for p in found if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+            self.names = [str(p.relative_to(path)) for p in self.paths]
+            subfolders = [p for p in path.iterdir() if p.is_dir()] if not recursive else []
+            if subfolders:
+                self.notes.append(f"{len(subfolders)} sub-folder(s) of {path} skipped (e.g. {subfolders[0].name}); "
+                                  "pass --recursive to analyse them too")
             if not self.paths:
-                raise InputError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+                raise InputError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})"
+                                 + ("; it has sub-folders: pass --recursive" if subfolders else ""))
         else:
-            self.paths = [path]
+            self.paths, self.names = [path], [path.name]
             self._single = read_image(path)  # one file: fail now, before any model loads
         self.total = len(self.paths)
         self.fps = None
         self.skipped: list[str] = []
 
     def __iter__(self) -> Iterator[Frame]:
-        for i, p in enumerate(self.paths):
+        for i, (p, name) in enumerate(zip(self.paths, self.names)):
             try:
                 img = self._single if len(self.paths) == 1 else read_image(p)
             except InputError as exc:
@@ -88,4 +115,4 @@ class ImageSource(FrameSource):
                     raise
                 self.skipped.append(str(exc))  # (reported once, by whoever runs the source)
                 continue
-            yield Frame(index=i, timestamp=float(i), image=img, name=p.name)
+            yield Frame(index=i, timestamp=float(i), image=img, name=name)
