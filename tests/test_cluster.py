@@ -120,3 +120,18 @@ def test_the_cameras_of_a_failed_node_go_on_on_the_other(cluster, clip, tmp_path
             remove_camera(spec.id)
     assert a1["pid"] == a0["pid"] and a1["run_id"] == a0["run_id"]  # untouched
     assert b1["run_id"] != b0["run_id"] and len(runs(tmp_path / "cam-b.db")) == 2
+
+
+def test_bench_on_a_local_cluster_says_each_streams_fps_and_node(clip, tmp_path):
+    out = tmp_path / "bench.json"
+    r = tiltwatch("bench", clip, "--cluster", "local:2", "--streams", 2, "--frames", 10, "--no-encode", "--json", out)
+    assert r.returncode == 0, r.stderr
+    streams = json.loads(out.read_text())["streams"]
+    assert len(streams) == 2 and all(s["fps"] > 0 and s["frames"] == 10 for s in streams)
+    assert len({s["node"] for s in streams}) == 2  # spread: one a node
+    assert "node 0" in r.stdout and "node 1" in r.stdout
+
+
+def test_bench_refuses_a_cluster_it_cannot_start(clip):
+    r = tiltwatch("bench", clip, "--cluster", "ray://elsewhere:10001", "--streams", 1, "--frames", 10)
+    assert r.returncode != 0 and "expected local:N" in r.stderr

@@ -285,6 +285,8 @@ def bench_cmd(
                                                     "their ensemble) in torch instead, float32 and bfloat16, on the "
                                                     "GPU where there is one"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write all figures as JSON here"),
+    cluster: Optional[str] = typer.Option(None, help="local:N: the streams as camera actors on a local N-node Ray "
+                                                     "cluster (the 'cluster' extra); each stream's fps and node"),
     analyzer: AnalyzerChoice = None,
 ) -> None:
     """Per-stage latency, frames and faces per second, peak memory, for 1..N concurrent streams."""
@@ -310,6 +312,13 @@ def bench_cmd(
         typer.echo(json.dumps(report["emotion"]))
         streams = []
     try:
+        if cluster and streams:
+            from .cluster.bench import cluster_bench, format_cluster
+
+            report["cluster"] = cluster_bench(clip, cluster, streams, frames, config, encode, video_preset.value)
+            report["streams"] = report["cluster"]["streams"]
+            typer.echo(format_cluster(report["cluster"]))
+            streams = []
         for n in streams:
             r = bench(clip, n, frames, config, encode, video_preset.value)
             report["runs"].append(r)
