@@ -217,3 +217,16 @@ def test_staff_zone_faces_are_never_analysed(tmp_path):
     assert result.excluded == {"bar": 1}
     assert all(zones.zone_of_box(f.box).name != "bar" for f in result.faces if zones.zone_of_box(f.box))
     assert calls == [len(result.faces)]  # the staff face never reached the emotion model
+
+
+def test_abstaining_faces_keep_the_visit_open_but_move_nothing(tmp_path):
+    cam = load_site(site_file(tmp_path)).camera("cam-1")
+    vb = VisitBuilder(cam, "run1", sample_every=0.5, lost_seconds=1.0)
+    vb.update(frame(0.0, [tracked(7, [100, 100, 150, 150], probs(happiness=0.8))]), 100.0)
+    for i in range(1, 30):  # 3 s of a poor view: longer than lost_seconds, yet the face is there
+        poor = tracked(7, [100, 100, 150, 150], probs(anger=0.9))
+        poor.abstained = True
+        up = vb.update(frame(i * 0.1, [poor]), 100 + i * 0.1)
+        assert up.faces == [] and up.observations == [] and up.closed == []
+    visit = vb.close_all()[0]
+    assert visit.frames == 1 and visit.dominant == "happiness"

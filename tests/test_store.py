@@ -261,7 +261,7 @@ def test_schema_is_migrated_once_and_matches_the_models(store_url: str) -> None:
     engine = create_engine(store_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
         assert compare_metadata(context, Base.metadata) == []  # the migration builds what schema.py says
     engine.dispose()
 

@@ -81,6 +81,9 @@ class AnalyzerConfig(BaseModel):
                                        "face this close in colour (Bhattacharyya, face with hair and "
                                        "collar); None: by place and size alone")
     smooth_tau: float = Field(0.5, ge=0, description="smoothing time constant in seconds; 0 = off")
+    min_quality: float = Field(0.3, ge=0, le=1, description="faces whose quality score (0-1: size, blur, "
+                               "exposure, pose, mesh, confidence) is below this are reported but abstain: "
+                               "they move no smoothing, visit or alert; 0 = none abstains")
 
     @classmethod
     def preset(cls, name: str = DEFAULT_PRESET, **overrides: Any) -> AnalyzerConfig:

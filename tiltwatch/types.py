@@ -82,6 +82,9 @@ class FaceResult:
     emotion: Emotion | None = None
     track_id: int | None = None
     smoothed: Smoothed = field(default_factory=Smoothed)
+    quality: float | None = None  # 0..1, how far this face's readings can be trusted (vision/quality.py)
+    quality_parts: dict[str, float] | None = None
+    abstained: bool = False  # quality below the analyzer's min_quality: moves no smoothing, visit or alert
 
     @property
     def xywh(self) -> list[float]:
@@ -97,6 +100,9 @@ class FaceResult:
             "pose": self.pose.to_dict() if self.pose else None,
             "emotion": self.emotion.to_dict() if self.emotion else None,
             "smoothed": self.smoothed.to_dict(),
+            "quality": self.quality,
+            "quality_parts": self.quality_parts,
+            "abstained": self.abstained,
         }
         if with_landmarks and self.landmarks is not None:
             d["landmarks"] = np.round(self.landmarks, 1).tolist()

@@ -24,6 +24,7 @@ class Observation:
     yaw: float | None
     pitch: float | None
     attentive: bool | None  # head pose inside the zone's attention cone; None without pose or zone
+    quality: float | None = None  # the face's quality score at that moment (0..1)
 
 
 @dataclass

@@ -71,10 +71,13 @@ class VisitBuilder:
         for face in result.faces:
             if face.track_id is None:
                 continue
-            emo = face.smoothed.emotion or face.emotion
+            emo = face.smoothed.emotion or (None if face.abstained else face.emotion)
             if emo is None:
                 continue
             tr = self._tracks.get(face.track_id)
+            if face.abstained and tr is not None:  # seen, so the visit goes on, but it moves nothing
+                tr.last = t
+                continue
             if tr is None:
                 tr = self._tracks[face.track_id] = _Track(f"{self.run_id}:{face.track_id}", face.track_id, t, t)
             dt = min(t - tr.last, self.lost_seconds) if tr.frames else 0.0
@@ -103,7 +106,7 @@ class VisitBuilder:
                     camera=self.camera.id, visit_key=tr.key, t=t, zone=zone, probs=[round(float(p), 4) for p in probs],
                     valence=round(va[0], 4), arousal=round(va[1], 4),
                     yaw=round(pose.yaw, 2) if pose else None, pitch=round(pose.pitch, 2) if pose else None,
-                    attentive=att))
+                    attentive=att, quality=face.quality))
                 up.visits.append(self._visit(tr))
         for tid, tr in list(self._tracks.items()):
             if t - tr.last > self.lost_seconds:

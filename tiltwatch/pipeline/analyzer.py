@@ -23,6 +23,7 @@ from ..tracking.smoothing import TrackSmoother
 from ..tracking.tracker import FaceTracker
 from ..types import Emotion, FaceResult, FrameResult
 from ..vision.align import align_faces
+from ..vision.quality import quality_parts, quality_score
 from .stages import Classifier, Detector, Landmarker, PoseEstimator
 from ..vision.detector import FaceDetector
 from ..vision.emotion import EmotionClassifier
@@ -120,6 +121,11 @@ class Analyzer:
                 self.tracker.update(faces, image)
         if self.classifier is not None and faces:
             self._classify(image, faces)
+        with self._timed("quality"):
+            for f in faces:
+                f.quality_parts = quality_parts(image, f)
+                f.quality = quality_score(f.quality_parts)
+                f.abstained = f.quality < self.config.min_quality
         with self._timed("smooth"):
             self.smoother.update(faces, timestamp)
         self._frames += 1

@@ -62,6 +62,7 @@ class ObservationRow(Base):
     yaw: Mapped[float | None] = mapped_column(Double, nullable=True)
     pitch: Mapped[float | None] = mapped_column(Double, nullable=True)
     attentive: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    quality: Mapped[float | None] = mapped_column(Double, nullable=True)
 
 
 class VisitRow(Base):
