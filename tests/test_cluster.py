@@ -2,7 +2,10 @@
 ``tiltwatch analyze``, a killed actor resumes with a new run, a failed node's cameras go on."""
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 
 import av
@@ -10,7 +13,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is the 'cluster' extra: pip install -e '.[cluster]'")
 
-from tiltwatch.cluster.camera import CameraSpec, remove_camera, start_camera  # noqa: E402
+from tiltwatch.cluster.camera import CameraSpec, camera_options, get_camera, remove_camera, start_camera  # noqa: E402
 from tiltwatch.cluster.local import LocalCluster  # noqa: E402
 from tiltwatch.sources import SampleSource  # noqa: E402
 
@@ -100,6 +103,27 @@ def test_a_killed_camera_resumes_with_a_new_run(cluster, clip, tmp_path):
     stored = runs(db)
     assert [r[0] for r in stored] == [before["run_id"], after["run_id"]]
     assert stored[1][2] is not None  # removed: its run ended (its visits closed)
+
+
+def test_camera_actors_are_named_detached_and_restarted_for_ever():
+    opts = camera_options(CameraSpec(id="t7", source="sample", num_cpus=2, memory_mb=512, max_task_retries=3))
+    assert opts == {"name": "camera:t7", "namespace": "tiltwatch", "lifetime": "detached", "max_restarts": -1,
+                    "max_task_retries": 3, "num_cpus": 2, "memory": 512 * 1024 * 1024}
+
+
+def test_a_camera_outlives_the_process_that_started_it(cluster, clip):
+    script = (f"import ray\nfrom tiltwatch.cluster.camera import CameraSpec, start_camera\n"
+              f"ray.init(address={cluster.address!r}, namespace='tiltwatch')\n"
+              f"ray.get(start_camera(CameraSpec(id='outlives', source={str(clip)!r}, loop=True)).status.remote())\n")
+    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")  # (loopback, as LocalCluster's driver)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    try:  # that process has ended (as an API that restarts): the camera goes on
+        wait_for(get_camera("outlives"), lambda s: s["state"] == "running" and s["frames"] >= 3)
+    finally:
+        remove_camera("outlives")
+    with pytest.raises(ValueError):
+        get_camera("outlives")
 
 
 def test_the_cameras_of_a_failed_node_go_on_on_the_other(cluster, clip, tmp_path):
