@@ -2,11 +2,13 @@
 
 The site config written here has a tilt rule on *happiness* (threshold 0.5, release 0.3, 1 s):
 the sample's faces are the smiling astronaut, so the real pipeline raises real tilt alerts
-within seconds. Set ``TILTWATCH_SCREENSHOT=1`` to save ``docs/dashboard.png``.
+within seconds. The Photo tab analyses an uploaded photo (the same astronaut, still) through
+``/api/v1/analyze/image``. Set ``TILTWATCH_SCREENSHOT=1`` to save ``docs/dashboard.png``.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -218,3 +220,106 @@ def test_dashboard_without_frames_draws_boxes_from_live_data(tmp_path, browser):
                   ".then(r => r.status);")
         assert _js(d, status, KEY) == 403
         d.get("about:blank")
+
+
+def test_dashboard_photo_page_analyses_an_uploaded_photo(tmp_path, browser):
+    """The Photo tab: a real face photo, sent through the file input, is analysed by the real
+    server and shown annotated beside its table of faces; a file that is not an image shows the
+    server's error line."""
+    from PIL import Image
+    from skimage import data
+
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(photo, quality=92)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image\n")
+    with running_server(tmp_path) as server:
+        d = browser
+        wait = sign_in(d, server["base"])
+        tab = wait.until(lambda d: (e := d.find_element(By.ID, "tab-photo")).is_displayed() and e)
+        assert d.find_element(By.ID, "app").is_displayed() and not d.find_element(By.ID, "photo").is_displayed()
+        tab.click()
+        file_input = wait.until(lambda d: (e := d.find_element(By.ID, "photo-input")).is_displayed() and e)
+        assert not d.find_element(By.ID, "app").is_displayed()  # the live view is behind the other tab
+        file_input.send_keys(str(photo))
+
+        rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#photo-faces tbody tr"))
+        assert len(rows) == 1
+        cell = lambda name: rows[0].find_element(By.CSS_SELECTOR, f"td.{name}").text  # noqa: E731
+        assert cell("face-no") == "1"
+        assert cell("label") == "happiness"  # the astronaut smiles
+        probs = {name: float(cell(f"p-{name}").rstrip("%")) for name in
+                 ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")}
+        assert all(cell(f"p-{n}").endswith("%") for n in probs)
+        assert probs["happiness"] > 50 and abs(sum(probs.values()) - 100) < 1
+        pose = [float(cell(a)) for a in ("yaw", "pitch", "roll")]  # numbers, in degrees
+        assert all(abs(a) < 90 for a in pose)
+        assert "1 face" in d.find_element(By.ID, "photo-count").text
+        assert d.find_element(By.ID, "photo-error").text == ""
+
+        # the canvas over the image: the image's size, transparent but for the drawing, which is
+        # the happiness box around the face and the head-pose axes inside it
+        shown = ("const i = document.getElementById('photo-img');"
+                 "return i.complete && [i.naturalWidth, i.naturalHeight];")
+        img_size = wait.until(lambda d: (size := _js(d, shown)) and size[0] and size)
+        assert img_size == [512, 512]
+        drawn = """const c = document.getElementById('photo-canvas');
+            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const [x, y, w, h] = arguments[0];
+            let green = 0, inside = 0, outside = 0;
+            for (let j = 0; j < c.height; j++) for (let i = 0; i < c.width; i++) {
+              const k = 4 * (j * c.width + i);
+              if (px[k + 3] === 0) continue;
+              if (i < x - 4 || j > y + h + 4) outside++;  // left of or below the box (the label is above it)
+              else if (i > x + 5 && i < x + w - 5 && j > y + 5 && j < y + h - 5) inside++;
+              else if (px[k + 1] > 150 && px[k] < 100 && px[k + 2] < 100) green++;
+            }
+            return [c.width, c.height, green, inside, outside];"""
+        answer = _post_image(server["base"], photo)
+        assert len(answer["faces"]) == 1 and answer["faces"][0]["emotion"]["label"] == "happiness"
+        box = answer["faces"][0]["box"]
+        width, height, green, inside, outside = _js(d, drawn, box)
+        assert (width, height) == (512, 512)
+        assert green > 4 * box[2]  # the box's four sides (and its label) in the happiness colour
+        assert inside > 50  # the pose axes from the box centre
+        assert outside == 0  # nothing drawn away from the face: the photo itself shows through there
+
+        # not an image: the server's one-line error (415) in the page, the last result cleared
+        d.find_element(By.ID, "photo-input").send_keys(str(notes))
+        error = wait.until(lambda d: d.find_element(By.ID, "photo-error").text)
+        assert "unsupported file type" in error and "notes.txt" in error and "\n" not in error
+        assert not d.find_element(By.ID, "photo-result").is_displayed()
+        # an image's name but not an image's bytes: the decoder's error (422)
+        fake = tmp_path / "fake.jpg"
+        fake.write_bytes(b"this is not a JPEG")
+        d.find_element(By.ID, "photo-input").send_keys(str(fake))
+        wait.until(lambda d: "not a decodable image" in d.find_element(By.ID, "photo-error").text)
+
+        # dropped onto the drop zone (a drop event carrying the photo as a File, as a drag from the desktop does)
+        drop = """const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], 'dropped.jpg', {type: 'image/jpeg'}));
+            document.getElementById('drop-zone').dispatchEvent(
+                new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));"""
+        _js(d, drop, base64.b64encode(photo.read_bytes()).decode())
+        wait.until(lambda d: d.find_element(By.ID, "photo-result").is_displayed())
+        assert "dropped.jpg" in d.find_element(By.ID, "photo-name").text
+        assert d.find_element(By.ID, "photo-error").text == ""
+        assert d.find_element(By.CSS_SELECTOR, "#photo-faces tbody tr td.label").text == "happiness"
+
+        # and back to the live view by its tab
+        d.find_element(By.ID, "tab-live").click()
+        wait.until(lambda d: d.find_element(By.ID, "app").is_displayed())
+        assert not d.find_element(By.ID, "photo").is_displayed()
+        d.get("about:blank")
+
+
+def _post_image(base: str, path: Path) -> dict:
+    """POST one image to /api/v1/analyze/image the way any client does (multipart, the API key)."""
+    boundary = "tiltwatch-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(base + "/api/v1/analyze/image", data=body, method="POST", headers={
+        "X-API-Key": KEY, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.loads(r.read())

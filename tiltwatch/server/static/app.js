@@ -7,9 +7,13 @@
 //  - the mood of each zone: mean smoothed valence of the faces seen there in the last 10 s;
 //  - the alert feed (WebSocket "alert_open" and "alert", plus the last hour from /api/v1/alerts);
 //  - visit timelines of the last hour as an SVG chart (GET /api/v1/visits every 15 s).
+// The header's "Photo" tab (#photo) opens a page to analyse one image (POST /api/v1/analyze/image):
+// picked or dropped, shown with its faces drawn on a canvas over it (boxes, head-pose axes, labels)
+// beside a table of every face's emotion probabilities and pose.
 "use strict";
 
 const KEY_STORE = "tiltwatch.key";
+const EMOTIONS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"];
 const MOOD_WINDOW_S = 10;
 const MAX_ALERTS = 100;
 const COLOURS = {
@@ -53,6 +57,8 @@ async function api(path, options = {}) {
 
 function showLogin(message = "") {
   $("#app").hidden = true;
+  $("#photo").hidden = true;
+  $("#tabs").hidden = true;
   $("#logout").hidden = true;
   $("#login").hidden = false;
   $("#login-error").textContent = message;
@@ -83,7 +89,8 @@ async function signIn(candidate) {
 
 function start(listing) {
   $("#login").hidden = true;
-  $("#app").hidden = false;
+  $("#tabs").hidden = false;
+  showPage();
   $("#logout").hidden = false;
   renderStreams(listing);
   connect();
@@ -344,6 +351,166 @@ async function loadVisits() {
   box.replaceChildren(svg);
 }
 
+// --- pages: the live view (#live, the default) and the photo page (#photo) -----------------
+
+function showPage() {
+  if (!key) return;
+  const photo = location.hash === "#photo";
+  $("#app").hidden = photo;
+  $("#photo").hidden = !photo;
+  $("#page-name").textContent = photo ? "photo" : "live";
+  document.title = `tiltwatch · ${photo ? "photo" : "live"}`;
+  for (const tab of document.querySelectorAll("#tabs .tab")) {
+    if (tab.getAttribute("href") === (photo ? "#photo" : "#live")) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
+  }
+}
+
+// --- the photo page ------------------------------------------------------------------------
+
+let photoRequest = 0;  // the latest upload; answers to earlier ones are dropped
+let photoUrl = null;   // object URL of the image shown
+
+async function analysePhoto(file) {
+  const request = ++photoRequest;
+  $("#photo-error").textContent = "";
+  $("#photo-status").textContent = `analysing ${file.name} (${(file.size / 1024).toFixed(0)} KB)…`;
+  const form = new FormData();
+  form.append("file", file, file.name);
+  let result;
+  try {
+    result = await api("/api/v1/analyze/image", {method: "POST", body: form});
+  } catch (err) {
+    if (request !== photoRequest) return;
+    $("#photo-status").textContent = "";
+    $("#photo-result").hidden = true;
+    // a TypeError: no answer at all (the server closed the connection, e.g. on a very large upload)
+    $("#photo-error").textContent = err instanceof TypeError
+      ? `${file.name}: the upload did not get through (${err.message}); is the file larger than the server accepts?`
+      : err.message;
+    return;
+  }
+  if (request !== photoRequest) return;
+  $("#photo-status").textContent = "";
+  showPhoto(file, result);
+}
+
+function showPhoto(file, result) {
+  if (photoUrl) URL.revokeObjectURL(photoUrl);
+  photoUrl = URL.createObjectURL(file);
+  const img = $("#photo-img");
+  const canvas = $("#photo-canvas");
+  canvas.width = result.width;
+  canvas.height = result.height;
+  const view = $(".photo-view");
+  view.classList.remove("broken");
+  img.onerror = () => view.classList.add("broken");  // decoded by the server, not by this browser: boxes alone
+  img.src = photoUrl;
+  drawPhotoFaces(canvas, result.faces);
+  $("#photo-name").textContent = `${file.name} · ${result.width}×${result.height}`;
+  const n = result.faces.length;
+  $("#photo-count").textContent = `${n} face${n === 1 ? "" : "s"}`;
+  $("#photo-faces tbody").replaceChildren(...result.faces.map(faceRow));
+  $("#photo-no-faces").hidden = n > 0;
+  $("#photo-result").hidden = false;
+}
+
+const faceEmotion = (f) => f.emotion || f.smoothed?.emotion || null;
+const facePose = (f) => f.pose || f.smoothed?.pose || null;
+
+function faceRow(f, i) {
+  const emo = faceEmotion(f);
+  const pose = facePose(f);
+  const row = el("tr", {"data-face": String(i + 1)});
+  row.append(el("td", {class: "face-no"}, String(i + 1)));
+  const label = el("td", {class: "label"}, emo ? emo.label : "–");
+  if (emo) label.style.color = COLOURS[emo.label] || "";
+  row.append(label);
+  for (const name of EMOTIONS) {
+    const p = emo?.probs?.[name];
+    const cell = el("td", {class: `num prob p-${name}`}, p === undefined || p === null ? "–" : `${(p * 100).toFixed(1)}%`);
+    if (emo && name === emo.label) cell.classList.add("top");
+    row.append(cell);
+  }
+  for (const angle of ["yaw", "pitch", "roll"]) {
+    row.append(el("td", {class: `num ${angle}`}, pose ? pose[angle].toFixed(1) : "–"));
+  }
+  return row;
+}
+
+function poseAxes(pose) {
+  // tiltwatch's angles -> the head's x (right to left), y (down) and facing (-z) axes in the image,
+  // as rotation_from_pose in tiltwatch.vision.pose: R = Ry(-yaw) Rx(-pitch) Rz(roll)
+  const rad = Math.PI / 180;
+  const a = -pose.yaw * rad, b = -pose.pitch * rad, c = pose.roll * rad;
+  const mul = (m, n) => m.map((row) => [0, 1, 2].map((j) => row[0] * n[0][j] + row[1] * n[1][j] + row[2] * n[2][j]));
+  const ry = [[Math.cos(a), 0, Math.sin(a)], [0, 1, 0], [-Math.sin(a), 0, Math.cos(a)]];
+  const rx = [[1, 0, 0], [0, Math.cos(b), -Math.sin(b)], [0, Math.sin(b), Math.cos(b)]];
+  const rz = [[Math.cos(c), -Math.sin(c), 0], [Math.sin(c), Math.cos(c), 0], [0, 0, 1]];
+  const r = mul(mul(ry, rx), rz);
+  return [[r[0][0], r[1][0], "#ff3030"], [r[0][1], r[1][1], "#30ff30"], [-r[0][2], -r[1][2], "#3080ff"]];
+}
+
+function drawPhotoFaces(canvas, faces) {
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, canvas.width, canvas.height);  // transparent: the image shows through
+  const scale = Math.max(canvas.width, canvas.height) / 1000;
+  const line = Math.max(2, 3 * scale);
+  const font = Math.max(12, Math.round(18 * scale));
+  g.font = `${font}px system-ui, sans-serif`;
+  g.lineCap = "round";
+  faces.forEach((f, i) => {
+    const [x, y, w, h] = f.box;
+    const emo = faceEmotion(f);
+    const pose = facePose(f);
+    const colour = emo ? COLOURS[emo.label] || "#ffffff" : "#ffffff";
+    g.lineWidth = line;
+    g.strokeStyle = colour;
+    g.strokeRect(x, y, w, h);
+    if (pose) {
+      const cx = x + w / 2, cy = y + h / 2, length = 0.45 * w;
+      for (const [dx, dy, axisColour] of poseAxes(pose)) {
+        g.strokeStyle = axisColour;
+        g.beginPath();
+        g.moveTo(cx, cy);
+        g.lineTo(cx + dx * length, cy + dy * length);
+        g.stroke();
+      }
+    }
+    const text = `#${i + 1}${emo ? ` ${emo.label} ${Math.round((emo.probs?.[emo.label] ?? 0) * 100)}%` : ""}`;
+    const tw = g.measureText(text).width + 8;
+    const th = font + 6;
+    const ty = y - th >= 0 ? y - th : y + h;  // above the box, or below it at the top edge
+    g.fillStyle = colour;
+    g.fillRect(x, ty, tw, th);
+    g.fillStyle = "#000";
+    g.fillText(text, x + 4, ty + th - 5);
+  });
+}
+
+function setupPhotoPage() {
+  const input = $("#photo-input");
+  input.addEventListener("change", () => {
+    const file = input.files[0];
+    input.value = "";  // picking the same file again analyses it again
+    if (file) analysePhoto(file);
+  });
+  const zone = $("#drop-zone");
+  const over = (on) => (event) => { event.preventDefault(); zone.classList.toggle("over", on); };
+  zone.addEventListener("dragenter", over(true));
+  zone.addEventListener("dragover", over(true));
+  zone.addEventListener("dragleave", over(false));
+  zone.addEventListener("drop", (event) => {
+    over(false)(event);
+    const file = event.dataTransfer?.files?.[0];
+    if (file) analysePhoto(file);
+  });
+  // a file dropped beside the zone is not opened by the browser in place of the dashboard
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (event) => { if (!zone.contains(event.target)) event.preventDefault(); });
+  }
+}
+
 // --- start ---------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -354,5 +521,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (candidate) signIn(candidate);
   });
   $("#logout").addEventListener("click", () => signOut());
+  window.addEventListener("hashchange", showPage);
+  setupPhotoPage();
   if (key) signIn(key); else showLogin();
 });
