@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's t
 
 def save(out: str, ferplus_root: str, n: int) -> None:
     from tiltwatch.training.datasets import load_ferplus
-    from tiltwatch.vision.emotion import EmotionClassifier, list_models
+    from tiltwatch.vision.emotion import EmotionClassifier, shipped_models
 
     faces = load_ferplus(ferplus_root, "valid").subset(np.arange(n))
     logits = {}
-    for name in [m for m in list_models() if m.endswith("_int8")]:
+    for name in [m for m in shipped_models() if m.endswith("_int8")]:
         clf = EmotionClassifier.load(name, threads=1)
         logits[name] = clf.session.run(None, {clf.input_name: clf.model_input(faces.images)})[0]
         np.savez(out, **logits)  # each model as it finishes: an emulated run is slow

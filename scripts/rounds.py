@@ -234,10 +234,12 @@ def decide(name: str, data: str) -> int:
     members += [kept / f"{m}.pt" for m in rnd.names]
     tiltwatch("export", *map(str, members), "--out", str(out), "--balance", f"{data}/ferplus",
               "--tau", "0.1", "--int8", f"{data}/ferplus")
-    card = json.loads(out.with_suffix(".json").read_text())
-    checks = {"at most 3 ms a face": card["cpu_latency_ms_batch1_2threads"] <= 3.0,
-              "at most 20 MB": card["file_size_bytes"] <= 20e6,
-              "int8 top-1 parity at least 99%": card["parity"]["top1_agreement"] >= 0.99}
+    from tiltwatch.vision.card import ModelCard
+
+    card = ModelCard.from_json(out.with_suffix(".json"))
+    checks = {"at most 3 ms a face": card.cpu_latency_ms_batch1_2threads <= 3.0,
+              "at most 20 MB": card.file_size_bytes <= 20e6,
+              "int8 top-1 parity at least 99%": card.parity.top1_agreement >= 0.99}
     for what, ok in checks.items():
         print(f"rule: {what}: {'met' if ok else 'NOT met'}")
     if not all(checks.values()):

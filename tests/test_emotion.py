@@ -9,7 +9,7 @@ import pytest
 from tiltwatch import ModelError
 from tiltwatch.emotions import DEFAULT_MODEL
 from tiltwatch.vision.align import FER_TEMPLATE_48, align_faces, face_points, similarity
-from tiltwatch.vision.emotion import EmotionClassifier, list_models, resolve_model
+from tiltwatch.vision.emotion import EmotionClassifier, resolve_model, shipped_models
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_smiling_astronaut_reads_happiness(analyzer, astronaut):
 def test_every_shipped_model_and_head_reads_the_smiling_astronaut(analyzer, astronaut):
     face = analyzer.analyze(astronaut).faces[0]
     crop = align_faces(astronaut, [face], 48)
-    for name in list_models():
+    for name in shipped_models():
         for head in resolve_model(name)[1].heads:
             probs = EmotionClassifier.load(name, head=head).predict(crop)[0]
             assert EmotionClassifier.load(name).classes[probs.argmax()] == "happiness", (name, head)
@@ -62,7 +62,7 @@ def test_one_batch_equals_face_by_face(clf, analyzer, astronaut):
 
 
 def test_models_by_name_and_by_path(tmp_path):
-    assert {DEFAULT_MODEL, "ferplus_fer2013_vgg_small", "ferplus_fer2013_vgg_deep"} <= set(list_models())
+    assert {DEFAULT_MODEL, "ferplus_fer2013_vgg_small", "ferplus_fer2013_vgg_deep"} <= set(shipped_models())
     path, card = resolve_model(DEFAULT_MODEL)
     assert card.heads == ("logits", "fer2013_logits")  # FER+ votes first: the head the pipeline reads
     copy = tmp_path / "mine.onnx"
@@ -87,3 +87,23 @@ def test_bad_models_give_clear_errors(tmp_path):
         "input": {"size": 48, "channels": 1, "mean": 0.5, "std": 0.5}}))
     with pytest.raises(ModelError, match="8 outputs but its card names 3 classes"):
         EmotionClassifier.load(str(tmp_path / "three.onnx"))
+
+
+def test_every_shipped_card_reads_as_one_typed_card_and_writes_back_unchanged(tmp_path):
+    from importlib import resources
+
+    from tiltwatch.vision.card import ModelCard
+
+    for name in shipped_models():
+        path = resolve_model(name)[0].with_suffix(".json")
+        card = ModelCard.from_json(path)
+        assert card.to_dict() == json.loads(path.read_text())  # every key, none added
+        assert card.write(tmp_path / "card.json").read_text() == path.read_text()
+        assert card.licence == "MIT" and card.training_data.datasets == ["FER2013", "FER+"]
+        assert "deployer must check" in card.training_data.terms
+        assert card.input_size == 48 and card.heads[0] == "logits" and card.logit_bias is not None
+    assert {p.name[:-5] for p in resources.files("tiltwatch.models").iterdir()
+            if p.name.endswith(".json") and p.name.startswith("ferplus")} == set(shipped_models())
+    (tmp_path / "bad.json").write_text(json.dumps({"name": "bad", "classes": ["a"], "input": {"size": 48}}))
+    with pytest.raises(ModelError, match="not a valid model card .*input.channels"):
+        ModelCard.from_json(tmp_path / "bad.json")

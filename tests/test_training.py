@@ -14,7 +14,7 @@ from tiltwatch.training.augment import AugmentConfig, augment  # noqa: E402
 from tiltwatch.training.checkpoints import load_checkpoint  # noqa: E402
 from tiltwatch.training.datasets import load_ferplus  # noqa: E402
 from tiltwatch.training.export import export  # noqa: E402
-from tiltwatch.training.models import create_model, list_models  # noqa: E402
+from tiltwatch.training.models import architectures, create_model  # noqa: E402
 from tiltwatch.training.train import load_config, train  # noqa: E402
 from tiltwatch.vision.emotion import EmotionClassifier  # noqa: E402
 
@@ -65,7 +65,7 @@ def test_augment_keeps_shape_and_changes_pixels():
 
 
 def test_registry_and_config_errors(tmp_path):
-    assert {"vgg_small", "vgg_deep", "res_deep", "vgg_medium"} <= set(list_models())
+    assert {"vgg_small", "vgg_deep", "res_deep", "vgg_medium"} <= set(architectures())
     with pytest.raises(ConfigError, match="unknown model"):
         create_model("resnet9000")
     cfg = tmp_path / "c.yaml"

@@ -335,18 +335,15 @@ def bench_cmd(
 @app.command("models")
 def models_cmd() -> None:
     """List the emotion models shipped in the package."""
-    import json
-    from importlib import resources
+    from .vision.emotion import resolve_model, shipped_models
 
-    from .vision.emotion import list_models
-
-    for name in list_models():
-        card = json.loads(resources.files("tiltwatch.models").joinpath(f"{name}.json").read_text())
-        metrics = card.get("metrics", {})
-        acc = {k: metrics.get(k, {}).get("accuracy", "n/a") for k in ("ferplus_test", "fer2013_private_test")}
-        typer.echo(f"{name}\t{card['architecture']}\t{card['input']['size']}px\t"
+    for name in shipped_models():
+        card = resolve_model(name)[1]
+        acc = {k: card.metrics.get(k, {}).get("accuracy", "n/a") for k in ("ferplus_test", "fer2013_private_test")}
+        latency = card.cpu_latency_ms_batch1_2threads
+        typer.echo(f"{name}\t{card.architecture}\t{card.input_size}px\t"
                    f"FER+ test acc {acc['ferplus_test']}\tFER2013 test acc {acc['fer2013_private_test']}\t"
-                   f"{card.get('cpu_latency_ms_batch1_2threads', 'n/a')} ms/face" + ("\t(default)" if name == DEFAULT_MODEL else ""))
+                   f"{'n/a' if latency is None else latency} ms/face" + ("\t(default)" if name == DEFAULT_MODEL else ""))
 
 
 @app.command()

@@ -16,7 +16,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 
 from ..emotions import DEFAULT_MODEL, EMOTIONS
 from ..errors import InputError
-from ..vision.emotion import EmotionClassifier
+from ..vision.emotion import EmotionClassifier, ModelCard
 
 
 @dataclass
@@ -254,10 +253,9 @@ def record_in_card(m: dict, key: str, command: str, model: str = DEFAULT_MODEL) 
     from ..vision.emotion import resolve_model
 
     path = resolve_model(model)[0].with_suffix(".json")
-    card = json.loads(path.read_text())
+    card = ModelCard.from_json(path)
     keep = ("dataset", "head", "crop", "tta", "n", "accuracy", "balanced_accuracy", "accuracy_ci95",
             "balanced_accuracy_ci95", "per_class")
-    card.setdefault("metrics", {})[key] = {k: m[k] for k in keep if k in m} if "per_class" in m else dict(m)
-    card["metrics"][key]["command"] = command
-    path.write_text(json.dumps(card, indent=2) + "\n")
-    return path
+    entry = {k: m[k] for k in keep if k in m} if "per_class" in m else dict(m)
+    card.metrics = card.metrics | {key: entry | {"command": command}}  # (assigned: a card without metrics gains them)
+    return card.write(path)

@@ -1,7 +1,9 @@
 """``tiltwatch export``: a checkpoint -> ONNX + JSON model card, checked against torch.
 
-The card records classes, input, normalisation, training config, file size, measured CPU
-latency (batch 1, 2 threads) and the parity between torch and onnxruntime outputs.
+The card (``vision.card.ModelCard``) records classes, input, normalisation, training config and
+data, file size, measured CPU latency (batch 1, 2 threads) and the parity between torch and
+onnxruntime outputs; a model exported into the package's ``tiltwatch/models/`` also records the
+project's licence (MIT) as its weights'.
 Evaluation metrics are added by ``tiltwatch eval --card``. ``--int8 ROOT`` writes the model
 quantized to int8 instead (see quantize.py).
 
@@ -12,7 +14,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import torch
 
 from ..emotions import EMOTIONS
 from ..errors import InputError
+from ..vision.card import FER_TRAINING_DATA, ModelCard, TrainingData
 from ..vision.preprocess import MEAN, STD, to_model_input
 from .checkpoints import load_checkpoints
 from .datasets import load_ferplus
@@ -184,5 +186,16 @@ def export(checkpoint: str | Path | list[str | Path], out: str | Path, name: str
         "cpu_latency_ms_rounds": latency,
         "metrics": {},
     } | ({"export_command": command} if command else {})
-    out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
-    return card
+    typed = ModelCard.model_validate(card)
+    typed.training_data = TrainingData(**FER_TRAINING_DATA)  # (the data ``training`` names above)
+    if _shipped(out):  # a model written into the package ships under the project's licence
+        typed.licence = "MIT"
+    typed.write(out.with_suffix(".json"))
+    return typed.to_dict()
+
+
+def _shipped(out: Path) -> bool:
+    """Is ``out`` in the package's own models folder (``tiltwatch/models/``)?"""
+    from importlib import resources
+
+    return out.resolve().parent == Path(str(resources.files("tiltwatch.models"))).resolve()

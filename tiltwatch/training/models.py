@@ -23,13 +23,14 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     return fn
 
 
-def list_models() -> list[str]:
+def architectures() -> list[str]:
+    """Names of the architectures ``create_model`` builds (the training registry)."""
     return sorted(_REGISTRY)
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
     if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(architectures())}")
     return _REGISTRY[name](**kwargs)
 
 

@@ -2,6 +2,7 @@
 
 Models are found by name in ``tiltwatch/models`` (``<name>.onnx`` + ``<name>.json``) or by
 path to any ``.onnx`` file (its card beside it, or the FER+ defaults: 8 classes, 48x48 grey).
+The card is read as one typed record (``vision.card.ModelCard``).
 
 Usage::
 
@@ -15,50 +16,19 @@ default and the one the live pipeline reads.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from ..emotions import DEFAULT_MODEL, EMOTIONS
+from ..emotions import DEFAULT_MODEL
 from ..errors import ModelError
+from .card import ModelCard
 from .preprocess import MEAN, STD, to_model_input
 
-@dataclass
-class ModelCard:
-    name: str
-    classes: tuple[str, ...] = EMOTIONS
-    input_size: int = 48
-    channels: int = 1
-    mean: float = MEAN
-    std: float = STD
-    outputs: str = "logits"  # or "probs"
-    heads: tuple[str, ...] = ("logits",)  # ONNX output names, the default first
-    logit_bias: tuple[float, ...] | None = None  # a logit adjustment export folded into the first head
-
-    @classmethod
-    def from_json(cls, path: Path) -> "ModelCard":
-        try:
-            d = json.loads(path.read_text())
-            return cls(name=d["name"], classes=tuple(d["classes"]), input_size=int(d["input"]["size"]),
-                       channels=int(d["input"]["channels"]), mean=float(d["input"]["mean"]),
-                       std=float(d["input"]["std"]), outputs=d.get("outputs", "logits"),
-                       heads=tuple(d.get("heads", {"logits": ""})),
-                       logit_bias=_bias(d.get("logit_adjustment")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{path}: not a valid model card ({exc})") from None
-
-
-def _bias(adjustment: dict | None) -> tuple[float, ...] | None:
-    bias = (adjustment or {}).get("bias")
-    return None if bias is None else tuple(float(b) for b in bias)
-
-
-def list_models() -> list[str]:
-    """Names of the emotion models shipped in the package."""
+def shipped_models() -> list[str]:
+    """Names of the emotion models shipped in the package (their exported ONNX files)."""
     return sorted(p.name[:-5] for p in resources.files("tiltwatch.models").iterdir() if p.name.endswith(".onnx"))
 
 
@@ -69,11 +39,11 @@ def resolve_model(name_or_path: str) -> tuple[Path, ModelCard]:
         shipped = resources.files("tiltwatch.models")
         p = Path(str(shipped.joinpath(f"{name_or_path}.onnx")))
         if not p.is_file():
-            raise ModelError(f"unknown emotion model {name_or_path!r}; shipped: {', '.join(list_models()) or 'none'}")
+            raise ModelError(f"unknown emotion model {name_or_path!r}; shipped: {', '.join(shipped_models()) or 'none'}")
     elif not p.is_file():
         raise ModelError(f"{p}: model file not found")
     card_path = p.with_suffix(".json")
-    card = ModelCard.from_json(card_path) if card_path.is_file() else ModelCard(name=p.stem)
+    card = ModelCard.from_json(card_path) if card_path.is_file() else ModelCard.default(p.stem)
     return p, card
 
 
