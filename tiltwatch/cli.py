@@ -355,10 +355,11 @@ def train(config: Path = typer.Option(..., "--config", "-c", help="training YAML
           max_minutes: Optional[float] = typer.Option(None, help="stop after this long; run again to resume")) -> None:
     """Train an emotion model; resumes from the run folder's last checkpoint."""
     try:
-        from .training.train import load_config
+        from .training.train import load_config, log_progress_to_stdout
         from .training.train import train as train_fn
     except ImportError as exc:
         _fail(f"training needs the 'train' extra (pip install -e '.[train]'): {exc}")
+    log_progress_to_stdout()  # each epoch's metrics as a JSON line, as scripts read them
     try:
         best = train_fn(load_config(config, out=out, data=data, epochs=epochs, max_minutes=max_minutes))
     except TiltwatchError as exc:

@@ -2,7 +2,8 @@
 
 import sys
 
-from .train import load_config, train
+from .train import load_config, log_progress_to_stdout, train
 
 if __name__ == "__main__":
+    log_progress_to_stdout()
     print(train(load_config(sys.argv[1])))

@@ -10,6 +10,8 @@ augmentation, cosine learning rate, fixed seeds, bfloat16 autocast where the har
 logits computed once per face by ``tiltwatch teach`` (a teacher too slow to run every batch). The validation split alone picks the best
 checkpoint; test splits are never read here. ``train_on_valid: true`` trains on train and valid
 together for a fixed schedule instead: nothing is picked, the result is the last epoch (``last.pt``).
+Progress goes to the ``tiltwatch.training`` logger at INFO (each epoch's metrics as one JSON line,
+as ``metrics.csv`` holds them); ``tiltwatch train`` prints those lines on stdout.
 
 Usage::
 
@@ -20,8 +22,11 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -43,6 +48,32 @@ from .datasets import (DATASET_KINDS, FaceSet, MissingSplitError, dataset_splits
 from .models import create_model
 from .packed import packed_fer2013_labels
 from .teacher import load_teacher
+
+#: progress: INFO lines (each epoch's metrics as one JSON line, resume and schedule notes); see log_progress_to_stdout
+log = logging.getLogger("tiltwatch.training")
+
+
+class _ProgressToStdout(logging.StreamHandler):
+    """The training log's INFO lines as plain lines on stdout (the per-epoch JSON rows scripts
+    read from ``tiltwatch train``'s output); warnings and errors go on up the loggers, as any do."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING:
+            super().emit(record)
+        elif log.parent is not None:
+            log.parent.handle(record)
+
+
+def log_progress_to_stdout() -> None:
+    """Print training progress as ``tiltwatch train`` does: INFO lines to stdout (once per process)."""
+    if not any(isinstance(h, _ProgressToStdout) for h in log.handlers):
+        log.addHandler(_ProgressToStdout())
+    log.setLevel(logging.INFO)
+    log.propagate = False  # (INFO lines once, on stdout; warnings are handed up by the handler)
 
 
 class TrainConfig(BaseModel):
@@ -226,11 +257,98 @@ def _init_from(model: torch.nn.Module, path: str) -> None:
     if unexpected or any(not k.startswith("aux_head.") for k in missing):
         raise ConfigError(f"init: {path} is not a {type(model).__name__} of this shape "
                           f"(missing or different: {missing[:3]}, unexpected: {unexpected[:3]})")
-    print(f"initialised from {path}" + (f" (new: {', '.join(missing)})" if missing else ""))
+    log.info(f"initialised from {path}" + (f" (new: {', '.join(missing)})" if missing else ""))
+
+
+@dataclass
+class Schedule:
+    """The run's length, read by the loop and the learning rate at every step. ``epochs`` changes
+    at most once: ``fit_minutes`` fits it after the first epoch (and a resume reads the fitted one
+    back), so the rest of the run, the cosine's end included, follows the fitted length."""
+
+    epochs: int
+    steps_per_epoch: int
+    warm: int  # warm-up steps
+
+    def lr_factor(self, step: int) -> float:
+        """Linear warm-up, then a cosine down to 0 at the schedule's last step."""
+        if step < self.warm:
+            return (step + 1) / max(self.warm, 1)
+        return 0.5 * (1 + math.cos(math.pi * (step - self.warm) / max(self.epochs * self.steps_per_epoch - self.warm, 1)))
+
+
+@dataclass
+class _Data:
+    """A run's tensors: the training faces (on the GPU where there is one), the valid faces and labels."""
+
+    tr: FaceSet
+    va: FaceSet
+    xtr: torch.Tensor
+    ytr: torch.Tensor  # soft (or one-hot) targets
+    xva: torch.Tensor
+    weights: torch.Tensor | None  # per-class loss weights
+    aux: tuple[np.ndarray, np.ndarray] | None  # FER2013's labels of train and valid (-1: none), second head
+    atr: torch.Tensor | None  # aux[0] as a tensor
+    offline: list[torch.Tensor] | None  # a teacher's saved logits of every training face, head by head
+
+
+@dataclass
+class _Run:
+    """Everything one training run holds, from the first epoch (or the resume) to the last."""
+
+    cfg: TrainConfig
+    out: Path
+    dev: torch.device
+    data: _Data
+    teacher: torch.nn.Module | None
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    ema: AveragedModel | None
+    amp: bool  # bfloat16 autocast
+    schedule: Schedule
+    start_epoch: int = 0
+    best_acc: float = -1.0
+    minutes_before: float = 0.0  # training time before a resume
+
+    @property
+    def kept(self) -> torch.nn.Module:
+        """The weights validated, saved as best and exported: the average where there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def config_record(self) -> dict:
+        """The config as the checkpoints record it: with the schedule's (maybe fitted) epochs."""
+        return self.cfg.model_dump() | {"epochs": self.schedule.epochs}
 
 
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the path of the best checkpoint (``last.pt`` with ``train_on_valid``)."""
+    out, dev = _start(cfg)
+    aux_spec = _aux_spec(cfg) if cfg.aux_head != "none" else None  # config errors before any image is read
+    teacher = _teacher(cfg, dev)
+    run = _prepare(cfg, out, dev, _prepare_data(cfg, aux_spec, dev), teacher)
+    _resume(run)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed + run.start_epoch)
+    t0 = time.monotonic()
+    epoch = run.start_epoch
+    while epoch < run.schedule.epochs:  # (read each time: a fitted schedule ends sooner)
+        loss, steps_s, t_steps = _train_epoch(run, epoch, gen)
+        row, score = _validate(run, epoch, loss)
+        if cfg.fit_minutes and epoch == 0:
+            _fit_schedule(run.schedule, cfg, (steps_s + time.monotonic() - t_steps) / 60, out)
+        row |= {"lr": run.sched.get_last_lr()[0], "minutes": run.minutes_before + (time.monotonic() - t0) / 60}
+        _log(out / "metrics.csv", row)
+        log.info(json.dumps(row))
+        _save(run, epoch, row, score)
+        if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
+            log.info(f"stopping after {cfg.max_minutes} minutes; run again to resume")
+            break
+        epoch += 1
+    return out / ("last.pt" if cfg.train_on_valid else "best.pt")
+
+
+def _start(cfg: TrainConfig) -> tuple[Path, torch.device]:
+    """The run folder (with the config it runs by), fixed seeds, threads; the device."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.model_dump_json(indent=2))
@@ -240,13 +358,15 @@ def train(cfg: TrainConfig) -> Path:
         torch.set_num_threads(cfg.threads)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = dev.type == "cuda"  # few input shapes: each convolution's fastest kernel, found once
+    return out, dev
 
-    aux_spec = _aux_spec(cfg) if cfg.aux_head != "none" else None  # config errors before any image is read
-    teacher = _teacher(cfg, dev)
+
+def _prepare_data(cfg: TrainConfig, aux_spec: str | None, dev: torch.device) -> _Data:
+    """The train and valid faces as tensors, their targets, class weights, second-head labels and saved teacher logits."""
     tr, va = load_train_valid(cfg)
     if cfg.train_on_valid:
         tr = tr.join(va)
-    offline = None  # the teacher's logits of every training face, head by head
+    offline = None
     if cfg.teacher_logits:
         offline = [torch.from_numpy(a) for a in load_teacher(
             cfg.teacher_logits, tr.names, ["logits", "fer2013_logits"] if aux_spec else ["logits"])]
@@ -257,122 +377,137 @@ def train(cfg: TrainConfig) -> Path:
         counts = np.bincount(tr.labels, minlength=tr.targets.shape[1]).astype(np.float64)
         w = 1 / np.sqrt(np.maximum(counts, 1))
         weights = torch.tensor(w / (w * counts).sum() * counts.sum(), dtype=torch.float32, device=dev)
-
-    # FER2013's original labels of the train and valid images (-1: none) for the second head
     aux = (fer2013_aux_labels(aux_spec, tr.names), fer2013_aux_labels(aux_spec, va.names)) if aux_spec else None
     atr = torch.from_numpy(aux[0]) if aux else None
     if dev.type == "cuda":  # the whole training set fits on a GPU: copy it once, not a batch per step
         xtr, ytr = xtr.to(dev), ytr.to(dev)
         atr = atr.to(dev) if atr is not None else None
         offline = [o.to(dev) for o in offline] if offline is not None else None
-    model = create_model(cfg.model, num_classes=tr.targets.shape[1], aux_classes=tr.targets.shape[1] if aux else 0)
+    return _Data(tr, va, xtr, ytr, xva, weights, aux, atr, offline)
+
+
+def _prepare(cfg: TrainConfig, out: Path, dev: torch.device, data: _Data, teacher: torch.nn.Module | None) -> _Run:
+    """The model (from ``init``'s weights where given), its optimizer, schedule and weight average."""
+    classes = data.tr.targets.shape[1]
+    model = create_model(cfg.model, num_classes=classes, aux_classes=classes if data.aux else 0)
     if cfg.init:
         _init_from(model, cfg.init)
     model = model.to(dev, memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
-    warm = int(cfg.warmup_epochs * steps_per_epoch)
-    # (the lambda reads cfg when called: a schedule that fit_minutes shortens after epoch 1 follows)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / max(warm, 1) if s < warm else 0.5 * (
-        1 + math.cos(math.pi * (s - warm) / max(cfg.epochs * steps_per_epoch - warm, 1))))
+    steps_per_epoch = math.ceil(len(data.tr) / cfg.batch_size)
+    schedule = Schedule(cfg.epochs, steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: schedule.lr_factor(s))  # (a function: saved as none)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
     amp = use_bf16(cfg.precision, dev)  # bfloat16 has float32's range: no loss scaling needed
-
-    start_epoch, best_acc, minutes_before = 0, -1.0, 0.0  # minutes_before: training time before a resume
-    last = out / "last.pt"
-    if last.is_file():
-        ck = torch.load(last, map_location=dev, weights_only=False)
-        model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"]), sched.load_state_dict(ck["sched"])
-        if ema is not None:
-            ema.load_state_dict(ck["ema"])
-        start_epoch, best_acc, minutes_before = ck["epoch"] + 1, ck["best_acc"], ck.get("minutes", 0.0)
-        if cfg.fit_minutes:  # the schedule fitted in the first sitting
-            cfg = cfg.model_copy(update={"epochs": ck["config"]["epochs"]})
-        torch.set_rng_state(ck["rng"])
-        print(f"resumed from {last} at epoch {start_epoch}"
-              + ("" if cfg.train_on_valid else f" (best valid score {best_acc:.4f})"))
-
-    gen = torch.Generator(device=dev).manual_seed(cfg.seed + start_epoch)
-    t0 = time.monotonic()
-    for epoch in range(start_epoch, cfg.epochs):
-        if epoch >= cfg.epochs:  # (a fitted schedule is shorter than the range begun)
-            break
-        model.train()
-        perm = torch.randperm(len(tr))
-        run_loss, seen = torch.zeros((), dtype=torch.float64, device=dev), 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
-        # the first steps of a run pay for start-up (CUDA's kernel choices, caches), so a schedule
-        # fitted to the time is fitted to the pace after them
-        mark = min(20, steps_per_epoch // 4)
-        for step in bar:
-            if step == mark:
-                t_mark = time.monotonic()
-            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            x = augment(xtr[idx].to(dev), cfg.augment, gen).contiguous(memory_format=torch.channels_last)
-            y = ytr[idx].to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                outputs = model(x)
-            heads = outputs if aux else (outputs,)
-            logp = F.log_softmax(heads[0].float(), 1)
-            loss = -(y * logp * (weights if weights is not None else 1)).sum(1).mean()
-            if aux:  # the mean over the faces that have a FER2013 label; 0 where none has (no NaN, no wait)
-                a = atr[idx].to(dev)
-                loss = loss + cfg.aux_weight * F.cross_entropy(heads[1].float(), a, ignore_index=-1, reduction="sum") / (
-                    (a >= 0).sum().clamp(min=1))
-            if teacher is not None or offline is not None:
-                t = _run_teacher(teacher, x, amp) if teacher is not None else tuple(o[idx].to(dev) for o in offline)
-                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * _distill_loss(
-                    heads, t, cfg.distill_temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            run_loss += loss.detach() * len(idx)
-            seen += len(idx)
-            if step % 25 == 0:  # (reading the loss waits for the GPU: not every step)
-                bar.set_postfix(loss=f"{run_loss.item() / seen:.3f}")
-        t_steps = time.monotonic()
-        kept = ema.module if ema is not None else model  # the weights validated, saved as best and exported
-        heads_va = predict_heads(kept, xva)
-        acc, bal = accuracies(heads_va[0].numpy(), va.labels)
-        row = {"epoch": epoch + 1, "train_loss": run_loss.item() / seen, "valid_acc": acc, "valid_balanced_acc": bal}
-        score = acc
-        if aux:  # the checkpoint must serve both labellings: pick on the sum of the two accuracies
-            has = aux[1] >= 0
-            row["valid_aux_acc"] = accuracies(heads_va[1][has].numpy(), aux[1][has])[0]
-            score = acc + row["valid_aux_acc"]
-        if cfg.fit_minutes and epoch == 0:
-            pace = (t_steps - t_mark) * steps_per_epoch / (steps_per_epoch - mark) + (time.monotonic() - t_steps)
-            cfg = _fit_schedule(cfg, pace / 60, out)
-        row |= {"lr": sched.get_last_lr()[0], "minutes": minutes_before + (time.monotonic() - t0) / 60}
-        _log(out / "metrics.csv", row)
-        print(json.dumps(row))
-        if score > best_acc and not cfg.train_on_valid:
-            best_acc = score
-            torch.save({"model": kept.state_dict(), "config": cfg.model_dump(), "epoch": epoch, "valid_acc": acc,
-                        "valid_aux_acc": row.get("valid_aux_acc")}, out / "best.pt")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "epoch": epoch, "best_acc": best_acc, "rng": torch.get_rng_state(), "config": cfg.model_dump(),
-                    "ema": ema.state_dict() if ema is not None else None, "minutes": row["minutes"]}, last)
-        plot_metrics(out / "metrics.csv", out / "metrics.png",
-                     "valid split (trained on: a check only)" if cfg.train_on_valid else "validation")
-        if cfg.max_minutes and (time.monotonic() - t0) / 60 > cfg.max_minutes:
-            print(f"stopping after {cfg.max_minutes} minutes; run again to resume")
-            break
-    return out / ("last.pt" if cfg.train_on_valid else "best.pt")
+    return _Run(cfg, out, dev, data, teacher, model, opt, sched, ema, amp, schedule)
 
 
-def _fit_schedule(cfg: TrainConfig, first_epoch_minutes: float, out: Path) -> TrainConfig:
-    """``cfg`` with as many epochs as fit in ``fit_minutes`` at the first epoch's pace (at most its
-    ``epochs``, at least the one done), recorded in the run's config.json."""
+def _resume(run: _Run) -> None:
+    """Carry on from the run folder's ``last.pt`` where there is one: weights, optimizer, schedule
+    (a fitted one keeps its fitted length), weight average, best score, time so far, RNG."""
+    last = run.out / "last.pt"
+    if not last.is_file():
+        return
+    ck = torch.load(last, map_location=run.dev, weights_only=False)
+    run.model.load_state_dict(ck["model"]), run.opt.load_state_dict(ck["opt"]), run.sched.load_state_dict(ck["sched"])
+    if run.ema is not None:
+        run.ema.load_state_dict(ck["ema"])
+    run.start_epoch, run.best_acc, run.minutes_before = ck["epoch"] + 1, ck["best_acc"], ck.get("minutes", 0.0)
+    if run.cfg.fit_minutes:  # the schedule fitted in the first sitting
+        run.schedule.epochs = ck["config"]["epochs"]
+    torch.set_rng_state(ck["rng"])
+    log.info(f"resumed from {last} at epoch {run.start_epoch}"
+             + ("" if run.cfg.train_on_valid else f" (best valid score {run.best_acc:.4f})"))
+
+
+def _train_epoch(run: _Run, epoch: int, gen: torch.Generator) -> tuple[float, float, float]:
+    """One pass over the training faces in shuffled batches. Returns the mean loss, the seconds
+    its steps take at the pace after start-up, and when the steps ended (``time.monotonic``)."""
+    cfg, d, dev, steps = run.cfg, run.data, run.dev, run.schedule.steps_per_epoch
+    run.model.train()
+    perm = torch.randperm(len(d.tr))
+    run_loss, seen = torch.zeros((), dtype=torch.float64, device=dev), 0
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{run.schedule.epochs}", leave=False)
+    # the first steps of a run pay for start-up (CUDA's kernel choices, caches), so a schedule
+    # fitted to the time is fitted to the pace after them
+    mark = min(20, steps // 4)
+    for step in bar:
+        if step == mark:
+            t_mark = time.monotonic()
+        idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        loss = _step(run, idx, gen)
+        run_loss += loss.detach() * len(idx)
+        seen += len(idx)
+        if step % 25 == 0:  # (reading the loss waits for the GPU: not every step)
+            bar.set_postfix(loss=f"{run_loss.item() / seen:.3f}")
+    t_steps = time.monotonic()
+    return run_loss.item() / seen, (t_steps - t_mark) * steps / (steps - mark), t_steps
+
+
+def _step(run: _Run, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One optimizer step on the faces ``idx``: soft-label cross-entropy, the second head's, the teacher's share."""
+    cfg, d, dev = run.cfg, run.data, run.dev
+    x = augment(d.xtr[idx].to(dev), cfg.augment, gen).contiguous(memory_format=torch.channels_last)
+    y = d.ytr[idx].to(dev)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=run.amp):
+        outputs = run.model(x)
+    heads = outputs if d.aux else (outputs,)
+    logp = F.log_softmax(heads[0].float(), 1)
+    loss = -(y * logp * (d.weights if d.weights is not None else 1)).sum(1).mean()
+    if d.aux:  # the mean over the faces that have a FER2013 label; 0 where none has (no NaN, no wait)
+        a = d.atr[idx].to(dev)
+        loss = loss + cfg.aux_weight * F.cross_entropy(heads[1].float(), a, ignore_index=-1, reduction="sum") / (
+            (a >= 0).sum().clamp(min=1))
+    if run.teacher is not None or d.offline is not None:
+        t = _run_teacher(run.teacher, x, run.amp) if run.teacher is not None else tuple(o[idx].to(dev) for o in d.offline)
+        loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * _distill_loss(heads, t, cfg.distill_temperature)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    run.sched.step()
+    if run.ema is not None:
+        run.ema.update_parameters(run.model)
+    return loss
+
+
+def _validate(run: _Run, epoch: int, train_loss: float) -> tuple[dict, float]:
+    """The epoch's metrics row and the score that picks the best checkpoint."""
+    d = run.data
+    heads_va = predict_heads(run.kept, d.xva)
+    acc, bal = accuracies(heads_va[0].numpy(), d.va.labels)
+    row = {"epoch": epoch + 1, "train_loss": train_loss, "valid_acc": acc, "valid_balanced_acc": bal}
+    score = acc
+    if d.aux:  # the checkpoint must serve both labellings: pick on the sum of the two accuracies
+        has = d.aux[1] >= 0
+        row["valid_aux_acc"] = accuracies(heads_va[1][has].numpy(), d.aux[1][has])[0]
+        score = acc + row["valid_aux_acc"]
+    return row, score
+
+
+def _save(run: _Run, epoch: int, row: dict, score: float) -> None:
+    """``best.pt`` when the score is the best yet (never with ``train_on_valid``), ``last.pt`` (what
+    a resume starts from) after every epoch, and the metrics plot."""
+    cfg, out = run.cfg, run.out
+    if score > run.best_acc and not cfg.train_on_valid:
+        run.best_acc = score
+        torch.save({"model": run.kept.state_dict(), "config": run.config_record(), "epoch": epoch,
+                    "valid_acc": row["valid_acc"], "valid_aux_acc": row.get("valid_aux_acc")}, out / "best.pt")
+    torch.save({"model": run.model.state_dict(), "opt": run.opt.state_dict(), "sched": run.sched.state_dict(),
+                "epoch": epoch, "best_acc": run.best_acc, "rng": torch.get_rng_state(), "config": run.config_record(),
+                "ema": run.ema.state_dict() if run.ema is not None else None, "minutes": row["minutes"]},
+               out / "last.pt")
+    plot_metrics(out / "metrics.csv", out / "metrics.png",
+                 "valid split (trained on: a check only)" if cfg.train_on_valid else "validation")
+
+
+def _fit_schedule(schedule: Schedule, cfg: TrainConfig, first_epoch_minutes: float, out: Path) -> None:
+    """Fit ``schedule`` to as many epochs as fit in ``fit_minutes`` at the first epoch's pace (at
+    most the config's ``epochs``, at least the one done), recorded in the run's config.json."""
     fitted = max(1, min(cfg.epochs, int(cfg.fit_minutes / first_epoch_minutes)))
-    print(f"schedule fitted to {cfg.fit_minutes} min: {fitted} epochs of at most {cfg.epochs} "
-          f"({first_epoch_minutes:.2f} min an epoch)")
-    cfg = cfg.model_copy(update={"epochs": fitted})
-    (out / "config.json").write_text(cfg.model_dump_json(indent=2))
-    return cfg
+    log.info(f"schedule fitted to {cfg.fit_minutes} min: {fitted} epochs of at most {cfg.epochs} "
+             f"({first_epoch_minutes:.2f} min an epoch)")
+    schedule.epochs = fitted
+    (out / "config.json").write_text(cfg.model_copy(update={"epochs": fitted}).model_dump_json(indent=2))
 
 
 def _log(path: Path, row: dict) -> None:
