@@ -14,6 +14,10 @@ Two ways to read:
 * ``every_frame``: a file read whole, in order, as fast as the analyzer goes (``tiltwatch analyze``'s
   results, frame for frame; what ``bench --cluster`` measures).
 
+States: ``starting`` (models loading), ``ready`` (started with ``hold``: waiting for ``go()``),
+``running``, ``finished`` (the file ended, or ``max_frames``), ``stopped`` (``stop()``), ``failed``
+(``last_error`` says why). ``restarts`` comes from Ray's control store (``None`` where it cannot say).
+
 Usage::
 
     spec = CameraSpec(id="table-7", source="rtsp://cam-7/stream", site=site.model_dump(),
@@ -128,18 +132,21 @@ class CameraActor:
             base = AnalyzerConfig.model_validate(spec.config) if spec.config else AnalyzerConfig.preset()
             frames, fps, name, reader = self._open()
             self._frames = frames
+            analyzer = build_analyzer(base, cam, spec.overrides, fps=fps)
+            files = self._file_sinks(fps)
+            wall0 = time.time()  # the live reader's t=0 (a file's: its first frame, as for analyze)
             if site is not None and spec.store_url:
                 from ..analytics.sink import AnalyticsSink
                 from ..server.readers import masked_source
                 from ..store import Store
 
                 store = Store(spec.store_url)
-                analytics = AnalyticsSink(store, site, cam.id, masked_source(spec.source), start_time=time.time(),
+                analytics = AnalyticsSink(store, site, cam.id, masked_source(spec.source), start_time=wall0,
                                           lost_seconds=resolve_config(base, cam, spec.overrides).lost_seconds)
+                analyzer.exclude = analytics.staff_filter  # staff faces: counted per zone, never analysed
                 self.run_id = analytics.run_id
-            analyzer = build_analyzer(base, cam, spec.overrides, fps=fps,
-                                      exclude=analytics.staff_filter if analytics is not None else None)
-            files = self._file_sinks(fps)
+            if hasattr(reader, "start"):
+                reader.start()
             if spec.hold:
                 self.state = "ready"
                 while not (self._go.wait(0.2) or self._stop.is_set()):
@@ -186,9 +193,8 @@ class CameraActor:
             return prefetch(src), src.fps, src.name, src
         from ..server.readers import LiveReader
 
-        reader = LiveReader(self.spec.source, loop=self.spec.loop)
+        reader = LiveReader(self.spec.source, loop=self.spec.loop)  # (started once the models are loaded)
         self._source = reader
-        reader.start()
 
         def frames():
             while not self._stop.is_set():
