@@ -131,7 +131,8 @@ def test_the_cameras_of_a_failed_node_go_on_on_the_other(cluster, clip, tmp_path
     specs = {cam: CameraSpec(id=f"node-{cam}", source=str(clip), camera=cam, site=SITE,
                              store_url=f"sqlite:///{tmp_path / cam}.db", loop=True, num_cpus=1)
              for cam in ("cam-a", "cam-b")}
-    actors = {"cam-a": start_camera(specs["cam-a"], node_id=head), "cam-b": start_camera(specs["cam-b"], node_id=worker)}
+    actors = {"cam-a": start_camera(specs["cam-a"], node_id=head),
+              "cam-b": start_camera(specs["cam-b"], node_id=worker)}
     try:
         a0 = wait_for(actors["cam-a"], lambda s: s["state"] == "running" and s["frames"] >= 3)
         b0 = wait_for(actors["cam-b"], lambda s: s["state"] == "running" and s["frames"] >= 3)
