@@ -199,7 +199,10 @@ def test_export_and_eval_commands_record_themselves_in_the_card(tmp_path):
     make_ferplus(tmp_path / "data")
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 1\nbatch_size: 16\n")
-    assert tiltwatch("train", "--config", cfg).returncode == 0
+    res = tiltwatch("train", "--config", cfg)
+    assert res.returncode == 0
+    epochs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]  # one JSON line an epoch
+    assert [r["epoch"] for r in epochs] == [1] and set(epochs[0]) >= {"train_loss", "valid_acc", "lr", "minutes"}
     onnx = tmp_path / "m.onnx"
     res = tiltwatch("export", tmp_path / "run" / "best.pt", "--out", onnx)
     assert res.returncode == 0 and "ms/face" in res.stdout, res.stderr
