@@ -146,3 +146,19 @@ def test_smoothing_off_and_per_track():
     a, b = face(1, 0.2, 0.0), face(2, 0.9, 0.0)
     sm.update([a, b], 0.0)
     assert a.smoothed.emotion.probs[1] == pytest.approx(0.2) and b.smoothed.emotion.probs[1] == pytest.approx(0.9)
+
+
+def test_one_euro_pose_holds_a_still_head_and_follows_a_turn_with_little_lag():
+    rng = np.random.default_rng(0)
+    steady, follow = TrackSmoother(tau=0.5), TrackSmoother(tau=0.5, pose_min_cutoff=0.3, pose_beta=0.03)
+    still = 10 + rng.normal(0, 1.0, 50)  # 2 s at 25 fps of a still head, 1 degree of noise
+    turn = np.linspace(10, 70, 26)[1:]  # then a turn of 60 degrees in 1 s
+    out = {id(steady): [], id(follow): []}
+    for i, yaw in enumerate(np.concatenate([still, turn])):
+        for sm in (steady, follow):
+            f = face(1, 0.5, float(yaw))
+            sm.update([f], i / 25)
+            out[id(sm)].append(f.smoothed.pose.yaw)
+    exp, euro = np.asarray(out[id(steady)]), np.asarray(out[id(follow)])
+    assert np.std(np.diff(euro[10:50])) < 0.5 * np.std(np.diff(still[10:50]))  # at rest: steadier than raw
+    assert 70 - euro[-1] < 0.5 * (70 - exp[-1])  # at the end of the turn: half the exponential's lag or less

@@ -81,6 +81,11 @@ class AnalyzerConfig(BaseModel):
                                        "face this close in colour (Bhattacharyya, face with hair and "
                                        "collar); None: by place and size alone")
     smooth_tau: float = Field(0.5, ge=0, description="smoothing time constant in seconds; 0 = off")
+    pose_min_cutoff: float | None = Field(0.3, gt=0, description="head pose through a One Euro filter: its "
+                                          "cut-off in Hz at rest (lower: steadier); None: smoothed as emotion, "
+                                          "by smooth_tau")
+    pose_beta: float = Field(0.03, ge=0, description="One Euro: how fast the cut-off rises with the head's "
+                             "speed (Hz per degree a second): less lag while it turns")
     min_quality: float = Field(0.3, ge=0, le=1, description="faces whose quality score (0-1: size, blur, "
                                "exposure, pose, mesh, confidence) is below this are reported but abstain: "
                                "they move no smoothing, visit or alert; 0 = none abstains")

@@ -54,7 +54,7 @@ class Analyzer:
         self.mesher = (landmarker or FaceMesher(threads=c.mesh_threads)) if c.mesh else None
         self.pose = pose or HeadPoseEstimator(calibrated=True)
         self.classifier = (classifier or EmotionClassifier.load(c.model, c.threads)) if c.emotion else None
-        self.smoother = TrackSmoother(c.smooth_tau)
+        self.smoother = TrackSmoother(c.smooth_tau, pose_min_cutoff=c.pose_min_cutoff, pose_beta=c.pose_beta)
         self.tracker = self._new_tracker(c.fps) if c.track else None
         # a cut only matters to what carries over between frames: tracks, and faces followed by their mesh
         self.cuts = CutDetector(c.cut_threshold) if c.cut_threshold is not None and (c.track or c.mesh) else None

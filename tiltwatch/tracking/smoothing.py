@@ -3,6 +3,10 @@
 The weight of a new observation is ``1 - exp(-dt / tau)``: the same ``tau`` (seconds)
 gives the same smoothing at any frame rate or stride. ``tau = 0`` turns smoothing off.
 
+Head pose can instead go through a One Euro filter (Casiez et al. 2012; ``pose_min_cutoff``):
+a low-pass whose cut-off rises with the pose's own speed, so a still head is held steady and a
+turning one followed without the exponential's lag (``scripts/pose_jitter.py`` measures both).
+
 Usage::
 
     smoother = TrackSmoother(tau=0.5)
@@ -24,13 +28,24 @@ class _State:
     t: float
     probs: np.ndarray | None
     pose: np.ndarray | None
+    pose_speed: np.ndarray | None = None  # One Euro: the filtered speed of the pose, degrees a second
+
+
+def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+    """The weight of a new sample in a first-order low-pass of ``cutoff`` Hz, ``dt`` s after the last."""
+    tau = 1.0 / (2 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau / dt)
 
 
 class TrackSmoother:
-    def __init__(self, tau: float = 0.5, forget_after: float = 10.0):
+    def __init__(self, tau: float = 0.5, forget_after: float = 10.0, pose_min_cutoff: float | None = None,
+                 pose_beta: float = 0.05, speed_cutoff: float = 1.0):
+        """``pose_min_cutoff`` (Hz): One Euro for the pose, whose cut-off is ``pose_min_cutoff + pose_beta *
+        |speed|`` (speed in degrees a second, itself low-passed at ``speed_cutoff`` Hz); None: as emotion."""
         if tau < 0:
             raise ValueError("smoothing tau must be >= 0 seconds")
         self.tau = tau
+        self.pose_min_cutoff, self.pose_beta, self.speed_cutoff = pose_min_cutoff, pose_beta, speed_cutoff
         self.forget_after = forget_after
         self._states: dict[int, _State] = {}
 
@@ -40,6 +55,17 @@ class TrackSmoother:
         if old is None:
             return new.copy()
         return old + w * (new - old)
+
+    def _one_euro(self, st: _State, pose: np.ndarray | None, dt: float) -> tuple:
+        if pose is None:
+            return st.pose, st.pose_speed
+        if st.pose is None or dt <= 0:
+            return pose.copy(), st.pose_speed
+        raw_speed = (pose - st.pose) / dt
+        speed = raw_speed if st.pose_speed is None else st.pose_speed + _alpha(self.speed_cutoff, dt) * (
+            raw_speed - st.pose_speed)
+        a = _alpha(self.pose_min_cutoff + self.pose_beta * np.abs(speed), dt)
+        return st.pose + a * (pose - st.pose), speed
 
     @staticmethod
     def _smoothed(st: _State, face: FaceResult) -> Smoothed:
@@ -63,7 +89,10 @@ class TrackSmoother:
                 st = _State(timestamp, probs, pose)
             else:
                 w = 1.0 - math.exp(-max(timestamp - st.t, 0.0) / self.tau)
-                st = _State(timestamp, self._blend(st.probs, probs, w), self._blend(st.pose, pose, w))
+                new_pose, speed = self._blend(st.pose, pose, w), None
+                if self.pose_min_cutoff is not None:
+                    new_pose, speed = self._one_euro(st, pose, timestamp - st.t)
+                st = _State(timestamp, self._blend(st.probs, probs, w), new_pose, speed)
             self._states[face.track_id] = st
             face.smoothed = self._smoothed(st, face)
         stale = [k for k, s in self._states.items() if timestamp - s.t > self.forget_after]
