@@ -92,6 +92,7 @@ def analyze(
     outputs: list[Output] = typer.Option([o.value for o in Output], "--output",
                                          help="what to write (repeat): jsonl, csv, video"),
     stride: int = typer.Option(1, min=1, help="analyse every N-th frame of a video"),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="a folder of photos: its sub-folders too"),
     video_preset: Preset = typer.Option(Preset.superfast, help="x264 speed of annotated.mp4 (faster = bigger file)"),
     blur: bool = typer.Option(False, help="pixelate faces in the annotated video and the window"),
     show: bool = typer.Option(False, help="live window (press q or Esc to stop)"),
@@ -109,12 +110,14 @@ def analyze(
 ) -> None:
     """Find every face in SOURCE; write results.jsonl, summary.csv and annotated.mp4 into --out.
 
+    Photos (an image, a folder of them) are each analysed on their own: results.jsonl names each
+    line's file, faces.csv has a row per face and annotated/ an annotated copy of each photo.
+
     With --site and --db, also turns the run into visits, alerts and staff-zone counts in the store
     (faces in staff zones are never analysed: only counted). Ctrl-C or SIGTERM stops the run and
     keeps what was written (exit 130 / 143)."""
-    from .pipeline.build import OUTPUT_FILES, build_run
-    from .sinks.folder import OutputFolder
-    from .sources import open_source
+    from .sinks.folder import OutputFolder, output_names
+    from .sources import ImageSource, open_source
 
     if (site is None) != (db is None):
         _fail("--site and --db go together")
@@ -131,13 +134,17 @@ def analyze(
             site_cfg = load_site(site)
             site_cfg.camera(camera)
             t0 = parse_time(start_time, "--start-time")
-        src = open_source(source, stride=stride)
-        folder = OutputFolder(out, [OUTPUT_FILES[o] for o in chosen], overwrite)
+        src = open_source(source, stride=stride, recursive=recursive)
+        for note in getattr(src, "notes", []):
+            typer.secho(f"note: {note}", fg="yellow", err=True)
+        folder = OutputFolder(out, output_names(chosen, isinstance(src, ImageSource)), overwrite)
         for path in folder.leftovers:
             typer.secho(f"note: {path} holds the partial results of a run that was killed", fg="yellow", err=True)
         if site_cfg is not None:
             store = Store(db)
             _retention(store, site_cfg.retention_days)
+        from .pipeline.build import build_run  # (the models' stack: after every input is known to be good)
+
         extra = []
         if show:
             from .sinks import WindowSink
@@ -148,11 +155,17 @@ def analyze(
                          landmarks=landmarks, extra_sinks=extra)
         with stop_on_sigterm() as signalled:
             stats = plan.execute(progress=not quiet, max_frames=max_frames)
+        stats.signum = signalled.signum
     except TiltwatchError as exc:
         _fail(str(exc) + (_kept(folder) if folder is not None else ""))
     finally:
         if store is not None:
             store.close()
+    _finish(stats, folder, plan, src.name, source)
+
+
+def _finish(stats, folder, plan, name: str, source: str) -> None:
+    """Say what was skipped and done, move the outputs in, exit 130 / 143 when a signal stopped the run."""
     for line in stats.skipped[:10]:
         typer.secho(f"skipped: {line}", fg="yellow", err=True)
     if len(stats.skipped) > 10:
@@ -161,7 +174,7 @@ def analyze(
     if stats.frames == 0:
         _fail(f"{source}: no frame could be processed" + _kept(folder), code=1)
     try:
-        files = folder.commit({"status": "interrupted" if stats.interrupted else "complete", "source": src.name,
+        files = folder.commit({"status": "interrupted" if stats.interrupted else "complete", "source": name,
                                "frames": stats.frames, "faces": stats.faces,
                                "skipped": len(stats.skipped) + stats.failed,
                                "analyzer": plan.analyzer.config.model_dump()})
@@ -173,7 +186,7 @@ def analyze(
         typer.echo(f"stored run {plan.analytics.run_id} of camera {plan.analytics.camera.id}: "
                    f"{plan.analytics.alert_count} alerts")
     if stats.interrupted:
-        raise typer.Exit(128 + int(signalled.signum or signal.SIGINT))
+        raise typer.Exit(128 + int(stats.signum or signal.SIGINT))
 
 
 def _kept(folder) -> str:
