@@ -274,7 +274,8 @@ class Schedule:
         """Linear warm-up, then a cosine down to 0 at the schedule's last step."""
         if step < self.warm:
             return (step + 1) / max(self.warm, 1)
-        return 0.5 * (1 + math.cos(math.pi * (step - self.warm) / max(self.epochs * self.steps_per_epoch - self.warm, 1)))
+        decay = max(self.epochs * self.steps_per_epoch - self.warm, 1)
+        return 0.5 * (1 + math.cos(math.pi * (step - self.warm) / decay))
 
 
 @dataclass
@@ -362,7 +363,8 @@ def _start(cfg: TrainConfig) -> tuple[Path, torch.device]:
 
 
 def _prepare_data(cfg: TrainConfig, aux_spec: str | None, dev: torch.device) -> _Data:
-    """The train and valid faces as tensors, their targets, class weights, second-head labels and saved teacher logits."""
+    """The train and valid faces as tensors, their targets, class weights, the second head's labels
+    and a teacher's saved logits."""
     tr, va = load_train_valid(cfg)
     if cfg.train_on_valid:
         tr = tr.join(va)
@@ -459,7 +461,8 @@ def _step(run: _Run, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         loss = loss + cfg.aux_weight * F.cross_entropy(heads[1].float(), a, ignore_index=-1, reduction="sum") / (
             (a >= 0).sum().clamp(min=1))
     if run.teacher is not None or d.offline is not None:
-        t = _run_teacher(run.teacher, x, run.amp) if run.teacher is not None else tuple(o[idx].to(dev) for o in d.offline)
+        t = (_run_teacher(run.teacher, x, run.amp) if run.teacher is not None
+             else tuple(o[idx].to(dev) for o in d.offline))
         loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * _distill_loss(heads, t, cfg.distill_temperature)
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
