@@ -64,6 +64,7 @@ def test_a_schedule_fitted_to_the_time_stays_within_its_cap_and_is_recorded(tmp_
     assert '"epochs": 1' in (tmp_path / "short" / "config.json").read_text()
     train(load_config(cfg, train_on_valid=True))  # run again: it resumes into the fitted schedule, already done
     assert len((tmp_path / "short" / "metrics.csv").read_text().splitlines()) == 2
+    assert '"epochs": 1' in (tmp_path / "short" / "config.json").read_text()  # (rounds.py reads it: finished)
     assert torch.load(last, weights_only=False)["config"]["epochs"] == 1
     # time for hours: the config's epochs are a cap
     train(load_config(cfg, out=str(tmp_path / "long"), epochs=2, fit_minutes=600))

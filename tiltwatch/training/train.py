@@ -415,8 +415,10 @@ def _resume(run: _Run) -> None:
     if run.ema is not None:
         run.ema.load_state_dict(ck["ema"])
     run.start_epoch, run.best_acc, run.minutes_before = ck["epoch"] + 1, ck["best_acc"], ck.get("minutes", 0.0)
-    if run.cfg.fit_minutes:  # the schedule fitted in the first sitting
+    if run.cfg.fit_minutes:  # the schedule fitted in the first sitting; config.json says so again
         run.schedule.epochs = ck["config"]["epochs"]
+        (run.out / "config.json").write_text(run.cfg.model_copy(update={"epochs": run.schedule.epochs})
+                                             .model_dump_json(indent=2))
     torch.set_rng_state(ck["rng"])
     log.info(f"resumed from {last} at epoch {run.start_epoch}"
              + ("" if run.cfg.train_on_valid else f" (best valid score {run.best_acc:.4f})"))
