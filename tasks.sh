@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One entry point for a fresh clone:  ./tasks.sh demo   |   ./tasks.sh test   |   ./tasks.sh setup
+# One entry point for a fresh clone:  ./tasks.sh demo   |   ./tasks.sh test   |   ./tasks.sh lint   |   ./tasks.sh setup
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,5 +24,6 @@ case "${1:-}" in
   setup) setup ;;
   demo) setup; .venv/bin/tiltwatch analyze sample --out out/sample --overwrite ;;
   test) setup; browser; .venv/bin/python -m pytest ;;
-  *) echo "usage: ./tasks.sh setup|demo|test" >&2; exit 2 ;;
+  lint) setup; .venv/bin/ruff check tiltwatch tests scripts; .venv/bin/ruff format --check tiltwatch tests scripts ;;
+  *) echo "usage: ./tasks.sh setup|demo|test|lint" >&2; exit 2 ;;
 esac

@@ -13,14 +13,13 @@ sign of yaw); with a FER+ folder given, that bias is measured as the mean of
 Usage: python scripts/build_head_model.py [FERPLUS_ROOT]
 """
 
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from skimage import data
-
-import sys
 
 from tiltwatch.vision.detector import FaceDetector
 from tiltwatch.vision.mesh import FaceMesher
@@ -65,9 +64,11 @@ def main():
     np.savez(out, points=model.astype(np.float32), offsets=np.zeros(3, np.float32))
     offsets = mesh_bias(sys.argv[1], mesher) if len(sys.argv) > 1 else np.zeros(3)
     np.savez(out, points=model.astype(np.float32), offsets=offsets.astype(np.float32))
-    print(f"wrote {out.name}: {len(model)} points, mirror asymmetry {pair_err:.2e}, "
-          f"{int((perm == np.arange(len(perm))).sum())} points on the midline, "
-          f"offsets yaw/pitch/roll {np.round(offsets, 2).tolist()}")
+    print(
+        f"wrote {out.name}: {len(model)} points, mirror asymmetry {pair_err:.2e}, "
+        f"{int((perm == np.arange(len(perm))).sum())} points on the midline, "
+        f"offsets yaw/pitch/roll {np.round(offsets, 2).tolist()}"
+    )
 
 
 def mesh_bias(root: str, mesher: FaceMesher, n: int = 600) -> np.ndarray:

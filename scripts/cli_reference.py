@@ -89,8 +89,11 @@ def _command(name: str, cmd, parent) -> list[str]:
     args = [p for p in cmd.params if _is_argument(p)]
     opts = [p for p in cmd.params if not _is_argument(p) and not p.hidden and p.name != "help"]
     metas = [(a.metavar or a.name).upper() + ("..." if a.nargs == -1 else "") for a in args]
-    usage = " ".join([f"tiltwatch {name}"] + [m if a.required else f"[{m}]" for a, m in zip(args, metas)]
-                     + (["[OPTIONS]"] if opts else []))
+    usage = " ".join(
+        [f"tiltwatch {name}"]
+        + [m if a.required else f"[{m}]" for a, m in zip(args, metas)]
+        + (["[OPTIONS]"] if opts else [])
+    )
     lines += ["```text", usage, "```", ""]
     rows = args + opts
     if rows:

@@ -105,8 +105,11 @@ def train_network(true, rot, landmarks, rows, model):
     mean, std = feats.mean(0), feats.std(0) + 1e-6
     x = torch.tensor((feats - mean) / std, dtype=torch.float32)
     y = torch.tensor(targets / net0.scale, dtype=torch.float32)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], NETWORK["hidden"]), torch.nn.GELU(approximate="tanh"),
-                              torch.nn.Linear(NETWORK["hidden"], 3))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], NETWORK["hidden"]),
+        torch.nn.GELU(approximate="tanh"),
+        torch.nn.Linear(NETWORK["hidden"], 3),
+    )
     opt = torch.optim.AdamW(net.parameters(), NETWORK["lr"], weight_decay=NETWORK["weight_decay"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, NETWORK["epochs"])
     for _ in range(NETWORK["epochs"]):
@@ -148,10 +151,12 @@ def slopes(true, pred) -> str:
     rows = []
     for j, name in enumerate(("yaw", "pitch", "roll")):
         m = found & (np.abs(true[:, j]) < 45)
-        rows.append(f"  {name:5s} |{name}|<45: slope {np.polyfit(true[m, j], pred[m, j], 1)[0]:.2f} bias "
-                    f"{(pred[m, j] - true[m, j]).mean():+.2f};  |yaw|<30: slope "
-                    f"{np.polyfit(true[near, j], pred[near, j], 1)[0]:.2f} bias "
-                    f"{(pred[near, j] - true[near, j]).mean():+.2f}")
+        rows.append(
+            f"  {name:5s} |{name}|<45: slope {np.polyfit(true[m, j], pred[m, j], 1)[0]:.2f} bias "
+            f"{(pred[m, j] - true[m, j]).mean():+.2f};  |yaw|<30: slope "
+            f"{np.polyfit(true[near, j], pred[near, j], 1)[0]:.2f} bias "
+            f"{(pred[near, j] - true[near, j]).mean():+.2f}"
+        )
     return "\n".join(rows)
 
 
@@ -161,11 +166,19 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--write", action="store_true", help=f"write tiltwatch/models/{CORRECTION_FILE}")
     ap.add_argument("--scatter", type=Path, help="cross-validated predicted vs true, PNG")
-    ap.add_argument("--network", action="store_true", help="also fit (and with --write, ship) the PoseNetwork "
-                    "step after the polynomials, cross-validated the same way (needs torch)")
-    ap.add_argument("--keypoint-fix", action="store_true", help="also fit one for keypoint poses (faces without a "
-                    "mesh); measured: cross-validated mean MAE 6.07 -> 5.99, but fitted on 33 profile faces it "
-                    "bends the coarse pose of an in-plane turn, so it is not shipped")
+    ap.add_argument(
+        "--network",
+        action="store_true",
+        help="also fit (and with --write, ship) the PoseNetwork "
+        "step after the polynomials, cross-validated the same way (needs torch)",
+    )
+    ap.add_argument(
+        "--keypoint-fix",
+        action="store_true",
+        help="also fit one for keypoint poses (faces without a "
+        "mesh); measured: cross-validated mean MAE 6.07 -> 5.99, but fitted on 33 profile faces it "
+        "bends the coarse pose of an in-plane turn, so it is not shipped",
+    )
     args = ap.parse_args()
     global KEYPOINTS
     KEYPOINTS = args.keypoint_fix
@@ -191,8 +204,12 @@ def main() -> None:
             cv[m] = predict_network(rot, landmarks, m, model, net)
     cv_report = pose_report(true, cv)
     what = "polynomials and network" if args.network else "polynomials"
-    print(f"cross-validated, {what} ({args.folds} folds by image; frame pitch per fold {min(frames)}..{max(frames)}):\n"
-          + format_report(cv_report) + "\n" + slopes(true, cv))
+    print(
+        f"cross-validated, {what} ({args.folds} folds by image; frame pitch per fold {min(frames)}..{max(frames)}):\n"
+        + format_report(cv_report)
+        + "\n"
+        + slopes(true, cv)
+    )
     if args.scatter:
         save_scatter(true, cv, args.scatter, f"{args.folds}-fold cross-validated, {int(found.sum())}/{n} faces")
 
@@ -205,14 +222,18 @@ def main() -> None:
     if args.write:
         out = {
             "about": "tiltwatch head-pose correction (see tiltwatch/vision/pose.py, docs/head_pose.md): terms odd "
-                     "or even in yaw of the ZYX yaw and pitch, degrees / 90",
+            "or even in yaw of the ZYX yaw and pitch, degrees / 90",
             "fitted_on": f"{args.dataset.partition(':')[0]}: {n} protocol images, {int(found.sum())} faces found "
-                         f"({int(meshed.sum())} with a mesh)",
+            f"({int(meshed.sum())} with a mesh)",
             "aflw2000_frame_pitch_deg": frame,
             "mesh": mesh_fix.to_dict(),
             "keypoints": kp_fix.to_dict() if kp_fix is not None else None,
-            "cross_validated": {"folds": args.folds, "faces_found": cv_report["faces_found"], "mae": cv_report["mae"],
-                                "by_yaw": {k: v["mae"] for k, v in cv_report["by_yaw"].items()}},
+            "cross_validated": {
+                "folds": args.folds,
+                "faces_found": cv_report["faces_found"],
+                "mae": cv_report["mae"],
+                "by_yaw": {k: v["mae"] for k, v in cv_report["by_yaw"].items()},
+            },
         }
         path = Path(__file__).resolve().parents[1] / "tiltwatch" / "models" / CORRECTION_FILE
         out["network"] = NETWORK if network is not None else None

@@ -46,9 +46,11 @@ def compare(a_path: str, b_path: str) -> None:
     a, b = np.load(a_path), np.load(b_path)
     for name in sorted(set(a.files) & set(b.files)):
         pa, pb = probs(a[name]), probs(b[name])
-        print(f"{name}: {len(pa)} faces, same top label {np.mean(pa.argmax(1) == pb.argmax(1)):.1%}, "
-              f"largest probability difference {np.abs(pa - pb).max():.4f}, "
-              f"largest logit difference {np.abs(a[name] - b[name]).max():.4f}")
+        print(
+            f"{name}: {len(pa)} faces, same top label {np.mean(pa.argmax(1) == pb.argmax(1)):.1%}, "
+            f"largest probability difference {np.abs(pa - pb).max():.4f}, "
+            f"largest logit difference {np.abs(a[name] - b[name]).max():.4f}"
+        )
 
 
 if __name__ == "__main__":

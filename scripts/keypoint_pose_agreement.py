@@ -37,9 +37,11 @@ def main() -> None:
                     diffs.append(np.abs(coarse.as_array() - f.pose.as_array()))
         d = np.array(diffs)
         med, p90 = np.median(d, 0), np.percentile(d, 90, axis=0)
-        print(f"{Path(clip).name}: {len(d)} faces; |keypoint pose - mesh pose| yaw / pitch / roll: median "
-              f"{med[0]:.1f} / {med[1]:.1f} / {med[2]:.1f} deg, "
-              f"90th percentile {p90[0]:.1f} / {p90[1]:.1f} / {p90[2]:.1f}")
+        print(
+            f"{Path(clip).name}: {len(d)} faces; |keypoint pose - mesh pose| yaw / pitch / roll: median "
+            f"{med[0]:.1f} / {med[1]:.1f} / {med[2]:.1f} deg, "
+            f"90th percentile {p90[0]:.1f} / {p90[1]:.1f} / {p90[2]:.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ENV = ROOT / ".cache" / "peer-fer"
 # fer's own pins: its wheel and its runtime needs, without TensorFlow (see above)
-PEER_PACKAGES = ["fer==25.10.3", "ai-edge-litert==1.4.0", "opencv-python-headless==4.11.0.86", "numpy<2",
-                 "requests", "Pillow", "setuptools<81"]
+PEER_PACKAGES = [
+    "fer==25.10.3",
+    "ai-edge-litert==1.4.0",
+    "opencv-python-headless==4.11.0.86",
+    "numpy<2",
+    "requests",
+    "Pillow",
+    "setuptools<81",
+]
 
 PEER_WORKER = r'''
 import json, sys, time, types
@@ -80,8 +87,25 @@ def measure_peer(clip: str, frames: int) -> dict:
 def measure_tiltwatch(clip: str, frames: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "bench.json"
-        subprocess.run([sys.executable, "-m", "tiltwatch", "bench", clip, "--streams", "1", "--frames", str(frames),
-                        "--no-encode", "--json", str(report)], check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tiltwatch",
+                "bench",
+                clip,
+                "--streams",
+                "1",
+                "--frames",
+                str(frames),
+                "--no-encode",
+                "--json",
+                str(report),
+            ],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         run = json.loads(report.read_text())["runs"][0]
     return {"frames": run["frames_per_stream"], "fps": run["fps_per_stream"], "faces_per_frame": run["faces_per_frame"]}
 
@@ -97,16 +121,24 @@ def main() -> None:
 
     rows = []
     print(f"machine: {machine_line(describe_machine())}")
-    print(f"{'clip':<44} {'tiltwatch fps':>13} {'fer fps':>8} {'ratio':>6} {'tw faces/frame':>14} "
-          f"{'fer faces/frame':>15}")
+    print(
+        f"{'clip':<44} {'tiltwatch fps':>13} {'fer fps':>8} {'ratio':>6} {'tw faces/frame':>14} {'fer faces/frame':>15}"
+    )
     for clip in args.clips:
         tw, peer = measure_tiltwatch(clip, args.frames), measure_peer(clip, args.frames)
-        row = {"clip": Path(clip).name, "tiltwatch": tw, "fer": peer, "fps_ratio": tw["fps"] / peer["fps"],
-               "faces_ratio": tw["faces_per_frame"] / peer["faces_per_frame"] if peer["faces_per_frame"] else None}
+        row = {
+            "clip": Path(clip).name,
+            "tiltwatch": tw,
+            "fer": peer,
+            "fps_ratio": tw["fps"] / peer["fps"],
+            "faces_ratio": tw["faces_per_frame"] / peer["faces_per_frame"] if peer["faces_per_frame"] else None,
+        }
         rows.append(row)
         faces_ratio = f"{row['faces_ratio']:.2f}" if row["faces_ratio"] is not None else "n/a"
-        print(f"{row['clip'][:44]:<44} {tw['fps']:>13.1f} {peer['fps']:>8.1f} {row['fps_ratio']:>6.2f} "
-              f"{tw['faces_per_frame']:>14.2f} {peer['faces_per_frame']:>15.2f} (faces ratio {faces_ratio})")
+        print(
+            f"{row['clip'][:44]:<44} {tw['fps']:>13.1f} {peer['fps']:>8.1f} {row['fps_ratio']:>6.2f} "
+            f"{tw['faces_per_frame']:>14.2f} {peer['faces_per_frame']:>15.2f} (faces ratio {faces_ratio})"
+        )
     if args.json:
         args.json.write_text(json.dumps({"machine": describe_machine(), "rows": rows}, indent=2) + "\n")
 

@@ -34,16 +34,17 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--set", action="append", default=[], help="an analyzer setting, KEY=VALUE (YAML value)")
     args = ap.parse_args()
+    import yaml
+
     from tiltwatch.config import AnalyzerConfig
     from tiltwatch.pipeline.build import build_analyzer
     from tiltwatch.sources import open_source
 
-    import yaml
-
     settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
 
-    print(f"{'clip':<40} {'raw |dyaw|':>10} {'raw |dpitch|':>12} {'smooth |dyaw|':>13} {'smooth |dpitch|':>15} "
-          f"{'lag':>4}")
+    print(
+        f"{'clip':<40} {'raw |dyaw|':>10} {'raw |dpitch|':>12} {'smooth |dyaw|':>13} {'smooth |dpitch|':>15} {'lag':>4}"
+    )
     for clip in args.clips:
         src = open_source(clip)
         an = build_analyzer(AnalyzerConfig.preset("fast", emotion=False, **settings), fps=src.fps)
@@ -66,8 +67,10 @@ def main() -> None:
             print(f"{Path(clip).name[:40]:<40} no track long enough")
             continue
         med = np.median(np.concatenate(steps), axis=0)
-        print(f"{Path(clip).name[:40]:<40} {med[0]:>10.2f} {med[1]:>12.2f} {med[2]:>13.2f} {med[3]:>15.2f} "
-              f"{int(np.median(lags)):>4}")
+        print(
+            f"{Path(clip).name[:40]:<40} {med[0]:>10.2f} {med[1]:>12.2f} {med[2]:>13.2f} {med[3]:>15.2f} "
+            f"{int(np.median(lags)):>4}"
+        )
 
 
 if __name__ == "__main__":

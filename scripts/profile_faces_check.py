@@ -48,23 +48,27 @@ def main() -> None:
             t2 = time.perf_counter()
             t_full.append(t1 - t0)
             t_both.append(t2 - t1)
-            added = b[len(a):]  # both_ranges keeps the full-range faces first and as they were
+            added = b[len(a) :]  # both_ranges keeps the full-range faces first and as they were
             mesher.refine(frame, added)
             rejected += sum(f.landmarks is None for f in added)
             for f in added:
                 x1, y1, x2, y2 = (int(v) for v in f.box)
-                crop = cv2.resize(frame[max(y1, 0):y2, max(x1, 0):x2], (96, 96))
+                crop = cv2.resize(frame[max(y1, 0) : y2, max(x1, 0) : x2], (96, 96))
                 label = f"{n} {f.score:.2f}{'' if f.landmarks is None else ' m'}"  # m: the mesh took it
                 cv2.putText(crop, label, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1)
                 crops.append(crop)
             n, n_full, n_both = n + 1, n_full + len(a), n_both + len(b)
         h, w = size if n else (0, 0)
-        print(f"{clip.name}: {n} frames {w}x{h}, faces full-range {n_full}, both ranges {n_both} "
-              f"(+{n_both - n_full}, mesh rejects {rejected} of those); detector ms/frame median "
-              f"{1000 * np.median(t_full):.1f} -> {1000 * np.median(t_both):.1f}")
+        print(
+            f"{clip.name}: {n} frames {w}x{h}, faces full-range {n_full}, both ranges {n_both} "
+            f"(+{n_both - n_full}, mesh rejects {rejected} of those); detector ms/frame median "
+            f"{1000 * np.median(t_full):.1f} -> {1000 * np.median(t_both):.1f}"
+        )
     if args.sheet and crops:
-        rows = [np.hstack(crops[i:i + 12] + [np.zeros_like(crops[0])] * (12 - len(crops[i:i + 12])))
-                for i in range(0, len(crops), 12)]
+        rows = [
+            np.hstack(crops[i : i + 12] + [np.zeros_like(crops[0])] * (12 - len(crops[i : i + 12])))
+            for i in range(0, len(crops), 12)
+        ]
         cv2.imwrite(str(args.sheet), np.vstack(rows[:40]))
         print(f"{len(crops)} added faces -> {args.sheet}")
 

@@ -6,7 +6,8 @@ and keeps each finished one in ``checkpoints/round_ROUND/`` (its last epoch's we
 longer on 2 CPU cores than one sitting). ``keep ROUND`` only keeps members already finished in
 ``runs/``. ``decide ROUND DATA`` checks that the round's members finished (the round's own check of
 each), exports them (with any earlier round's kept members it joins) as one int8 ensemble with
-the logit adjustment fixed at tau 0.1, checks the export against the rule (at most 3 ms a face, 20 MB, int8 top-1 parity at least 99%), and only
+the logit adjustment fixed at tau 0.1, checks the export against the rule (at most 3 ms a face,
+20 MB, int8 top-1 parity at least 99%), and only
 then runs the test splits, once each, with and without TTA, recording them in the new model's
 card. Nothing here looks at a test figure before the decision. Switching the package's
 default (``tiltwatch/emotions.py``) and the README's figures is left to a person.
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's t
 
 CONTROL_MODEL = "ferplus_fer2013_vgg_deep_kd_x4_int8"  # round five's model: 2.095 ms a face on its card
 
+
 @dataclass(frozen=True)
 class Round:
     runs: str  # the members' run and config name, less the member's letter
@@ -71,17 +73,49 @@ class Round:
 
 ROUNDS = {
     # a last training loss of 1.2 or more means a run went wrong (deep_d and deep_e ended at 1.10)
-    "four": Round("ferplus_fer2013_vgg_deep_tv", 40, "train_loss", 1.2, below=True,
-                  model_name="ferplus_fer2013_vgg_deep_tv_x4_int8"),
+    "four": Round(
+        "ferplus_fer2013_vgg_deep_tv",
+        40,
+        "train_loss",
+        1.2,
+        below=True,
+        model_name="ferplus_fer2013_vgg_deep_tv_x4_int8",
+    ),
     # a student that learnt (its members logged 0.88 on the valid split they trained on) logs 0.85 or more there
-    "five": Round("ferplus_fer2013_vgg_deep_kd", 15, "valid_acc", 0.85, below=False,
-                  model_name="ferplus_fer2013_vgg_deep_kd_x4_int8"),
-    "six": Round("ferplus_fer2013_res_deep_kd", 40, "valid_acc", 0.85, below=False,
-                 model_name="ferplus_fer2013_kd_x5_int8", names="e", joins=tuple(f"five/{m}" for m in "abcd")),
-    "seven": Round("ferplus_fer2013_kd7", None, "valid_acc", 0.85, below=False, model_name="ferplus_fer2013_kd7_x5_int8",
-                   names="abcde", teachers=("ferplus_fer2013_res_wide_ta", "ferplus_fer2013_res_wide_tb"),
-                   teacher_joins=("runs/teacher_x8.npz",), teacher_out="runs/teacher_r7.npz", parallel=True,
-                   min_epochs=30, teacher_min_valid=0.85, control_ms=2.2),
+    "five": Round(
+        "ferplus_fer2013_vgg_deep_kd",
+        15,
+        "valid_acc",
+        0.85,
+        below=False,
+        model_name="ferplus_fer2013_vgg_deep_kd_x4_int8",
+    ),
+    "six": Round(
+        "ferplus_fer2013_res_deep_kd",
+        40,
+        "valid_acc",
+        0.85,
+        below=False,
+        model_name="ferplus_fer2013_kd_x5_int8",
+        names="e",
+        joins=tuple(f"five/{m}" for m in "abcd"),
+    ),
+    "seven": Round(
+        "ferplus_fer2013_kd7",
+        None,
+        "valid_acc",
+        0.85,
+        below=False,
+        model_name="ferplus_fer2013_kd7_x5_int8",
+        names="abcde",
+        teachers=("ferplus_fer2013_res_wide_ta", "ferplus_fer2013_res_wide_tb"),
+        teacher_joins=("runs/teacher_x8.npz",),
+        teacher_out="runs/teacher_r7.npz",
+        parallel=True,
+        min_epochs=30,
+        teacher_min_valid=0.85,
+        control_ms=2.2,
+    ),
 }
 
 
@@ -130,13 +164,22 @@ def tiltwatch(*args: str) -> None:
 def train_side_by_side(configs: list[str], data: str | None) -> None:
     """``tiltwatch train`` of every config at once (one GPU runs them all), each logging to its
     ``runs/NAME.log``; the CPU threads shared out among them."""
-    env = os.environ | {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // len(configs))),
-                        "TQDM_DISABLE": "1"}  # a log keeps each epoch's line, not the progress bar's
+    env = os.environ | {
+        "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // len(configs))),
+        "TQDM_DISABLE": "1",
+    }  # a log keeps each epoch's line, not the progress bar's
     Path("runs").mkdir(exist_ok=True)
     procs = []
     for c in configs:
-        args = [sys.executable, "-m", "tiltwatch", "train", "--config", f"configs/{c}.yaml",
-                *(["--data", data] if data else [])]
+        args = [
+            sys.executable,
+            "-m",
+            "tiltwatch",
+            "train",
+            "--config",
+            f"configs/{c}.yaml",
+            *(["--data", data] if data else []),
+        ]
         print("$", " ".join(args[1:]), f"> runs/{c}.log", flush=True)
         procs.append(subprocess.Popen(args, stdout=open(f"runs/{c}.log", "w"), stderr=subprocess.STDOUT, env=env))
     failed = [c for c, p in zip(configs, procs) if p.wait() != 0]
@@ -154,8 +197,15 @@ def train_round(name: str, data: str | None) -> int:
         keep_dir(name).mkdir(parents=True, exist_ok=True)
         for c, b in zip(rnd.teachers, best):  # their valid scores, for decide's check of each teacher
             shutil.copy(b.parent / "metrics.csv", keep_dir(name) / f"{c}_metrics.csv")
-        tiltwatch("teach", *map(str, best), *rnd.teacher_joins, "--data", data or f"ferplus:{teacher_data(rnd)}",
-                  "--out", rnd.teacher_out)
+        tiltwatch(
+            "teach",
+            *map(str, best),
+            *rnd.teacher_joins,
+            "--data",
+            data or f"ferplus:{teacher_data(rnd)}",
+            "--out",
+            rnd.teacher_out,
+        )
     todo = [m for m in rnd.names if not keep(name, m)]
     if rnd.parallel and todo:
         train_side_by_side([f"{rnd.runs}_{m}" for m in todo], data)
@@ -201,8 +251,10 @@ def decide(name: str, data: str) -> int:
     for c in rnd.teachers:
         acc = picked_valid(kept / f"{c}_metrics.csv")
         ok = acc >= rnd.teacher_min_valid
-        print(f"teacher {c}: FER+ valid {acc:.4f} at its picked epoch",
-              "(ok)" if ok else f"(FAILS the rule: under {rnd.teacher_min_valid})")
+        print(
+            f"teacher {c}: FER+ valid {acc:.4f} at its picked epoch",
+            "(ok)" if ok else f"(FAILS the rule: under {rnd.teacher_min_valid})",
+        )
         if not ok:
             return 1
     for m in rnd.names:
@@ -214,17 +266,23 @@ def decide(name: str, data: str) -> int:
 
             epochs = torch.load(ck, map_location="cpu", weights_only=False)["config"]["epochs"]
         if not ck.is_file() or int(row["epoch"]) != epochs:
-            print(f"member {m}: not finished ({row['epoch']} of {epochs or '?'} epochs); "
-                  f"run: python scripts/rounds.py train {name}")
+            print(
+                f"member {m}: not finished ({row['epoch']} of {epochs or '?'} epochs); "
+                f"run: python scripts/rounds.py train {name}"
+            )
             return 1
         if epochs < rnd.min_epochs:
-            print(f"member {m}: its schedule was fitted to {epochs} epochs, under the round's {rnd.min_epochs}: "
-                  "the machine was too slow to run the round as written")
+            print(
+                f"member {m}: its schedule was fitted to {epochs} epochs, under the round's {rnd.min_epochs}: "
+                "the machine was too slow to run the round as written"
+            )
             return 1
         value = float(row[rnd.check])
         ok = rnd.passes(value)
-        print(f"member {m}: {epochs} epochs, last {rnd.check} {value:.3f}",
-              "(ok)" if ok else f"(FAILS the rule: {'>=' if rnd.below else '<'} {rnd.limit})")
+        print(
+            f"member {m}: {epochs} epochs, last {rnd.check} {value:.3f}",
+            "(ok)" if ok else f"(FAILS the rule: {'>=' if rnd.below else '<'} {rnd.limit})",
+        )
         if not ok:
             return 1
     if not control_ok(rnd):
@@ -232,22 +290,39 @@ def decide(name: str, data: str) -> int:
     out = rnd.model
     members = [keep_dir(r) / f"{m}.pt" for r, m in (j.split("/") for j in rnd.joins)]
     members += [kept / f"{m}.pt" for m in rnd.names]
-    tiltwatch("export", *map(str, members), "--out", str(out), "--balance", f"{data}/ferplus",
-              "--tau", "0.1", "--int8", f"{data}/ferplus")
+    tiltwatch(
+        "export",
+        *map(str, members),
+        "--out",
+        str(out),
+        "--balance",
+        f"{data}/ferplus",
+        "--tau",
+        "0.1",
+        "--int8",
+        f"{data}/ferplus",
+    )
     from tiltwatch.vision.card import ModelCard
 
     card = ModelCard.from_json(out.with_suffix(".json"))
-    checks = {"at most 3 ms a face": card.cpu_latency_ms_batch1_2threads <= 3.0,
-              "at most 20 MB": card.file_size_bytes <= 20e6,
-              "int8 top-1 parity at least 99%": card.parity.top1_agreement >= 0.99}
+    checks = {
+        "at most 3 ms a face": card.cpu_latency_ms_batch1_2threads <= 3.0,
+        "at most 20 MB": card.file_size_bytes <= 20e6,
+        "int8 top-1 parity at least 99%": card.parity.top1_agreement >= 0.99,
+    }
     for what, ok in checks.items():
         print(f"rule: {what}: {'met' if ok else 'NOT met'}")
     if not all(checks.values()):
-        print(f"the rule is not met: round {name} does not become the default (re-measure latency only on a quiet "
-              "machine; the card keeps every round)")
+        print(
+            f"the rule is not met: round {name} does not become the default (re-measure latency only on a quiet "
+            "machine; the card keeps every round)"
+        )
         return 1
     print(f"the rule is met: round {name} becomes the default. Test splits, once each:")
-    for spec, key in ((f"ferplus:{data}/ferplus", "ferplus_test"), (f"fer2013-folders:{data}/fer2013", "fer2013_private_test")):
+    for spec, key in (
+        (f"ferplus:{data}/ferplus", "ferplus_test"),
+        (f"fer2013-folders:{data}/fer2013", "fer2013_private_test"),
+    ):
         tiltwatch("eval", "--model", str(out), "--dataset", spec, "--card", key)
         tiltwatch("eval", "--model", str(out), "--dataset", spec, "--tta", "--card", f"{key}_tta")
     return 0
@@ -257,7 +332,7 @@ def main(argv: list[str]) -> int:
     data = None
     if "--data" in argv[:-1]:  # every run reads this data (KIND:PATH) instead of its config's
         i = argv.index("--data")
-        data, argv = argv[i + 1], argv[:i] + argv[i + 2:]
+        data, argv = argv[i + 1], argv[:i] + argv[i + 2 :]
     if len(argv) >= 2 and argv[1] in ROUNDS:
         verb, name = argv[:2]
         if verb == "train" and len(argv) == 2:

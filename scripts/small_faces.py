@@ -40,8 +40,9 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for k in (1, 2, 3, 4):
         wide = np.tile(cv2.resize(frame, (w // k, h // k), interpolation=cv2.INTER_AREA), (k, k, 1))
-        truth = [b / k + np.array([i * (w // k), j * (h // k)] * 2)
-                 for b in originals for i in range(k) for j in range(k)]
+        truth = [
+            b / k + np.array([i * (w // k), j * (h // k)] * 2) for b in originals for i in range(k) for j in range(k)
+        ]
         size = int(np.median([b[2] - b[0] for b in truth]))
         for tiles in (1, 2, 3):
             det = FaceDetector(max_side=args.max_side, tiles=tiles)
@@ -51,8 +52,11 @@ def main() -> None:
                 t0 = time.perf_counter()
                 det.detect(wide)
                 times.append(time.perf_counter() - t0)
-            iou = (sv.box_iou_batch(np.stack(truth), np.stack([f.box for f in found])) if found
-                   else np.zeros((len(truth), 0)))
+            iou = (
+                sv.box_iou_batch(np.stack(truth), np.stack([f.box for f in found]))
+                if found
+                else np.zeros((len(truth), 0))
+            )
             hit, extra = int((iou > 0.3).any(1).sum()), int((~(iou > 0.3).any(0)).sum())
             print(f"| {size} | {tiles} | {hit}/{len(truth)} | {extra} | {np.median(times) * 1000:.1f} |")
             det.close()

@@ -74,7 +74,7 @@ def main() -> None:
         stream = manager.start("soak")
         t0, samples = time.monotonic(), []
         try:
-            while (now := time.monotonic() - t0) < args.minutes * 60:
+            while time.monotonic() - t0 < args.minutes * 60:
                 time.sleep(args.every)
                 samples.append((time.monotonic() - t0, rss_mb(), tiltwatch_mb(), stream.frames, stream.dropped))
                 if stream.current_state() == "failed":
@@ -86,15 +86,24 @@ def main() -> None:
     kept = [s for s in samples if s[0] >= args.warmup * 60]
     t, rss, own = [s[0] for s in kept], [s[1] for s in kept], [s[2] for s in kept]
     last = samples[-1]
-    print(json.dumps({
-        "machine": machine_line(describe_machine()), "source": args.source, "site": bool(site),
-        "minutes": args.minutes, "frames": last[3], "dropped_frames": last[4],
-        "fps": round(last[3] / last[0], 1) if last[0] else None,
-        "rss_mb_after_warmup": [round(rss[0], 1), round(rss[-1], 1)] if rss else None,
-        "rss_growth_mb_per_hour": round(slope_per_hour(t, rss), 2),
-        "tiltwatch_python_mb_after_warmup": [round(own[0], 3), round(own[-1], 3)] if own else None,
-        "tiltwatch_python_growth_mb_per_hour": round(slope_per_hour(t, own), 3),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "machine": machine_line(describe_machine()),
+                "source": args.source,
+                "site": bool(site),
+                "minutes": args.minutes,
+                "frames": last[3],
+                "dropped_frames": last[4],
+                "fps": round(last[3] / last[0], 1) if last[0] else None,
+                "rss_mb_after_warmup": [round(rss[0], 1), round(rss[-1], 1)] if rss else None,
+                "rss_growth_mb_per_hour": round(slope_per_hour(t, rss), 2),
+                "tiltwatch_python_mb_after_warmup": [round(own[0], 3), round(own[-1], 3)] if own else None,
+                "tiltwatch_python_growth_mb_per_hour": round(slope_per_hour(t, own), 3),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ def rotate(image: np.ndarray, degrees: float, centre: tuple[float, float]) -> np
 
 def tiltwatch(*args) -> subprocess.CompletedProcess:
     """Run the real ``tiltwatch`` command, as a user would."""
-    return subprocess.run([sys.executable, "-m", "tiltwatch", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tiltwatch", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
 
 
 #: A two-table site for the sample stream whose "tilt" rule fires on sustained happiness: the

@@ -51,7 +51,6 @@ def test_site_loads(tmp_path):
     assert site.camera(None) is cam  # a single camera needs no --camera
 
 
-
 def test_a_camera_can_set_its_own_detector_tiles(tmp_path):
     from tiltwatch.config import AnalyzerConfig
     from tiltwatch.pipeline.build import resolve_config
@@ -66,15 +65,20 @@ def test_a_camera_can_set_its_own_detector_tiles(tmp_path):
         load_site(site_file(tmp_path, SITE.replace("  - id: cam-1\n", "  - id: cam-1\n    detect_tiles: 9\n")))
 
 
-@pytest.mark.parametrize("bad,expect", [
-    (SITE.replace("kind: table", "kind: tabel"), "line 6: cameras.0.zones.0.kind"),
-    (SITE.replace("half_angle: 25", "half_angel: 25"), "line 8: cameras.0.zones.0.attention.half_angel"),
-    (SITE.replace("threshold: 0.5, release: 0.35", "threshold: 0.3, release: 0.35"), "line 13: alerts.tilt"),
-    (SITE.replace("[[600, 0], [960, 0], [960, 540], [600, 540]]", "[[600, 0], [960, 0]]"),
-     "line 11: cameras.0.zones.1.polygon"),
-    (SITE.replace("cameras:", "camras:"), "camras"),
-    ("cameras: [\n  - id: x\n  zones: oops", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "bad,expect",
+    [
+        (SITE.replace("kind: table", "kind: tabel"), "line 6: cameras.0.zones.0.kind"),
+        (SITE.replace("half_angle: 25", "half_angel: 25"), "line 8: cameras.0.zones.0.attention.half_angel"),
+        (SITE.replace("threshold: 0.5, release: 0.35", "threshold: 0.3, release: 0.35"), "line 13: alerts.tilt"),
+        (
+            SITE.replace("[[600, 0], [960, 0], [960, 540], [600, 540]]", "[[600, 0], [960, 0]]"),
+            "line 11: cameras.0.zones.1.polygon",
+        ),
+        (SITE.replace("cameras:", "camras:"), "camras"),
+        ("cameras: [\n  - id: x\n  zones: oops", "not valid YAML"),
+    ],
+)
 def test_site_errors_name_the_key_and_line(tmp_path, bad, expect):
     with pytest.raises(ConfigError) as err:
         load_site(site_file(tmp_path, bad))
@@ -87,9 +91,19 @@ def test_unknown_camera_is_named(tmp_path):
 
 
 def test_zones_staff_wins_overlap():
-    site = SiteConfig.model_validate({"cameras": [{"id": "c", "zones": [
-        {"name": "t", "kind": "table", "polygon": [[0, 0], [100, 0], [100, 100], [0, 100]]},
-        {"name": "s", "kind": "staff", "polygon": [[50, 0], [150, 0], [150, 100], [50, 100]]}]}]})
+    site = SiteConfig.model_validate(
+        {
+            "cameras": [
+                {
+                    "id": "c",
+                    "zones": [
+                        {"name": "t", "kind": "table", "polygon": [[0, 0], [100, 0], [100, 100], [0, 100]]},
+                        {"name": "s", "kind": "staff", "polygon": [[50, 0], [150, 0], [150, 100], [50, 100]]},
+                    ],
+                }
+            ]
+        }
+    )
     zm = ZoneMap(site.cameras[0])
     assert zm.zone_at(20, 50).name == "t" and zm.zone_at(70, 50).name == "s" and zm.zone_at(200, 50) is None
 
@@ -178,8 +192,14 @@ def frame(t, faces):
 
 def tracked(tid, box, p, yaw=0.0):
     e = Emotion(p)
-    return FaceResult(box=np.array(box, np.float32), score=0.9, emotion=e, pose=Pose(yaw, 0, 0), track_id=tid,
-                      smoothed=Smoothed(Pose(yaw, 0, 0), e))
+    return FaceResult(
+        box=np.array(box, np.float32),
+        score=0.9,
+        emotion=e,
+        pose=Pose(yaw, 0, 0),
+        track_id=tid,
+        smoothed=Smoothed(Pose(yaw, 0, 0), e),
+    )
 
 
 def test_visits_dwell_attention_and_closing(tmp_path):
@@ -187,8 +207,10 @@ def test_visits_dwell_attention_and_closing(tmp_path):
     vb = VisitBuilder(cam, "run1", sample_every=0.5, lost_seconds=1.0)
     obs, visits = [], {}
     for i in range(50):  # 5 s at the table, looking at it half the time
-        up = vb.update(frame(i * 0.1, [tracked(7, [100, 100, 150, 150], probs(happiness=0.8),
-                                                yaw=0 if i < 25 else 60)]), 100 + i * 0.1)
+        up = vb.update(
+            frame(i * 0.1, [tracked(7, [100, 100, 150, 150], probs(happiness=0.8), yaw=0 if i < 25 else 60)]),
+            100 + i * 0.1,
+        )
         obs += up.observations
         visits.update({v.visit_key: v for v in up.visits})
     up = vb.update(frame(7.0, []), 107.0)  # gone for 2 s > lost_seconds

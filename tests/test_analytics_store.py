@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tiltwatch.analytics.site import load_site
 from tiltwatch.analytics.sink import AnalyticsSink
+from tiltwatch.analytics.site import load_site
 from tiltwatch.store import Store
 from tiltwatch.tracking.smoothing import TrackSmoother
 
@@ -22,8 +22,23 @@ T0 = 1795268000.0  # 2026-11-21T10:13:20Z
 def sample_store(tmp_path_factory):
     d = tmp_path_factory.mktemp("site")
     db = f"sqlite:///{d / 'floor.db'}"
-    res = tiltwatch("analyze", "sample", "--out", d, "--site", EXAMPLES / "site_sample.yaml", "--db", db,
-                    "--start-time", "2026-11-21T10:13:20Z", "--max-frames", 60, "-q", "--output", "jsonl")
+    res = tiltwatch(
+        "analyze",
+        "sample",
+        "--out",
+        d,
+        "--site",
+        EXAMPLES / "site_sample.yaml",
+        "--db",
+        db,
+        "--start-time",
+        "2026-11-21T10:13:20Z",
+        "--max-frames",
+        60,
+        "-q",
+        "--output",
+        "jsonl",
+    )
     assert res.returncode == 0, res.stderr
     return d, db
 
@@ -44,8 +59,19 @@ def test_staff_zone_holds_no_emotion_data(sample_store):
 
 def test_report_has_its_plots_and_csv(sample_store, tmp_path):
     _, db = sample_store
-    res = tiltwatch("report", "--db", db, "--camera", "sample", "--date", "2026-11-21", "--out", tmp_path / "r.html",
-                    "--csv", tmp_path / "csv")
+    res = tiltwatch(
+        "report",
+        "--db",
+        db,
+        "--camera",
+        "sample",
+        "--date",
+        "2026-11-21",
+        "--out",
+        tmp_path / "r.html",
+        "--csv",
+        tmp_path / "csv",
+    )
     assert res.returncode == 0, res.stderr
     page = (tmp_path / "r.html").read_text()
     assert page.count("src='data:image/png;base64,") == 4  # timelines, heatmap, attention, staff occupancy

@@ -49,13 +49,25 @@ def test_jsonl_schema_carries_everything_the_seed_batch_api_returned(sample_run)
 def test_summary_has_one_row_per_track(sample_run):
     out, _ = sample_run
     rows = list(csv.DictReader((out / "summary.csv").open()))
-    ids = {f["track_id"] for line in (out / "results.jsonl").read_text().splitlines()
-           for f in json.loads(line)["faces"] if f["track_id"] is not None}
+    ids = {
+        f["track_id"]
+        for line in (out / "results.jsonl").read_text().splitlines()
+        for f in json.loads(line)["faces"]
+        if f["track_id"] is not None
+    }
     assert {int(r["track_id"]) for r in rows} == ids
     for r in rows:
         assert float(r["last_seen_s"]) >= float(r["first_seen_s"]) and int(r["frames"]) > 0
-        assert r["dominant_emotion"] in ("neutral", "happiness", "surprise", "sadness", "anger", "disgust",
-                                         "fear", "contempt")
+        assert r["dominant_emotion"] in (
+            "neutral",
+            "happiness",
+            "surprise",
+            "sadness",
+            "anger",
+            "disgust",
+            "fear",
+            "contempt",
+        )
 
 
 def test_annotated_video_is_h264_with_every_frame(sample_run):
@@ -84,10 +96,13 @@ def test_existing_results_are_not_overwritten(sample_run):
     assert (out / "results.jsonl").read_bytes() == before
 
 
-@pytest.mark.parametrize("make,msg", [
-    (lambda p: p / "missing.mp4", "missing.mp4: no such file or folder"),
-    (lambda p: (p / "junk.png").write_text("x") and p / "junk.png", "junk.png: not an image or corrupt"),
-])
+@pytest.mark.parametrize(
+    "make,msg",
+    [
+        (lambda p: p / "missing.mp4", "missing.mp4: no such file or folder"),
+        (lambda p: (p / "junk.png").write_text("x") and p / "junk.png", "junk.png: not an image or corrupt"),
+    ],
+)
 def test_bad_source_is_one_line_and_nonzero(tmp_path, make, msg):
     res = tiltwatch("analyze", make(tmp_path), "--out", tmp_path / "o", "-q")
     assert res.returncode != 0
@@ -102,7 +117,9 @@ def test_folder_with_a_broken_image_finishes_and_counts_it(tmp_path):
     (tmp_path / "imgs").mkdir()
     cv2.imwrite(str(tmp_path / "imgs" / "a.jpg"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     (tmp_path / "imgs" / "b.jpg").write_bytes(b"\xff\xd8broken")
-    res = tiltwatch("analyze", tmp_path / "imgs", "--out", tmp_path / "o", "-q", "--emotion-tta")  # photos: TTA is cheap
+    res = tiltwatch(
+        "analyze", tmp_path / "imgs", "--out", tmp_path / "o", "-q", "--emotion-tta"
+    )  # photos: TTA is cheap
     assert res.returncode == 0, res.stderr
     assert "1 frames" in res.stdout and "1 unreadable" in res.stdout and "b.jpg" in res.stderr
 
@@ -125,7 +142,9 @@ def test_models_lists_every_shipped_model_with_its_figures():
 
 
 def test_bench_reports_stages_and_the_tta_config(tmp_path):
-    res = tiltwatch("bench", "sample", "--streams", 1, "--frames", 10, "--no-encode", "--emotion-tta", "--json", tmp_path / "b.json")
+    res = tiltwatch(
+        "bench", "sample", "--streams", 1, "--frames", 10, "--no-encode", "--emotion-tta", "--json", tmp_path / "b.json"
+    )
     assert res.returncode == 0, res.stderr
     run = json.loads((tmp_path / "b.json").read_text())["runs"][0]
     assert run["config"]["emotion_tta"] is True and run["faces_per_frame"] > 0

@@ -19,10 +19,16 @@ from tiltwatch.sources import SampleSource  # noqa: E402
 
 from .conftest import tiltwatch  # noqa: E402
 
-SITE = {"site": "test floor", "cameras": [
-    {"id": "cam-a", "zones": [{"name": "table-1", "kind": "table",
-                               "polygon": [[0, 0], [480, 0], [480, 270], [0, 270]]}]},
-    {"id": "cam-b", "zones": []}]}
+SITE = {
+    "site": "test floor",
+    "cameras": [
+        {
+            "id": "cam-a",
+            "zones": [{"name": "table-1", "kind": "table", "polygon": [[0, 0], [480, 0], [480, 270], [0, 270]]}],
+        },
+        {"id": "cam-b", "zones": []},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +92,9 @@ def test_a_camera_actor_gives_the_results_of_analyze(cluster, clip, tmp_path):
 
 def test_a_killed_camera_resumes_with_a_new_run(cluster, clip, tmp_path):
     db = tmp_path / "store.db"
-    spec = CameraSpec(id="kill", source=str(clip), camera="cam-a", site=SITE, store_url=f"sqlite:///{db}",
-                      loop=True, num_cpus=1)
+    spec = CameraSpec(
+        id="kill", source=str(clip), camera="cam-a", site=SITE, store_url=f"sqlite:///{db}", loop=True, num_cpus=1
+    )
     actor = start_camera(spec)
     try:
         before = wait_for(actor, lambda s: s["state"] == "running" and s["frames"] >= 3)
@@ -107,14 +114,23 @@ def test_a_killed_camera_resumes_with_a_new_run(cluster, clip, tmp_path):
 
 def test_camera_actors_are_named_detached_and_restarted_for_ever():
     opts = camera_options(CameraSpec(id="t7", source="sample", num_cpus=2, memory_mb=512, max_task_retries=3))
-    assert opts == {"name": "camera:t7", "namespace": "tiltwatch", "lifetime": "detached", "max_restarts": -1,
-                    "max_task_retries": 3, "num_cpus": 2, "memory": 512 * 1024 * 1024}
+    assert opts == {
+        "name": "camera:t7",
+        "namespace": "tiltwatch",
+        "lifetime": "detached",
+        "max_restarts": -1,
+        "max_task_retries": 3,
+        "num_cpus": 2,
+        "memory": 512 * 1024 * 1024,
+    }
 
 
 def test_a_camera_outlives_the_process_that_started_it(cluster, clip):
-    script = (f"import ray\nfrom tiltwatch.cluster.camera import CameraSpec, start_camera\n"
-              f"ray.init(address={cluster.address!r}, namespace='tiltwatch')\n"
-              f"ray.get(start_camera(CameraSpec(id='outlives', source={str(clip)!r}, loop=True)).status.remote())\n")
+    script = (
+        f"import ray\nfrom tiltwatch.cluster.camera import CameraSpec, start_camera\n"
+        f"ray.init(address={cluster.address!r}, namespace='tiltwatch')\n"
+        f"ray.get(start_camera(CameraSpec(id='outlives', source={str(clip)!r}, loop=True)).status.remote())\n"
+    )
     env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")  # (loopback, as LocalCluster's driver)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -128,11 +144,22 @@ def test_a_camera_outlives_the_process_that_started_it(cluster, clip):
 
 def test_the_cameras_of_a_failed_node_go_on_on_the_other(cluster, clip, tmp_path):
     head, worker = cluster.node_ids
-    specs = {cam: CameraSpec(id=f"node-{cam}", source=str(clip), camera=cam, site=SITE,
-                             store_url=f"sqlite:///{tmp_path / cam}.db", loop=True, num_cpus=1)
-             for cam in ("cam-a", "cam-b")}
-    actors = {"cam-a": start_camera(specs["cam-a"], node_id=head),
-              "cam-b": start_camera(specs["cam-b"], node_id=worker)}
+    specs = {
+        cam: CameraSpec(
+            id=f"node-{cam}",
+            source=str(clip),
+            camera=cam,
+            site=SITE,
+            store_url=f"sqlite:///{tmp_path / cam}.db",
+            loop=True,
+            num_cpus=1,
+        )
+        for cam in ("cam-a", "cam-b")
+    }
+    actors = {
+        "cam-a": start_camera(specs["cam-a"], node_id=head),
+        "cam-b": start_camera(specs["cam-b"], node_id=worker),
+    }
     try:
         a0 = wait_for(actors["cam-a"], lambda s: s["state"] == "running" and s["frames"] >= 3)
         b0 = wait_for(actors["cam-b"], lambda s: s["state"] == "running" and s["frames"] >= 3)

@@ -26,8 +26,10 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-    pytest.skip("needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
-                allow_module_level=True)
+    pytest.skip(
+        "needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
+        allow_module_level=True,
+    )
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
 pytest.importorskip("uvicorn", reason="the server needs uvicorn")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -66,9 +68,26 @@ def running_server(tmp: Path, *args: str):
     env = {**os.environ, "TILTWATCH_API_KEYS": f"{KEY},{BURST_KEY}", "PYTHONUNBUFFERED": "1"}
     env.pop("TILTWATCH_API_KEY_FILE", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tiltwatch.server", "--host", "127.0.0.1", "--port", str(port),
-         "--db", f"sqlite:///{tmp / 'tw.db'}", "--sample", "--data-dir", str(tmp / "data"), *args],
-        cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "tiltwatch.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db",
+            f"sqlite:///{tmp / 'tw.db'}",
+            "--sample",
+            "--data-dir",
+            str(tmp / "data"),
+            *args,
+        ],
+        cwd=tmp,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:
@@ -97,10 +116,19 @@ def browser(tmp_path_factory):
     os.environ.update({"SE_AVOID_STATS": "true", "SE_OFFLINE": "true"})
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)))
     driver.set_page_load_timeout(30)
@@ -216,8 +244,10 @@ def test_dashboard_without_frames_draws_boxes_from_live_data(tmp_path, browser):
         assert width == 960
         zones = wait.until(lambda d: zone_names(d))
         assert zones == ["sample"]  # no site config: the stream is the zone
-        status = ("return fetch('/api/v1/streams/sample/frame.jpg', {headers: {'X-API-Key': arguments[0]}})"
-                  ".then(r => r.status);")
+        status = (
+            "return fetch('/api/v1/streams/sample/frame.jpg', {headers: {'X-API-Key': arguments[0]}})"
+            ".then(r => r.status);"
+        )
         assert _js(d, status, KEY) == 403
         d.get("about:blank")
 
@@ -248,8 +278,10 @@ def test_dashboard_photo_page_analyses_an_uploaded_photo(tmp_path, browser):
         cell = lambda name: rows[0].find_element(By.CSS_SELECTOR, f"td.{name}").text  # noqa: E731
         assert cell("face-no") == "1"
         assert cell("label") == "happiness"  # the astronaut smiles
-        probs = {name: float(cell(f"p-{name}").rstrip("%")) for name in
-                 ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")}
+        probs = {
+            name: float(cell(f"p-{name}").rstrip("%"))
+            for name in ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+        }
         assert all(cell(f"p-{n}").endswith("%") for n in probs)
         assert probs["happiness"] > 50 and abs(sum(probs.values()) - 100) < 1
         pose = [float(cell(a)) for a in ("yaw", "pitch", "roll")]  # numbers, in degrees
@@ -259,8 +291,7 @@ def test_dashboard_photo_page_analyses_an_uploaded_photo(tmp_path, browser):
 
         # the canvas over the image: the image's size, transparent but for the drawing, which is
         # the happiness box around the face and the head-pose axes inside it
-        shown = ("const i = document.getElementById('photo-img');"
-                 "return i.complete && [i.naturalWidth, i.naturalHeight];")
+        shown = "const i = document.getElementById('photo-img');return i.complete && [i.naturalWidth, i.naturalHeight];"
         img_size = wait.until(lambda d: (size := _js(d, shown)) and size[0] and size)
         assert img_size == [512, 512]
         drawn = """const c = document.getElementById('photo-canvas');
@@ -317,9 +348,19 @@ def test_dashboard_photo_page_analyses_an_uploaded_photo(tmp_path, browser):
 def _post_image(base: str, path: Path) -> dict:
     """POST one image to /api/v1/analyze/image the way any client does (multipart, the API key)."""
     boundary = "tiltwatch-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(base + "/api/v1/analyze/image", data=body, method="POST", headers={
-        "X-API-Key": KEY, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        base + "/api/v1/analyze/image",
+        data=body,
+        method="POST",
+        headers={"X-API-Key": KEY, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as r:
         return json.loads(r.read())

@@ -59,8 +59,10 @@ def make_rafdb(root, aligned=True):
             for i in range(count):
                 name = f"{split}_{label}{i:04d}"
                 lines.append(f"{name}.jpg {label}")
-                cv2.imwrite(str(images / f"{name}{'_aligned' if aligned else ''}.jpg"),
-                            face(30 * label, 100, colour=True, seed=i))
+                cv2.imwrite(
+                    str(images / f"{name}{'_aligned' if aligned else ''}.jpg"),
+                    face(30 * label, 100, colour=True, seed=i),
+                )
     (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(lines) + "\n")
     return root
 
@@ -88,8 +90,15 @@ def test_fer2013_csv_splits_labels_and_resize(tmp_path):
         check(load_dataset(spec, split), 21)
     fs = load_dataset(spec, "train", size=64)
     check(fs, 21, 64)
-    assert [EMOTIONS[i] for i in fs.labels[::3]] == ["anger", "disgust", "fear", "happiness", "sadness",
-                                                      "surprise", "neutral"]
+    assert [EMOTIONS[i] for i in fs.labels[::3]] == [
+        "anger",
+        "disgust",
+        "fear",
+        "happiness",
+        "sadness",
+        "surprise",
+        "neutral",
+    ]
     assert fs.targets[:, EMOTIONS.index("contempt")].sum() == 0  # FER2013 has no contempt
 
 
@@ -170,24 +179,30 @@ def _raf_bad_label(tmp_path):
     return f"rafdb:{root}"
 
 
-@pytest.mark.parametrize("make_spec, split, message", [
-    (lambda p: "nope:x", "train", r"unknown dataset kind 'nope'.*ferplus, fer2013"),
-    (lambda p: "fer2013.csv", "train", "must be KIND:PATH"),
-    (lambda p: f"ferplus:{p}", "nope", r"FER\+ has no 'nope' split"),
-    (lambda p: f"fer2013-folders:{p}", "train", r"missing train/ \(expected FER2013's image folders"),
-    (lambda p: f"rafdb:{p}", "train", r"missing EmoLabel/list_patition_label.txt"),
-    (lambda p: f"affectnet:{p}", "test", r"missing val/ \(expected AffectNet's image folders"),
-    (lambda p: f"fer2013:{p / 'missing.csv'}", "train", "no such file.*emotion,pixels,Usage"),
-    (lambda p: _csv(p, "emotion,pixels\n3,1 2\n"), "train", "missing column.*Usage"),
-    (lambda p: _csv(p, "emotion,pixels,Usage\n3,1 2 x,Training\n"), "train", "line 2: pixels must be 2304"),
-    (lambda p: _csv(p, "emotion,pixels,Usage\n9," + "0 " * 2304 + ",Training\n"), "train", "emotion must be 0..6"),
-    (lambda p: _csv(p, "emotion,pixels,Usage\n"), "test", "no rows with Usage=PrivateTest"),
-    (_raf_bad_label, "train", "line 1: expected 'NAME LABEL' with LABEL 1..7"),
-    (lambda p: (p / "happyy").mkdir() or (p / "sad").mkdir() or f"folder:{p}", "all",
-     r"unknown emotion folder\(s\) \['happyy'\]; accepted names: .*happy"),
-    (lambda p: (p / "sad").mkdir() or f"folder:{p}", "all", "no images found"),
-    (lambda p: f"folder:{_corrupt(p)}", "all", "broken.png: not an image or corrupt"),
-])
+@pytest.mark.parametrize(
+    "make_spec, split, message",
+    [
+        (lambda p: "nope:x", "train", r"unknown dataset kind 'nope'.*ferplus, fer2013"),
+        (lambda p: "fer2013.csv", "train", "must be KIND:PATH"),
+        (lambda p: f"ferplus:{p}", "nope", r"FER\+ has no 'nope' split"),
+        (lambda p: f"fer2013-folders:{p}", "train", r"missing train/ \(expected FER2013's image folders"),
+        (lambda p: f"rafdb:{p}", "train", r"missing EmoLabel/list_patition_label.txt"),
+        (lambda p: f"affectnet:{p}", "test", r"missing val/ \(expected AffectNet's image folders"),
+        (lambda p: f"fer2013:{p / 'missing.csv'}", "train", "no such file.*emotion,pixels,Usage"),
+        (lambda p: _csv(p, "emotion,pixels\n3,1 2\n"), "train", "missing column.*Usage"),
+        (lambda p: _csv(p, "emotion,pixels,Usage\n3,1 2 x,Training\n"), "train", "line 2: pixels must be 2304"),
+        (lambda p: _csv(p, "emotion,pixels,Usage\n9," + "0 " * 2304 + ",Training\n"), "train", "emotion must be 0..6"),
+        (lambda p: _csv(p, "emotion,pixels,Usage\n"), "test", "no rows with Usage=PrivateTest"),
+        (_raf_bad_label, "train", "line 1: expected 'NAME LABEL' with LABEL 1..7"),
+        (
+            lambda p: (p / "happyy").mkdir() or (p / "sad").mkdir() or f"folder:{p}",
+            "all",
+            r"unknown emotion folder\(s\) \['happyy'\]; accepted names: .*happy",
+        ),
+        (lambda p: (p / "sad").mkdir() or f"folder:{p}", "all", "no images found"),
+        (lambda p: f"folder:{_corrupt(p)}", "all", "broken.png: not an image or corrupt"),
+    ],
+)
 def test_errors_are_one_line_input_errors(tmp_path, make_spec, split, message):
     with pytest.raises(InputError, match=message) as exc:
         load_dataset(make_spec(tmp_path), split)

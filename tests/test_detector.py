@@ -55,8 +55,9 @@ def test_tile_grid_covers_the_frame_with_overlap():
 
 def test_analyze_tiles_option_reaches_the_detector(tmp_path, crowd):
     cv2.imwrite(str(tmp_path / "floor.png"), crowd[0])
-    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "o", "--output", "jsonl",
-                    "--detect-tiles", "3", "-q")
+    res = tiltwatch(
+        "analyze", tmp_path / "floor.png", "--out", tmp_path / "o", "--output", "jsonl", "--detect-tiles", "3", "-q"
+    )
     assert res.returncode == 0, res.stderr
     faces = json.loads((tmp_path / "o" / "results.jsonl").read_text().splitlines()[0])["faces"]
     assert len(faces) == 24
@@ -64,8 +65,19 @@ def test_analyze_tiles_option_reaches_the_detector(tmp_path, crowd):
     assert res.returncode != 0 and "Traceback" not in res.stderr
     # a wide camera of a site config sets its own tiles
     (tmp_path / "site.yaml").write_text("cameras:\n  - id: floor\n    detect_tiles: 3\n")
-    res = tiltwatch("analyze", tmp_path / "floor.png", "--out", tmp_path / "s", "--output", "jsonl", "-q",
-                    "--site", tmp_path / "site.yaml", "--db", f"sqlite:///{tmp_path / 'floor.db'}")
+    res = tiltwatch(
+        "analyze",
+        tmp_path / "floor.png",
+        "--out",
+        tmp_path / "s",
+        "--output",
+        "jsonl",
+        "-q",
+        "--site",
+        tmp_path / "site.yaml",
+        "--db",
+        f"sqlite:///{tmp_path / 'floor.db'}",
+    )
     assert res.returncode == 0, res.stderr
     assert len(json.loads((tmp_path / "s" / "results.jsonl").read_text().splitlines()[0])["faces"]) == 24
 

@@ -55,13 +55,19 @@ def anchors(text: str) -> set[str]:
 
 
 def test_fence_and_link_parsing():
-    text = ("see [a](a.md#x) and ![img](b.png) and [web](https://x.org) and [top](#here)\n"
-            "```python\nprint(1)\n```\n```python no-run\nboom()\n```\n```text\n[c](missing.md)\n```\n"
-            "`[d](in-code.md)`\n")
+    text = (
+        "see [a](a.md#x) and ![img](b.png) and [web](https://x.org) and [top](#here)\n"
+        "```python\nprint(1)\n```\n```python no-run\nboom()\n```\n```text\n[c](missing.md)\n```\n"
+        "`[d](in-code.md)`\n"
+    )
     assert runnable_blocks(text) == ["print(1)\n"]
     assert relative_links(text) == ["a.md#x", "b.png", "#here"]
     assert anchors("# The store\n## `tiltwatch serve`\n## Why int8, and how\n## The store\n") == {
-        "the-store", "tiltwatch-serve", "why-int8-and-how", "the-store-1"}
+        "the-store",
+        "tiltwatch-serve",
+        "why-int8-and-how",
+        "the-store-1",
+    }
 
 
 def test_there_are_docs():
@@ -91,8 +97,9 @@ def test_cli_reference_is_current():
     spec.loader.exec_module(mod)
     expected = mod.render()
     current = mod.TARGET.read_text(encoding="utf-8") if mod.TARGET.exists() else ""
-    assert current == expected, ("docs/reference/cli.md is out of date with the tiltwatch command: "
-                                 "run python scripts/cli_reference.py")
+    assert current == expected, (
+        "docs/reference/cli.md is out of date with the tiltwatch command: run python scripts/cli_reference.py"
+    )
 
 
 EXAMPLE_PAGES = [p for p in PAGES if runnable_blocks(p.read_text(encoding="utf-8"))]
@@ -104,6 +111,7 @@ def test_python_examples_run(page: Path, tmp_path: Path):
     script = tmp_path / "example.py"
     script.write_text("\n\n".join(blocks), encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, f"{_rel(page)}'s python examples failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

@@ -82,9 +82,11 @@ def test_bad_models_give_clear_errors(tmp_path):
         EmotionClassifier.load(str(junk))
     path, _ = resolve_model(DEFAULT_MODEL)
     shutil.copy(path, tmp_path / "three.onnx")
-    (tmp_path / "three.json").write_text(json.dumps({
-        "name": "three", "classes": ["a", "b", "c"],
-        "input": {"size": 48, "channels": 1, "mean": 0.5, "std": 0.5}}))
+    (tmp_path / "three.json").write_text(
+        json.dumps(
+            {"name": "three", "classes": ["a", "b", "c"], "input": {"size": 48, "channels": 1, "mean": 0.5, "std": 0.5}}
+        )
+    )
     with pytest.raises(ModelError, match="8 outputs but its card names 3 classes"):
         EmotionClassifier.load(str(tmp_path / "three.onnx"))
 
@@ -102,8 +104,11 @@ def test_every_shipped_card_reads_as_one_typed_card_and_writes_back_unchanged(tm
         assert card.licence == "MIT" and card.training_data.datasets == ["FER2013", "FER+"]
         assert "deployer must check" in card.training_data.terms
         assert card.input_size == 48 and card.heads[0] == "logits" and card.logit_bias is not None
-    assert {p.name[:-5] for p in resources.files("tiltwatch.models").iterdir()
-            if p.name.endswith(".json") and p.name.startswith("ferplus")} == set(shipped_models())
+    assert {
+        p.name[:-5]
+        for p in resources.files("tiltwatch.models").iterdir()
+        if p.name.endswith(".json") and p.name.startswith("ferplus")
+    } == set(shipped_models())
     (tmp_path / "bad.json").write_text(json.dumps({"name": "bad", "classes": ["a"], "input": {"size": 48}}))
     with pytest.raises(ModelError, match="not a valid model card .*input.channels"):
         ModelCard.from_json(tmp_path / "bad.json")

@@ -16,11 +16,17 @@ from tiltwatch.sources.images import read_image, to_bgr8
 
 # derandomize: the same examples on every machine and run (a test may not hang on a seed); database
 # off: nothing remembered between runs
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
-DTYPES = st.sampled_from([np.uint8, np.uint16, np.int8, np.int32, np.float16, np.float32, np.float64, np.bool_,
-                          np.complex64])
+DTYPES = st.sampled_from(
+    [np.uint8, np.uint16, np.int8, np.int32, np.float16, np.float32, np.float64, np.bool_, np.complex64]
+)
 
 
 def one_line(exc: BaseException) -> bool:
@@ -46,10 +52,15 @@ def _png(h: int, w: int, channels: int) -> bytes:
 
 
 @SETTINGS
-@given(st.one_of(st.binary(max_size=2000),
-                 st.builds(lambda data, cut: data[:cut], st.sampled_from([_png(40, 40, 3), _png(64, 32, 4)]),
-                           st.integers(0, 400))),
-       st.sampled_from([".jpg", ".png", ".bmp", ".webp", ".tif", ".gif"]))
+@given(
+    st.one_of(
+        st.binary(max_size=2000),
+        st.builds(
+            lambda data, cut: data[:cut], st.sampled_from([_png(40, 40, 3), _png(64, 32, 4)]), st.integers(0, 400)
+        ),
+    ),
+    st.sampled_from([".jpg", ".png", ".bmp", ".webp", ".tif", ".gif"]),
+)
 def test_any_file_bytes_read_as_an_image_or_one_line_error(tmp_path, data, suffix):
     path = tmp_path / f"x{suffix}"
     path.write_bytes(data)
@@ -87,11 +98,32 @@ def test_a_video_cut_anywhere_reads_or_says_why(tmp_path, percent):
 
 
 YAML_TEXT = st.text(alphabet=string.printable + "éß€\u2028", max_size=300)
-SITE_LIKE = st.recursive(st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(allow_nan=True) | st.text(max_size=8),
-                         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-                             st.sampled_from(["cameras", "id", "zones", "name", "kind", "polygon", "alerts", "tilt",
-                                              "threshold", "release", "seconds", "detect_tiles", "x"]), inner,
-                             max_size=4), max_leaves=20)
+SITE_LIKE = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(
+        st.sampled_from(
+            [
+                "cameras",
+                "id",
+                "zones",
+                "name",
+                "kind",
+                "polygon",
+                "alerts",
+                "tilt",
+                "threshold",
+                "release",
+                "seconds",
+                "detect_tiles",
+                "x",
+            ]
+        ),
+        inner,
+        max_size=4,
+    ),
+    max_leaves=20,
+)
 
 
 @SETTINGS
@@ -113,8 +145,15 @@ def _yaml(data) -> str:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("data", [b"\x0c", b"cameras: [{id: a, zones: [{name: z, polygon: [[0, 0], [1, 1], [1, 0], [0, 1]]}]}]",
-                                  b"\xff\xfe c\x00a\x00", b"cameras: !!python/object/apply:os.system [ls]"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x0c",
+        b"cameras: [{id: a, zones: [{name: z, polygon: [[0, 0], [1, 1], [1, 0], [0, 1]]}]}]",
+        b"\xff\xfe c\x00a\x00",
+        b"cameras: !!python/object/apply:os.system [ls]",
+    ],
+)
 def test_site_files_found_by_the_fuzzer_stay_one_line(tmp_path, data):
     path = tmp_path / "site.yaml"
     path.write_bytes(data)

@@ -20,24 +20,30 @@ def write_video(path, frames, fps=15):
             c.mux(p)
 
 
-@pytest.mark.parametrize("convert", [
-    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY),  # greyscale
-    lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA),  # alpha
-    lambda im: im.astype(np.uint16) * 257,  # 16-bit
-    lambda im: im.astype(np.float32) / 255,  # float in [0, 1]
-])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2GRAY),  # greyscale
+        lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA),  # alpha
+        lambda im: im.astype(np.uint16) * 257,  # 16-bit
+        lambda im: im.astype(np.float32) / 255,  # float in [0, 1]
+    ],
+)
 def test_odd_image_kinds_still_find_the_face(analyzer, astronaut, convert):
     faces = analyzer.analyze(convert(astronaut)).faces
     assert len(faces) == 1 and faces[0].emotion is not None
 
 
-@pytest.mark.parametrize("image,msg", [
-    (np.zeros((0, 0, 3), np.uint8), "empty image"),
-    (np.zeros((1, 1, 3), np.uint8), "too small"),
-    (np.zeros((64, 64, 5), np.uint8), "unsupported image shape"),
-    (np.zeros((64, 64), np.int64), "unsupported pixel type"),
-    ("not an array", "expected a numpy image array"),
-])
+@pytest.mark.parametrize(
+    "image,msg",
+    [
+        (np.zeros((0, 0, 3), np.uint8), "empty image"),
+        (np.zeros((1, 1, 3), np.uint8), "too small"),
+        (np.zeros((64, 64, 5), np.uint8), "unsupported image shape"),
+        (np.zeros((64, 64), np.int64), "unsupported pixel type"),
+        ("not an array", "expected a numpy image array"),
+    ],
+)
 def test_unusable_arrays_are_refused_clearly(image, msg):
     with pytest.raises(InputError, match=msg):
         to_bgr8(image, "frame")
@@ -87,7 +93,7 @@ def test_video_with_broken_frames_is_read_to_the_end(tmp_path):
     data = bytearray(clip.read_bytes())
     rng = np.random.default_rng(0)
     for pos in rng.integers(len(data) // 3, len(data) * 2 // 3, 40):  # garbage in the middle
-        data[pos: pos + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+        data[pos : pos + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(bytes(data))
     src = VideoFileSource(broken)
@@ -106,8 +112,10 @@ def test_annotated_video_round_trip_keeps_the_colours(tmp_path):
     frames = [SampleSource().render(i) for i in range(0, 20, 2)]
     sink = AnnotatedVideoSink(tmp_path / "a.mp4", fps=10, crf=12)
     for i, img in enumerate(frames):
-        sink.write(Frame(i, i / 10, img), FrameResult(index=i, timestamp=i / 10, width=img.shape[1],
-                                                     height=img.shape[0], faces=[]))
+        sink.write(
+            Frame(i, i / 10, img),
+            FrameResult(index=i, timestamp=i / 10, width=img.shape[1], height=img.shape[0], faces=[]),
+        )
     sink.close()
     got = [f.image for f in VideoFileSource(tmp_path / "a.mp4")]
     assert len(got) == len(frames)

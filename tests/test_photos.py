@@ -37,7 +37,14 @@ def test_a_folder_of_photos_is_analysed_photo_by_photo(tmp_path, astronaut):
     assert [r["file"] for r in rows] == [r["source"] for r in lines]
     assert all(r["label"] and float(r["p_happiness"]) > 0 and r["yaw"] for r in rows)
     assert sorted(p.name for p in (out / "annotated").iterdir()) == [
-        "a.jpg", "b.png", "c.png", "d.png", "e.png", "f.png", "g.png"]
+        "a.jpg",
+        "b.png",
+        "c.png",
+        "d.png",
+        "e.png",
+        "f.png",
+        "g.png",
+    ]
     assert not (out / "summary.csv").exists() and not (out / "annotated.mp4").exists()
 
     res = tiltwatch("analyze", folder, "--out", out, "-q", "--recursive", "--overwrite")

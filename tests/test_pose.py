@@ -82,8 +82,9 @@ def test_the_shipped_correction_keeps_mirror_and_in_plane_turns_exact():
     from tiltwatch.vision.pose import PoseCorrection, load_correction
 
     fix = PoseCorrection.from_dict(load_correction()["mesh"])
-    grid = np.array([[y, p, r] for y in (-70, -35, -10, 0, 20, 50, 85) for p in (-40, -5, 0, 15, 60)
-                     for r in (-30, 0, 25)], float)
+    grid = np.array(
+        [[y, p, r] for y in (-70, -35, -10, 0, 20, 50, 85) for p in (-40, -5, 0, 15, 60) for r in (-30, 0, 25)], float
+    )
     out = fix.apply(grid)
     mirror = np.array([-1, 1, -1])
     assert fix.apply(grid * mirror) == pytest.approx(out * mirror, abs=1e-9)

@@ -29,8 +29,10 @@ def _write_sample(root, name, image, yaw_pitch_roll_deg, box):
     yaw, pitch, roll = np.radians(yaw_pitch_roll_deg)
     x1, y1, x2, y2 = box
     xs, ys = np.linspace(x1, x2, 68), np.r_[np.full(34, y1), np.full(34, y2)]
-    savemat(str(root / f"{name}.mat"), {"Pose_Para": np.array([[pitch, yaw, roll, 0, 0, 0, 1]]),
-                                        "pt3d_68": np.stack([xs, ys, np.zeros(68)])})
+    savemat(
+        str(root / f"{name}.mat"),
+        {"Pose_Para": np.array([[pitch, yaw, roll, 0, 0, 0, 1]]), "pt3d_68": np.stack([xs, ys, np.zeros(68)])},
+    )
 
 
 @pytest.fixture(scope="module")

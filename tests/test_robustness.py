@@ -109,8 +109,13 @@ def test_a_full_disk_is_one_line_and_what_was_written_is_kept(tmp_path, analyzer
 
 def test_show_without_a_display_stops_before_anything_starts(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    res = subprocess.run([sys.executable, "-m", "tiltwatch", "analyze", "sample", "--out", str(tmp_path / "o"),
-                          "--show", "-q"], capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "tiltwatch", "analyze", "sample", "--out", str(tmp_path / "o"), "--show", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert "needs a display" in one_line_error(res)
     assert not (tmp_path / "o").exists()
 
@@ -121,8 +126,12 @@ def test_show_without_a_display_stops_before_anything_starts(tmp_path):
 def test_sigterm_stops_like_ctrl_c_and_keeps_playable_outputs(tmp_path):
     clip, out = tmp_path / "long.mp4", tmp_path / "o"
     write_video(clip, 3000)
-    proc = subprocess.Popen([sys.executable, "-m", "tiltwatch", "analyze", clip, "--out", out, "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tiltwatch", "analyze", clip, "--out", out, "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not any(p.stat().st_size > 2000 for p in out.glob(".partial-*/results.jsonl")):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -219,8 +228,11 @@ def test_long_runs_keep_bounded_timings_and_each_result_its_own(astronaut):
 
 def test_report_and_purge_on_a_mistyped_store_create_nothing(tmp_path):
     db = tmp_path / "mistyped.db"
-    msg = one_line_error(tiltwatch("report", "--db", f"sqlite:///{db}", "--camera", "c", "--date", "2026-01-01",
-                                   "--out", tmp_path / "r.html"))
+    msg = one_line_error(
+        tiltwatch(
+            "report", "--db", f"sqlite:///{db}", "--camera", "c", "--date", "2026-01-01", "--out", tmp_path / "r.html"
+        )
+    )
     assert "no store at" in msg
     assert "no store at" in one_line_error(tiltwatch("purge", "--db", f"sqlite:///{db}", "--days", "1"))
     assert not db.exists()
@@ -241,7 +253,10 @@ def test_report_outputs_are_checked_first(tmp_path):
 # --- site files --------------------------------------------------------------------------------
 
 
-SITE = "cameras:\n  - id: cam-1\n    zones:\n      - {name: t, kind: table, polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]}\n"
+SITE = (
+    "cameras:\n  - id: cam-1\n    zones:\n"
+    "      - {name: t, kind: table, polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]}\n"
+)
 
 
 def test_a_site_file_that_is_not_utf8_is_one_line(tmp_path):
@@ -252,8 +267,11 @@ def test_a_site_file_that_is_not_utf8_is_one_line(tmp_path):
     site.write_bytes(SITE.replace("t,", "t\xe9ble,").encode("latin-1"))
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_site(site)
-    msg = one_line_error(tiltwatch("analyze", "sample", "--site", site, "--db", f"sqlite:///{tmp_path / 'x.db'}",
-                                   "--out", tmp_path / "o", "-q"))
+    msg = one_line_error(
+        tiltwatch(
+            "analyze", "sample", "--site", site, "--db", f"sqlite:///{tmp_path / 'x.db'}", "--out", tmp_path / "o", "-q"
+        )
+    )
     assert "not UTF-8" in msg and str(site) in msg
 
 
@@ -262,13 +280,29 @@ def test_zones_that_cross_themselves_are_refused_and_zones_off_the_frame_named(t
     from tiltwatch.analytics.site import load_site
 
     site = tmp_path / "site.yaml"
-    site.write_text(SITE.replace("[[0, 0], [100, 0], [100, 100], [0, 100]]", "[[0, 0], [100, 100], [100, 0], [0, 100]]"))
+    site.write_text(
+        SITE.replace("[[0, 0], [100, 0], [100, 100], [0, 100]]", "[[0, 0], [100, 100], [100, 0], [0, 100]]")
+    )
     with pytest.raises(ConfigError, match="edges 1 and 3 cross"):
         load_site(site)
-    site.write_text(SITE.replace("[[0, 0], [100, 0], [100, 100], [0, 100]]",
-                                 "[[5000, 0], [5100, 0], [5100, 100], [5000, 100]]"))
-    res = tiltwatch("analyze", "sample", "--site", site, "--db", f"sqlite:///{tmp_path / 'x.db'}",
-                    "--out", tmp_path / "o", "-q", "--max-frames", "2", "--camera", "cam-1")
+    site.write_text(
+        SITE.replace("[[0, 0], [100, 0], [100, 100], [0, 100]]", "[[5000, 0], [5100, 0], [5100, 100], [5000, 100]]")
+    )
+    res = tiltwatch(
+        "analyze",
+        "sample",
+        "--site",
+        site,
+        "--db",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        "--out",
+        tmp_path / "o",
+        "-q",
+        "--max-frames",
+        "2",
+        "--camera",
+        "cam-1",
+    )
     assert res.returncode == 0, res.stderr
     assert "zone 't' lies wholly outside the 960x540 frame" in res.stderr
 
@@ -310,17 +344,35 @@ def test_after_sigkill_the_video_plays_and_the_next_run_closes_the_open_visits(t
     from tiltwatch.store import Store
 
     site, db_file, out, clip = tmp_path / "site.yaml", tmp_path / "s.db", tmp_path / "o", tmp_path / "long.mp4"
-    site.write_text("cameras:\n  - id: cam\n    zones:\n      - {name: t, kind: table, polygon: "
-                    "[[0, 0], [480, 0], [480, 270], [0, 270]]}\n")
+    site.write_text(
+        "cameras:\n  - id: cam\n    zones:\n      - {name: t, kind: table, polygon: "
+        "[[0, 0], [480, 0], [480, 270], [0, 270]]}\n"
+    )
     with av.open(str(clip), "w") as f:  # 40 s of the sample's faces: the run is killed long before its end
         stream = f.add_stream("libx264", rate=15)
         stream.width, stream.height, stream.pix_fmt = 480, 270, "yuv420p"
         for frame in SampleSource(seconds=40, fps=15, size=(480, 270)):
             f.mux(stream.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")))
         f.mux(stream.encode())
-    proc = subprocess.Popen([sys.executable, "-m", "tiltwatch", "analyze", clip, "--out", out, "-q", "--site",
-                             site, "--db", f"sqlite:///{db_file}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tiltwatch",
+            "analyze",
+            clip,
+            "--out",
+            out,
+            "-q",
+            "--site",
+            site,
+            "--db",
+            f"sqlite:///{db_file}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def open_visits() -> int:
         try:
@@ -350,10 +402,12 @@ def test_after_sigkill_the_video_plays_and_the_next_run_closes_the_open_visits(t
 
 def test_a_bad_input_is_reported_before_the_models_stack_loads(tmp_path):
     # start-up is part of every run: a missing file must not wait for mediapipe, PyAV or onnxruntime
-    code = ("import sys\nfrom typer.testing import CliRunner\nfrom tiltwatch.cli import app\n"
-            f"r = CliRunner().invoke(app, ['analyze', {str(tmp_path / 'missing.mp4')!r}, '-q'])\n"
-            "heavy = [m for m in ('mediapipe', 'av', 'onnxruntime', 'supervision') if m in sys.modules]\n"
-            "print(r.exit_code, heavy)")
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom tiltwatch.cli import app\n"
+        f"r = CliRunner().invoke(app, ['analyze', {str(tmp_path / 'missing.mp4')!r}, '-q'])\n"
+        "heavy = [m for m in ('mediapipe', 'av', 'onnxruntime', 'supervision') if m in sys.modules]\n"
+        "print(r.exit_code, heavy)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.stdout.strip() == "2 []", (res.stdout, res.stderr)
 

@@ -35,21 +35,53 @@ T0 = 1_740_000_000.0  # 2025-02-19T21:20:00Z: seeded records live around here
 
 
 def settings(tmp: Path, **overrides) -> Settings:
-    base = dict(api_keys=[KEY, KEY2], api_key_file=None, db=f"sqlite:///{tmp / 'tw.db'}", site=tmp / "site.yaml",
-                allow_frames=True, data_dir=tmp / "data", rate_limit=0, image_workers=1, media_dir=tmp)
+    base = dict(
+        api_keys=[KEY, KEY2],
+        api_key_file=None,
+        db=f"sqlite:///{tmp / 'tw.db'}",
+        site=tmp / "site.yaml",
+        allow_frames=True,
+        data_dir=tmp / "data",
+        rate_limit=0,
+        image_workers=1,
+        media_dir=tmp,
+    )
     return Settings(**{**base, **overrides})
 
 
 def _visit(camera: str, track: int, start: float, seconds: float, zones: list[str]) -> Visit:
-    return Visit(camera=camera, visit_key=f"seed:{camera}:{track}", run_id="seed", track_id=track, start=start,
-                 end=start + seconds, zones=zones, dwell_s={z: seconds for z in zones}, frames=10,
-                 mean_probs=[0.1] * 8, dominant="neutral", mean_valence=0.0, mean_arousal=0.0, attention=None,
-                 closed=True)
+    return Visit(
+        camera=camera,
+        visit_key=f"seed:{camera}:{track}",
+        run_id="seed",
+        track_id=track,
+        start=start,
+        end=start + seconds,
+        zones=zones,
+        dwell_s={z: seconds for z in zones},
+        frames=10,
+        mean_probs=[0.1] * 8,
+        dominant="neutral",
+        mean_valence=0.0,
+        mean_arousal=0.0,
+        attention=None,
+        closed=True,
+    )
 
 
 def _alert(camera: str, kind: str, start: float, zone: str) -> Alert:
-    return Alert(camera=camera, kind=kind, visit_key=f"seed:{camera}:1", track_id=1, zone=zone, start=start,
-                 end=start + 5, value=0.8, threshold=0.5, evidence={"series": []})
+    return Alert(
+        camera=camera,
+        kind=kind,
+        visit_key=f"seed:{camera}:1",
+        track_id=1,
+        zone=zone,
+        start=start,
+        end=start + 5,
+        value=0.8,
+        threshold=0.5,
+        evidence={"series": []},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +137,15 @@ def test_health_needs_no_key(client):
     assert body["status"] == "ok" and body["version"] and "total" in body["streams"]
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-key-0123456789"},
-                                     {"X-API-Key": "wrong-key-0123456789"}, {"Authorization": KEY}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-key-0123456789"},
+        {"X-API-Key": "wrong-key-0123456789"},
+        {"Authorization": KEY},
+    ],
+)
 def test_401_without_or_with_wrong_key(client, headers):
     for path in ("/api/v1/streams", "/api/v1/visits", "/metrics"):
         r = client.get(path, headers=headers)
@@ -146,8 +185,9 @@ def test_dashboard_page_loads_nothing_from_elsewhere(client):
 
 
 def test_image_analysis_on_the_astronaut(client, astronaut_jpeg):
-    r = client.post("/api/v1/analyze/image", headers=AUTH,
-                    files={"file": ("astronaut.jpg", astronaut_jpeg, "image/jpeg")})
+    r = client.post(
+        "/api/v1/analyze/image", headers=AUTH, files={"file": ("astronaut.jpg", astronaut_jpeg, "image/jpeg")}
+    )
     assert r.status_code == 200, r.text
     result = r.json()
     assert result["schema"] == 1 and result["width"] == 512 and result["face_present"]
@@ -166,8 +206,9 @@ def test_wrong_type_415_and_undecodable_422(client, astronaut_jpeg):
     assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]
     r = client.post("/api/v1/jobs", headers=AUTH, files={"file": ("a.jpg", astronaut_jpeg, "image/jpeg")})
     assert r.status_code == 415
-    r = client.post("/api/v1/analyze/image", headers=AUTH,
-                    files={"file": ("broken.png", b"\x89PNG not really", "image/png")})
+    r = client.post(
+        "/api/v1/analyze/image", headers=AUTH, files={"file": ("broken.png", b"\x89PNG not really", "image/png")}
+    )
     assert r.status_code == 422
     assert r.json()["error"] == "broken.png: not a decodable image"
     r = client.post("/api/v1/analyze/image", headers=AUTH, files={"other": ("a.jpg", astronaut_jpeg, "image/jpeg")})
@@ -192,27 +233,45 @@ def test_413_stops_reading_the_body(tmp):
     """Without Content-Length (chunked), the app stops pulling the body right after the limit."""
     limit, chunk = 50_000, 8192
     boundary = "b0undary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + b"\0" * 5_000_000 + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + b"\0" * 5_000_000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     app = create_app(settings(tmp, max_image_bytes=limit, data_dir=tmp / "data-stream"))
     pulled = 0
     sent: list[dict] = []
 
     async def receive():
         nonlocal pulled
-        piece = body[pulled:pulled + chunk]
+        piece = body[pulled : pulled + chunk]
         pulled += len(piece)
         return {"type": "http.request", "body": piece, "more_body": pulled < len(body)}
 
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/api/v1/analyze/image", "raw_path": b"/api/v1/analyze/image", "query_string": b"",
-             "root_path": "", "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
-             "headers": [(b"authorization", f"Bearer {KEY}".encode()),
-                         (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
-                         (b"transfer-encoding", b"chunked")]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/analyze/image",
+        "raw_path": b"/api/v1/analyze/image",
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+        "headers": [
+            (b"authorization", f"Bearer {KEY}".encode()),
+            (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+            (b"transfer-encoding", b"chunked"),
+        ],
+    }
     with TestClient(app):  # runs the lifespan (store, pools)
         asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
@@ -239,13 +298,21 @@ def write_clip(path: Path, seconds: float = 1.0, fps: float = 10.0) -> int:
 def test_video_job_completes_with_downloadable_results(client, tmp):
     clip = tmp / "clip.mp4"
     frames = write_clip(clip)
-    r = client.post("/api/v1/jobs", headers=AUTH, data={"camera": "sample", "start_time": "2026-01-02T10:00:00Z"},
-                    files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")})
+    r = client.post(
+        "/api/v1/jobs",
+        headers=AUTH,
+        data={"camera": "sample", "start_time": "2026-01-02T10:00:00Z"},
+        files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")},
+    )
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
     assert r.json()["status"] in ("queued", "running")
-    job = wait_for(lambda: (j := client.get(f"/api/v1/jobs/{job_id}", headers=AUTH).json())["status"]
-                   not in ("queued", "running") and j, 120, "the job to finish")
+    job = wait_for(
+        lambda: (j := client.get(f"/api/v1/jobs/{job_id}", headers=AUTH).json())["status"] not in ("queued", "running")
+        and j,
+        120,
+        "the job to finish",
+    )
     assert job["status"] == "done", job
     assert job["progress"] == {"frames": frames, "total": frames, "fraction": 1.0}
     assert job["fps"] > 0 and job["error"] is None
@@ -258,8 +325,11 @@ def test_video_job_completes_with_downloadable_results(client, tmp):
     report = client.get(f"/api/v1/jobs/{job_id}/report.html", headers=AUTH)
     assert report.status_code == 200 and "tiltwatch report: camera sample, 2026-01-02" in report.text
     assert client.get(f"/api/v1/jobs/{job_id}/nope.txt", headers=AUTH).status_code == 404
-    visits = client.get("/api/v1/visits", headers=AUTH, params={"camera": "sample", "start": "2026-01-02T00:00:00Z",
-                                                                "end": "2026-01-03T00:00:00Z"}).json()
+    visits = client.get(
+        "/api/v1/visits",
+        headers=AUTH,
+        params={"camera": "sample", "start": "2026-01-02T00:00:00Z", "end": "2026-01-03T00:00:00Z"},
+    ).json()
     assert visits["count"] >= 2 and all(v["camera"] == "sample" for v in visits["visits"])
 
 
@@ -349,12 +419,18 @@ def test_file_stream_is_paced_to_its_frame_rate_and_loops(client, tmp):
     t0 = time.monotonic()
     client.post("/api/v1/streams/once/start", headers=AUTH)
     client.post("/api/v1/streams/looped/start", headers=AUTH)
-    once = wait_for(lambda: (s := client.get("/api/v1/streams/once", headers=AUTH).json())["state"] == "stopped"
-                    and s, 60, "the file to end")
+    once = wait_for(
+        lambda: (s := client.get("/api/v1/streams/once", headers=AUTH).json())["state"] == "stopped" and s,
+        60,
+        "the file to end",
+    )
     assert time.monotonic() - t0 >= 0.9  # played at 10 fps, not as fast as it decodes
     assert 1 <= once["frames"] <= frames and once["last_error"] is None
-    wait_for(lambda: client.get("/api/v1/streams/looped", headers=AUTH).json()["frame"] >= frames + 2, 60,
-             "the file to start again")
+    wait_for(
+        lambda: client.get("/api/v1/streams/looped", headers=AUTH).json()["frame"] >= frames + 2,
+        60,
+        "the file to start again",
+    )
     assert client.post("/api/v1/streams/looped/stop", headers=AUTH).json()["state"] == "stopped"
 
 
@@ -362,8 +438,11 @@ def test_stream_of_a_file_that_is_no_video_fails_with_a_reason(client, tmp):
     r = client.post("/api/v1/streams", headers=AUTH, json={"id": "notvideo", "source": str(tmp / "site.yaml")})
     assert r.status_code == 201
     client.post("/api/v1/streams/notvideo/start", headers=AUTH)
-    state = wait_for(lambda: (s := client.get("/api/v1/streams/notvideo", headers=AUTH).json())["state"] == "failed"
-                     and s, 30, "the stream to fail")
+    state = wait_for(
+        lambda: (s := client.get("/api/v1/streams/notvideo", headers=AUTH).json())["state"] == "failed" and s,
+        30,
+        "the stream to fail",
+    )
     assert "cannot open as video" in state["last_error"] and "\n" not in state["last_error"]
 
 
@@ -372,8 +451,13 @@ def test_unreachable_stream_is_degraded_and_reconnects(client):
     r = client.post("/api/v1/streams", headers=AUTH, json={"id": "gone", "source": f"http://127.0.0.1:{port}/cam"})
     assert r.status_code == 201
     client.post("/api/v1/streams/gone/start", headers=AUTH)
-    state = wait_for(lambda: (s := client.get("/api/v1/streams/gone", headers=AUTH).json())["reconnects"] >= 2
-                     and s["state"] == "degraded" and s, 30, "reconnect attempts")
+    state = wait_for(
+        lambda: (s := client.get("/api/v1/streams/gone", headers=AUTH).json())["reconnects"] >= 2
+        and s["state"] == "degraded"
+        and s,
+        30,
+        "reconnect attempts",
+    )
     assert "reconnecting in" in state["last_error"]
     assert client.post("/api/v1/streams/gone/stop", headers=AUTH).json()["state"] == "stopped"
 
@@ -472,8 +556,12 @@ def test_cors_off_by_default_and_on_when_configured(client, tmp):
 
 def test_shutdown_closes_streams_and_keeps_every_record(tmp):
     db = tmp / "shutdown.db"
-    s = settings(tmp, db=f"sqlite:///{db}", data_dir=tmp / "data-shutdown",
-                 streams=[{"id": "sample", "source": "sample", "loop": True}])
+    s = settings(
+        tmp,
+        db=f"sqlite:///{db}",
+        data_dir=tmp / "data-shutdown",
+        streams=[{"id": "sample", "source": "sample", "loop": True}],
+    )
     with TestClient(create_app(s)) as c:
         wait_for(lambda: c.get("/api/v1/streams/sample", headers=AUTH).json()["frames"] >= 15, 60, "frames")
     with Store(f"sqlite:///{db}") as store:

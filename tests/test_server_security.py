@@ -29,8 +29,15 @@ MB = 1024 * 1024
 
 
 def settings(tmp: Path, **overrides) -> Settings:
-    base = dict(api_keys=[KEY], api_key_file=None, db=f"sqlite:///{tmp / 'tw.db'}", site=None,
-                data_dir=tmp / "data", rate_limit=0, image_workers=1)
+    base = dict(
+        api_keys=[KEY],
+        api_key_file=None,
+        db=f"sqlite:///{tmp / 'tw.db'}",
+        site=None,
+        data_dir=tmp / "data",
+        rate_limit=0,
+        image_workers=1,
+    )
     return Settings(**{**base, **overrides})
 
 
@@ -64,8 +71,9 @@ def test_wrong_keys_get_429_after_the_limit_per_address(tmp):
     now = [1000.0]
     frozen(app, now)
     with TestClient(app) as c:
-        codes = [c.get("/api/v1/streams", headers={"X-API-Key": f"guess-{i:04d}-0123456789"}).status_code
-                 for i in range(50)]  # every guess a different key: each used to get a fresh bucket
+        codes = [
+            c.get("/api/v1/streams", headers={"X-API-Key": f"guess-{i:04d}-0123456789"}).status_code for i in range(50)
+        ]  # every guess a different key: each used to get a fresh bucket
         assert codes == [401] * 5 + [429] * 45
         r = c.get("/api/v1/streams", headers={"X-API-Key": "guess-last-0123456789"})
         assert r.status_code == 429 and r.headers["Retry-After"] == "12"  # 5 a minute: one back every 12 s
@@ -86,8 +94,12 @@ def test_wrong_keys_from_one_ipv6_64_share_a_limit(tmp):
     app = create_app(settings(tmp, auth_failures=2, data_dir=tmp / "data-guess-v6"))
     frozen(app, [0.0])
     with TestClient(app):
-        codes = [TestClient(app, client=(f"2001:db8:1:2::{i:x}", 4000)).get(
-            "/api/v1/streams", headers={"X-API-Key": f"guess-{i}-0123456789abc"}).status_code for i in range(1, 5)]
+        codes = [
+            TestClient(app, client=(f"2001:db8:1:2::{i:x}", 4000))
+            .get("/api/v1/streams", headers={"X-API-Key": f"guess-{i}-0123456789abc"})
+            .status_code
+            for i in range(1, 5)
+        ]
         assert codes == [401, 401, 429, 429]  # a new address per guess does not help within the /64
         assert TestClient(app, client=("2001:db8:1:3::1", 4000)).get("/api/v1/streams", headers=AUTH).status_code == 200
 
@@ -142,9 +154,20 @@ def _asgi_post(app, path: str, headers: list[tuple[bytes, bytes]], chunks: int, 
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "client": ("127.0.0.1", 5000), "server": ("testserver", 80), "headers": headers}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+        "headers": headers,
+    }
     asyncio.run(app(scope, receive, send))
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return sent[0]["status"], json.loads(body), pulled
@@ -157,8 +180,9 @@ def test_no_key_is_refused_before_a_byte_of_a_300_mb_body_is_read(tmp):
         status, body, pulled = _asgi_post(app, "/api/v1/streams", [json_type], chunks=300)
         assert (status, pulled) == (401, 0), body  # was 422, after parsing all 300 MB
         assert body["error"].startswith("missing API key")
-        status, body, pulled = _asgi_post(app, "/api/v1/streams", [json_type, (b"x-api-key", b"wrong-0123456789abc")],
-                                          chunks=300)
+        status, body, pulled = _asgi_post(
+            app, "/api/v1/streams", [json_type, (b"x-api-key", b"wrong-0123456789abc")], chunks=300
+        )
         assert (status, pulled) == (401, 0)
 
 
@@ -171,8 +195,9 @@ def test_json_bodies_are_capped_from_content_length_and_while_streaming(tmp):
         assert status == 413 and pulled <= 64 * 1024 + 16 * 1024, pulled
         assert body["error"] == "request body too large: the limit for JSON bodies is 65536 bytes"
         # A Content-Length over the cap: refused before reading.
-        status, body, pulled = _asgi_post(app, "/api/v1/streams", keyed + [(b"content-length", b"314572800")],
-                                          chunks=300)
+        status, body, pulled = _asgi_post(
+            app, "/api/v1/streams", keyed + [(b"content-length", b"314572800")], chunks=300
+        )
         assert (status, pulled) == (413, 0)
         # Multipart is left to the upload endpoints only: elsewhere it would be read whole.
         multipart = [(b"content-type", b"multipart/form-data; boundary=x"), keyed[1]]
@@ -182,15 +207,15 @@ def test_json_bodies_are_capped_from_content_length_and_while_streaming(tmp):
         assert r.status_code == 413 and "65536 bytes" in one_line_error(r)
         # Under the cap all is as before; uploads (multipart) keep their own, larger limits.
         assert c.post("/api/v1/streams", headers=AUTH, json={"id": "small", "source": "sample"}).status_code == 201
-        r = c.post("/api/v1/analyze/image", headers=AUTH,
-                   files={"file": ("x.txt", b"\0" * 100_000, "text/plain")})
+        r = c.post("/api/v1/analyze/image", headers=AUTH, files={"file": ("x.txt", b"\0" * 100_000, "text/plain")})
         assert r.status_code == 415  # read as multipart past the JSON cap, refused for its type
 
 
 def test_multipart_names_beyond_latin_1_are_no_500(client):
     """Found by the schema fuzzing below: a field or file name past U+00FF used to raise inside the parser."""
-    r = client.post("/api/v1/analyze/image", headers=AUTH, data={"Ā": "x"},
-                    files={"file": ("заметки.txt", b"hello", "text/plain")})
+    r = client.post(
+        "/api/v1/analyze/image", headers=AUTH, data={"Ā": "x"}, files={"file": ("заметки.txt", b"hello", "text/plain")}
+    )
     assert r.status_code == 415 and "заметки.txt" in one_line_error(r)
 
 
@@ -216,8 +241,16 @@ def test_file_sources_only_inside_the_media_folder_and_shown_relative(tmp):
     (tmp / "secret.mp4").write_bytes(b"\0" * 100)
     (media / "link.mp4").symlink_to(tmp / "secret.mp4")
     with TestClient(create_app(settings(tmp, media_dir=media, data_dir=tmp / "data-media"))) as c:
-        for source in ("/etc/passwd", "../secret.mp4", "day1/../../secret.mp4", str(tmp / "secret.mp4"),
-                       "link.mp4", "missing.mp4", "day1", "bad\0name.mp4"):
+        for source in (
+            "/etc/passwd",
+            "../secret.mp4",
+            "day1/../../secret.mp4",
+            str(tmp / "secret.mp4"),
+            "link.mp4",
+            "missing.mp4",
+            "day1",
+            "bad\0name.mp4",
+        ):
             r = c.post("/api/v1/streams", headers=AUTH, json={"id": "f", "source": source})
             assert r.status_code == 422, source
             assert one_line_error(r) == f"source: no video {source!r} in the media folder"  # missing = forbidden
@@ -263,14 +296,17 @@ def test_failed_job_names_the_uploaded_file_not_the_server_path(client, tmp):
 # --- 4. strict types, readable errors ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("payload, error", [
-    ({"id": 5, "source": "sample"}, "id: Input should be a valid string, got number"),
-    ({"id": "s", "source": 123}, "source: Input should be a valid string, got number"),
-    ({"id": "s", "source": "sample", "loop": "yes"}, "loop: Input should be a valid boolean, got string"),
-    ({"id": "s", "source": "sample", "camera": ["a"]}, "camera: Input should be a valid string, got array"),
-    ({"id": "s", "source": "sample", "fps": 3}, "fps: Extra inputs are not permitted"),
-    ([], "request body: Input should be a valid dictionary or object to extract fields from, got array"),
-])
+@pytest.mark.parametrize(
+    "payload, error",
+    [
+        ({"id": 5, "source": "sample"}, "id: Input should be a valid string, got number"),
+        ({"id": "s", "source": 123}, "source: Input should be a valid string, got number"),
+        ({"id": "s", "source": "sample", "loop": "yes"}, "loop: Input should be a valid boolean, got string"),
+        ({"id": "s", "source": "sample", "camera": ["a"]}, "camera: Input should be a valid string, got array"),
+        ({"id": "s", "source": "sample", "fps": 3}, "fps: Extra inputs are not permitted"),
+        ([], "request body: Input should be a valid dictionary or object to extract fields from, got array"),
+    ],
+)
 def test_stream_fields_are_strict(client, payload, error):
     r = client.post("/api/v1/streams", headers=AUTH, json=payload)
     assert r.status_code == 422 and one_line_error(r) == error
@@ -280,8 +316,10 @@ def test_invalid_json_and_missing_body_read_as_one_line(client):
     json_type = {**AUTH, "Content-Type": "application/json"}
     r = client.post("/api/v1/streams", headers=json_type, content=b'{"id": "s", ')
     assert r.status_code == 422
-    assert one_line_error(r) == "request body is not valid JSON: Expecting property name enclosed in double quotes " \
-                                "(at character 12)"
+    assert (
+        one_line_error(r) == "request body is not valid JSON: Expecting property name enclosed in double quotes "
+        "(at character 12)"
+    )
     r = client.post("/api/v1/streams", headers=json_type, content=b"")
     assert r.status_code == 422 and one_line_error(r) == "request body is missing: send a JSON object"
 
@@ -336,8 +374,12 @@ def test_forwarded_for_from_an_untrusted_peer_changes_no_bucket(tmp):
     with _Uvicorn(app) as server:
         codes = [server.get("/api/v1/streams", {**AUTH, "X-Forwarded-For": f"198.51.100.{i}"}) for i in range(5)]
         assert codes == [200] * 3 + [429] * 2  # a loopback client used to get a fresh bucket per header
-        guesses = [server.get("/api/v1/visits", {"X-API-Key": f"guess-{i}-0123456789abc",
-                                                 "X-Forwarded-For": f"198.51.100.{i}"}) for i in range(5)]
+        guesses = [
+            server.get(
+                "/api/v1/visits", {"X-API-Key": f"guess-{i}-0123456789abc", "X-Forwarded-For": f"198.51.100.{i}"}
+            )
+            for i in range(5)
+        ]
         assert guesses == [401] * 3 + [429] * 2
 
 
@@ -364,8 +406,12 @@ def test_trusted_proxies_must_be_addresses():
 def test_openapi_declares_the_key_errors_and_upload_bodies(client):
     doc = client.app.openapi()
     schemes = doc["components"]["securitySchemes"]
-    assert schemes["apiKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                                       "description": "the API key"}
+    assert schemes["apiKeyHeader"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "the API key",
+    }
     assert schemes["bearerKey"]["type"] == "http" and schemes["bearerKey"]["scheme"] == "bearer"
     error = doc["components"]["schemas"]["ErrorBody"]
     assert error["required"] == ["error"] and error["properties"]["error"]["type"] == "string"
@@ -388,8 +434,9 @@ def test_openapi_declares_the_key_errors_and_upload_bodies(client):
         assert {"413", "415"} <= set(op["responses"])
         schema = op["requestBody"]["content"]["multipart/form-data"]["schema"]
         assert schema["required"] == ["file"] and schema["properties"]["file"]["format"] == "binary"
-    assert {"camera", "start_time"} <= set(paths["/api/v1/jobs"]["post"]["requestBody"]["content"]
-                                           ["multipart/form-data"]["schema"]["properties"])
+    assert {"camera", "start_time"} <= set(
+        paths["/api/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    )
 
 
 def test_options_and_405_name_every_method_of_the_path(client):
@@ -420,8 +467,13 @@ from schemathesis.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          allow_header_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    allow_header_conformance,
+]
 
 
 def test_every_operation_keeps_to_its_schema(tmp):
@@ -435,24 +487,34 @@ def test_every_operation_keeps_to_its_schema(tmp):
     assert len(operations) >= 15
 
     for operation in operations:
-        @examples(max_examples=8, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+
+        @examples(
+            max_examples=8, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(case=operation.as_strategy())
         def check(case):
             response = case.call_and_validate(headers=AUTH, checks=CHECKS)
             if response.status_code >= 400:
-                assert "\n" not in response.json()["error"], (operation.label, response.text)
+                assert "\n" not in response.json()["error"], (operation.label, response.text)  # noqa: B023
 
         check()
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                    max_leaves=12)
-STREAM_FIELDS = st.fixed_dictionaries({}, optional={"id": JSON | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}",
-                                                                                 fullmatch=True),
-                                                     "source": JSON | st.sampled_from(["sample", "0", "../x", "/etc"]),
-                                                     "camera": JSON, "loop": JSON, "extra": JSON})
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+STREAM_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": JSON | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}", fullmatch=True),
+        "source": JSON | st.sampled_from(["sample", "0", "../x", "/etc"]),
+        "camera": JSON,
+        "loop": JSON,
+        "extra": JSON,
+    },
+)
 
 
 @pytest.fixture(scope="module")
@@ -462,8 +524,10 @@ def fuzz_client(tmp):
 
 
 @examples(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
-@given(payload=JSON | STREAM_FIELDS, path=st.sampled_from(["/api/v1/streams", "/api/v1/analyze/image",
-                                                           "/api/v1/jobs", "/api/v1/streams/x/start"]))
+@given(
+    payload=JSON | STREAM_FIELDS,
+    path=st.sampled_from(["/api/v1/streams", "/api/v1/analyze/image", "/api/v1/jobs", "/api/v1/streams/x/start"]),
+)
 def test_random_json_never_gets_a_5xx(fuzz_client, payload, path):
     from tiltwatch.server.readers import source_kind
 

@@ -42,24 +42,66 @@ DAY = 86400.0
 
 # --- records ------------------------------------------------------------------------------------
 
-def obs(t: float, camera: str = "cam-a", key: str = "r1:1", zone: str | None = "table-1",
-        attentive: bool | None = True) -> Observation:
-    return Observation(camera=camera, visit_key=key, t=t, zone=zone, probs=list(PROBS), valence=0.25,
-                       arousal=-0.5, yaw=None if attentive is None else 12.5, pitch=-3.0, attentive=attentive)
+
+def obs(
+    t: float, camera: str = "cam-a", key: str = "r1:1", zone: str | None = "table-1", attentive: bool | None = True
+) -> Observation:
+    return Observation(
+        camera=camera,
+        visit_key=key,
+        t=t,
+        zone=zone,
+        probs=list(PROBS),
+        valence=0.25,
+        arousal=-0.5,
+        yaw=None if attentive is None else 12.5,
+        pitch=-3.0,
+        attentive=attentive,
+    )
 
 
-def visit(key: str, start: float, end: float, camera: str = "cam-a", zones: list[str] | None = None,
-          frames: int = 10, closed: bool = False) -> Visit:
+def visit(
+    key: str,
+    start: float,
+    end: float,
+    camera: str = "cam-a",
+    zones: list[str] | None = None,
+    frames: int = 10,
+    closed: bool = False,
+) -> Visit:
     zones = ["table-1"] if zones is None else zones
-    return Visit(camera=camera, visit_key=key, run_id=key.split(":")[0], track_id=int(key.split(":")[1]),
-                 start=start, end=end, zones=zones, dwell_s={z: (end - start) / len(zones) for z in zones},
-                 frames=frames, mean_probs=list(PROBS), dominant="happiness", mean_valence=0.125,
-                 mean_arousal=-0.75, attention=None if closed else 0.5, closed=closed)
+    return Visit(
+        camera=camera,
+        visit_key=key,
+        run_id=key.split(":")[0],
+        track_id=int(key.split(":")[1]),
+        start=start,
+        end=end,
+        zones=zones,
+        dwell_s={z: (end - start) / len(zones) for z in zones},
+        frames=frames,
+        mean_probs=list(PROBS),
+        dominant="happiness",
+        mean_valence=0.125,
+        mean_arousal=-0.75,
+        attention=None if closed else 0.5,
+        closed=closed,
+    )
 
 
 def alert(start: float, end: float, kind: str = "tilt", camera: str = "cam-a", zone: str | None = "table-1") -> Alert:
-    return Alert(camera=camera, kind=kind, visit_key="r1:1", track_id=1, zone=zone, start=start, end=end,
-                 value=0.875, threshold=0.5, evidence={"emotion": "anger", "series": [[start, 0.25], [end, 0.875]]})
+    return Alert(
+        camera=camera,
+        kind=kind,
+        visit_key="r1:1",
+        track_id=1,
+        zone=zone,
+        start=start,
+        end=end,
+        value=0.875,
+        threshold=0.5,
+        evidence={"emotion": "anger", "series": [[start, 0.25], [end, 0.875]]},
+    )
 
 
 def count(url: str, table: str) -> int:
@@ -79,6 +121,7 @@ def free_port() -> int:
 
 
 # --- databases ----------------------------------------------------------------------------------
+
 
 def _pg_binary(name: str) -> str | None:
     def version(bin_dir: str) -> int:
@@ -106,9 +149,11 @@ def pg_server() -> Iterator[str]:
             pytest.skip("running as root and there is no 'nobody' user to run PostgreSQL as")
         os.chown(root, nobody.pw_uid, nobody.pw_gid)
         if shutil.which("runuser"):
+
             def wrap(cmd: list[str]) -> list[str]:
                 return ["runuser", "-u", "nobody", "--", *cmd]
         elif shutil.which("su"):
+
             def wrap(cmd: list[str]) -> list[str]:
                 return ["su", "nobody", "-s", "/bin/sh", "-c", shlex.join(cmd)]
         else:
@@ -163,9 +208,14 @@ def sqlite_url(tmp_path: Path) -> str:
 
 # --- both databases -----------------------------------------------------------------------------
 
+
 def test_round_trip_of_each_record(store: Store) -> None:
-    records = [obs(100.0), obs(101.5, zone=None, attentive=None), alert(100.0, 130.0),
-               ZoneCount(camera="cam-a", zone="cage", t=100.0, count=3)]
+    records = [
+        obs(100.0),
+        obs(101.5, zone=None, attentive=None),
+        alert(100.0, 130.0),
+        ZoneCount(camera="cam-a", zone="cage", t=100.0, count=3),
+    ]
     for r in records:
         store.add(r)
     v = visit("r1:1", 100.0, 160.0, zones=["table-1", "bar"], closed=True)
@@ -296,8 +346,11 @@ def test_runs_start_and_end(store: Store, store_url: str) -> None:
     assert count(store_url, "observations") == 1  # ending a run writes what it buffered
     engine = create_engine(store_url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT camera, source, ended_at FROM runs")).one() == \
-            ("cam-a", "rtsp://cam-a/stream", 123.0)
+        assert conn.execute(text("SELECT camera, source, ended_at FROM runs")).one() == (
+            "cam-a",
+            "rtsp://cam-a/stream",
+            123.0,
+        )
     engine.dispose()
     with pytest.raises(TiltwatchError, match="no run 'nope'"):
         store.end_run("nope")
@@ -354,8 +407,20 @@ def test_sqlite_file_gets_its_folder_and_wal(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "deeper" / "tw.db"
     with Store(f"sqlite:///{path}") as store:
         store.add(obs(1.0, attentive=False))
-        store.add(Observation("cam-a", "r1:1", 2.0, None, list(np.full(8, 0.125, np.float32)),
-                              np.float32(0.5), np.float64(0.25), None, None, np.bool_(True)))  # numpy values too
+        store.add(
+            Observation(
+                "cam-a",
+                "r1:1",
+                2.0,
+                None,
+                list(np.full(8, 0.125, np.float32)),
+                np.float32(0.5),
+                np.float64(0.25),
+                None,
+                None,
+                np.bool_(True),
+            )
+        )  # numpy values too
     assert path.exists()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -396,8 +461,9 @@ def test_sigkill_loses_at_most_the_batch_in_flight(tmp_path: Path) -> None:
     url = f"sqlite:///{path}"
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    child = subprocess.Popen([sys.executable, str(script), url], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, str(script), url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in child.stdout], daemon=True)
     reader.start()
@@ -433,8 +499,11 @@ def test_sigkill_loses_at_most_the_batch_in_flight(tmp_path: Path) -> None:
 
 # --- bad configuration --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["notadb://x", "not a url at all", "sqlite:///{tmp}/a-dir-not-a-file",
-                                 "sqlite:///{tmp}/a-file/under-a-file.db"])
+
+@pytest.mark.parametrize(
+    "url",
+    ["notadb://x", "not a url at all", "sqlite:///{tmp}/a-dir-not-a-file", "sqlite:///{tmp}/a-file/under-a-file.db"],
+)
 def test_bad_url_is_a_config_error(url: str, tmp_path: Path) -> None:
     url = url.format(tmp=tmp_path)
     (tmp_path / "a-dir-not-a-file").mkdir()

@@ -121,8 +121,13 @@ def test_two_faces_never_share_an_id():
 def face(track_id, p_happy, yaw):
     probs = np.full(8, (1 - p_happy) / 7, np.float32)
     probs[1] = p_happy
-    return FaceResult(box=np.array([0, 0, 10, 10], np.float32), score=1.0, emotion=Emotion(probs),
-                      pose=Pose(yaw, 0, 0), track_id=track_id)
+    return FaceResult(
+        box=np.array([0, 0, 10, 10], np.float32),
+        score=1.0,
+        emotion=Emotion(probs),
+        pose=Pose(yaw, 0, 0),
+        track_id=track_id,
+    )
 
 
 def test_smoothing_moves_by_one_minus_exp_of_dt_over_tau():

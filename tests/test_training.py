@@ -130,8 +130,9 @@ def test_second_head_learns_fer2013_labels_and_eval_picks_it(tmp_path):
     cfg.write_text(f"data: {tmp_path / 'data'}\nout: {first}\nepochs: 1\nbatch_size: 16\nlr: 0.005\n")
     train(load_config(cfg))
     # second run: starts from the first run's weights, adds the FER2013 head
-    conf = load_config(cfg, out=str(tmp_path / "two"), init=str(first / "best.pt"), aux_head="fer2013",
-                       aux_weight=1.0, epochs=4)
+    conf = load_config(
+        cfg, out=str(tmp_path / "two"), init=str(first / "best.pt"), aux_head="fer2013", aux_weight=1.0, epochs=4
+    )
     card = export(train(conf), tmp_path / "two.onnx")
     assert list(card["heads"]) == ["logits", "fer2013_logits"]
     assert card["parity"]["top1_agreement"] == 1.0 and "valid_accuracy_fer2013_head" in card["training"]
@@ -141,12 +142,16 @@ def test_second_head_learns_fer2013_labels_and_eval_picks_it(tmp_path):
     assert EMOTIONS[main.predict(bright).argmax()] == "happiness"
     assert EMOTIONS[fer2013.predict(bright).argmax()] == "surprise"
     # an ensemble of the two-headed run with itself: one graph, both heads, the same answers
-    pair = export([tmp_path / "two" / "best.pt", tmp_path / "two" / "best.pt"], tmp_path / "pair.onnx",
-                  balance_data=str(tmp_path / "data"))  # the logit adjustment goes on the first head only
+    pair = export(
+        [tmp_path / "two" / "best.pt", tmp_path / "two" / "best.pt"],
+        tmp_path / "pair.onnx",
+        balance_data=str(tmp_path / "data"),
+    )  # the logit adjustment goes on the first head only
     assert pair["architecture"] == "ensemble: vgg_small + vgg_small" and len(pair["training"]["members"]) == 2
     assert pair["logit_adjustment"]["tuned_on"] == "FER+ validation split"
-    first_acc = export(first / "best.pt", tmp_path / "acc.onnx", balance_data=str(tmp_path / "data"),
-                       min_balanced=0.0)["logit_adjustment"]  # no floor: the most accurate tau, 0 included
+    first_acc = export(first / "best.pt", tmp_path / "acc.onnx", balance_data=str(tmp_path / "data"), min_balanced=0.0)[
+        "logit_adjustment"
+    ]  # no floor: the most accurate tau, 0 included
     assert first_acc["rule"] == "accuracy first" and "mirror images" in first_acc["tuned_on"]
     assert first_acc["valid_accuracy_after"] >= first_acc["valid_accuracy_before"]
     both = EmotionClassifier.load(str(tmp_path / "pair.onnx"), head="fer2013_logits")
@@ -211,7 +216,9 @@ def test_export_and_eval_commands_record_themselves_in_the_card(tmp_path):
     card = json.loads(onnx.with_suffix(".json").read_text())
     assert card["export_command"] == f"tiltwatch export {tmp_path / 'run' / 'best.pt'} --out {onnx}"
     m = card["metrics"]["valid"]
-    assert m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["command"].startswith("tiltwatch eval --dataset ferplus-valid:")
+    assert (
+        m["n"] == 48 and 0 <= m["accuracy"] <= 1 and m["command"].startswith("tiltwatch eval --dataset ferplus-valid:")
+    )
     assert m["accuracy_ci95"][0] <= m["accuracy"] <= m["accuracy_ci95"][1] and "95% CI" in res.stdout
     assert "--card" not in m["command"]
     # no face in these synthetic squares: a clear error, not NaN figures
@@ -225,8 +232,10 @@ def trained_teacher(tmp_path, precision):
     make_ferplus(tmp_path / "data")
     make_ferplus(tmp_path / "swapped", swap=True)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"data: {tmp_path / 'swapped'}\nout: {tmp_path / 'teacher'}\nepochs: 6\nbatch_size: 16\n"
-                   f"lr: 0.005\nprecision: {precision}\n")
+    cfg.write_text(
+        f"data: {tmp_path / 'swapped'}\nout: {tmp_path / 'teacher'}\nepochs: 6\nbatch_size: 16\n"
+        f"lr: 0.005\nprecision: {precision}\n"
+    )
     train(load_config(cfg))
     return tmp_path / "teacher" / "last.pt", cfg
 
@@ -245,8 +254,17 @@ def test_distillation_follows_the_teacher_and_checks_its_heads(tmp_path, precisi
     teacher, cfg = trained_teacher(tmp_path, precision)
     valid = load_ferplus(tmp_path / "data", "valid", cache_dir=None)
     # all the loss on the teacher: the student takes the teacher's answers over its own data's votes
-    train(load_config(cfg, data=str(tmp_path / "data"), out=str(tmp_path / "student"),
-                      teacher=[str(teacher), str(teacher)], distill_weight=1.0, epochs=4, seed=5))
+    train(
+        load_config(
+            cfg,
+            data=str(tmp_path / "data"),
+            out=str(tmp_path / "student"),
+            teacher=[str(teacher), str(teacher)],
+            distill_weight=1.0,
+            epochs=4,
+            seed=5,
+        )
+    )
     t, s = answers(teacher, tmp_path, valid), answers(tmp_path / "student" / "last.pt", tmp_path, valid)
     assert (t == 1 - valid.labels).mean() >= 0.9  # the teacher learnt the swapped votes
     assert (s == t).mean() >= 0.9 and (s == valid.labels).mean() <= 0.1
@@ -267,23 +285,40 @@ def test_offline_distillation_learns_the_teachers_saved_logits(tmp_path, precisi
     res = tiltwatch("teach", tmp_path / "t.onnx", "--data", f"ferplus:{tmp_path / 'data'}", "--out", tmp_path / "t.npz")
     assert res.returncode == 0 and "96 faces" in res.stdout, res.stderr  # train and valid, 48 each
     # all the loss on the saved logits: the student answers as the teacher, not as its data's votes
-    train(load_config(cfg, data=str(tmp_path / "data"), out=str(tmp_path / "student"),
-                      teacher_logits=str(tmp_path / "t.npz"), distill_weight=1.0, epochs=4, seed=5))
+    train(
+        load_config(
+            cfg,
+            data=str(tmp_path / "data"),
+            out=str(tmp_path / "student"),
+            teacher_logits=str(tmp_path / "t.npz"),
+            distill_weight=1.0,
+            epochs=4,
+            seed=5,
+        )
+    )
     valid = load_ferplus(tmp_path / "data", "valid", cache_dir=None)
     s = answers(tmp_path / "student" / "last.pt", tmp_path, valid)
     assert (s == 1 - valid.labels).mean() >= 0.9
 
     # logits of the faces missing from the file, or both ways of distilling at once: config errors
     faces = load_ferplus(tmp_path / "data", "train", cache_dir=None)
-    save_teacher(tmp_path / "part.npz", faces.names[:10], teacher_logits([str(tmp_path / "t.onnx")], faces.subset(
-        np.arange(10))), ["t.onnx"])
+    save_teacher(
+        tmp_path / "part.npz",
+        faces.names[:10],
+        teacher_logits([str(tmp_path / "t.onnx")], faces.subset(np.arange(10))),
+        ["t.onnx"],
+    )
     with pytest.raises(ConfigError, match="no logits for 38 of the 48"):
-        train(load_config(cfg, data=str(tmp_path / "data"), out=str(tmp_path / "x"),
-                          teacher_logits=str(tmp_path / "part.npz")))
+        train(
+            load_config(
+                cfg, data=str(tmp_path / "data"), out=str(tmp_path / "x"), teacher_logits=str(tmp_path / "part.npz")
+            )
+        )
     with pytest.raises(ConfigError, match="set one"):
         load_config(cfg, teacher=["a.pt"], teacher_logits="t.npz")
-    res = tiltwatch("teach", tmp_path / "t.onnx", "--data", f"ferplus:{tmp_path / 'data'}", "--out", "x.npz",
-                    "--split", "test")
+    res = tiltwatch(
+        "teach", tmp_path / "t.onnx", "--data", f"ferplus:{tmp_path / 'data'}", "--out", "x.npz", "--split", "test"
+    )
     assert res.returncode == 2 and "never run on a test split" in res.stderr
 
 
@@ -312,8 +347,9 @@ def test_teacher_logits_average_the_mirror_and_take_the_folded_adjustment_out(tm
 def test_weight_average_is_what_is_kept_and_resumed(tmp_path):
     make_ferplus(tmp_path / "data")
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 1\nbatch_size: 16\nlr: 0.005\n"
-                   "ema: 0.9\n")
+    cfg.write_text(
+        f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 1\nbatch_size: 16\nlr: 0.005\nema: 0.9\n"
+    )
     best = train(load_config(cfg))
     kept = torch.load(best, weights_only=False)["model"]
     last = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
@@ -327,6 +363,7 @@ def test_weight_average_is_what_is_kept_and_resumed(tmp_path):
     export(best, tmp_path / "m.onnx")
     clf = EmotionClassifier.load(str(tmp_path / "m.onnx"))
     from tiltwatch.emotions import EMOTIONS
+
     assert EMOTIONS[clf.predict(np.full((1, 48, 48), 220, np.uint8)).argmax()] == "happiness"
     with pytest.raises(ConfigError, match="ema"):
         load_config(cfg, ema=1.5)
@@ -399,8 +436,10 @@ def test_training_on_the_valid_split_learns_it_and_picks_nothing_on_it(tmp_path)
     shutil.rmtree(tmp_path / "data" / "FER2013Valid")
     shutil.move(tmp_path / "swapped" / "FER2013Valid", tmp_path / "data" / "FER2013Valid")
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'on'}\nepochs: 4\nbatch_size: 16\nlr: 0.005\n"
-                   "train_on_valid: true\n")
+    cfg.write_text(
+        f"data: {tmp_path / 'data'}\nout: {tmp_path / 'on'}\nepochs: 4\nbatch_size: 16\nlr: 0.005\n"
+        "train_on_valid: true\n"
+    )
     on = train(load_config(cfg))
     off = train(load_config(cfg, out=str(tmp_path / "off"), train_on_valid=False))
     assert on.name == "last.pt" and not (tmp_path / "on" / "best.pt").exists()  # the fixed schedule's last epoch
@@ -412,6 +451,7 @@ def test_training_on_the_valid_split_learns_it_and_picks_nothing_on_it(tmp_path)
     assert "train and valid splits" in card["training"]["data"] and "valid_accuracy" not in card["training"]
     # a finished run kept as its weights alone (runs/ need not outlive the machine): smaller, and the same model
     from tiltwatch.training.checkpoints import save_weights
+
     kept = save_weights(on, tmp_path / "kept" / "a.pt")
     assert kept.stat().st_size < on.stat().st_size / 2
     export(kept, tmp_path / "kept.onnx")
@@ -423,6 +463,7 @@ def test_training_on_the_valid_split_learns_it_and_picks_nothing_on_it(tmp_path)
     with pytest.raises(ConfigError, match="valid_fraction"):
         load_config(cfg, valid_fraction=0.2)
     from tiltwatch import InputError
+
     with pytest.raises(InputError, match="trained on the valid split.*--tau"):
         export(on, tmp_path / "tuned.onnx", balance_data=str(tmp_path / "data"))
 
@@ -434,8 +475,10 @@ def test_export_with_a_fixed_tau_tunes_nothing(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'run'}\nepochs: 1\nbatch_size: 16\n")
     ck = train(load_config(cfg))
-    plain, fixed = export(ck, tmp_path / "a.onnx"), export(ck, tmp_path / "b.onnx", balance_data=str(tmp_path / "data"),
-                                                           tau=0.5)
+    plain, fixed = (
+        export(ck, tmp_path / "a.onnx"),
+        export(ck, tmp_path / "b.onnx", balance_data=str(tmp_path / "data"), tau=0.5),
+    )
     assert plain["logit_adjustment"] is None
     adj = fixed["logit_adjustment"]
     assert adj["tau"] == 0.5 and adj["rule"].startswith("fixed tau") and "valid_accuracy_after" not in adj

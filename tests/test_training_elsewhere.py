@@ -35,8 +35,10 @@ def test_a_packed_dataset_holds_its_source_and_trains_both_heads(tmp_path):
     assert load_dataset(spec, "valid", size=32).images.shape == (48, 32, 32)
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"data: {spec}\nout: {tmp_path / 'run'}\nepochs: 3\nbatch_size: 16\nlr: 0.005\n"
-                   "aux_head: fer2013\naux_weight: 1.0\n")
+    cfg.write_text(
+        f"data: {spec}\nout: {tmp_path / 'run'}\nepochs: 3\nbatch_size: 16\nlr: 0.005\n"
+        "aux_head: fer2013\naux_weight: 1.0\n"
+    )
     card = export(train(load_config(cfg)), tmp_path / "m.onnx")
     assert card["training"]["valid_accuracy"] > 0.9 and list(card["heads"]) == ["logits", "fer2013_logits"]
 
@@ -56,8 +58,9 @@ def test_a_packed_dataset_holds_its_source_and_trains_both_heads(tmp_path):
 def test_a_schedule_fitted_to_the_time_stays_within_its_cap_and_is_recorded(tmp_path):
     make_ferplus(tmp_path / "data")
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"data: {tmp_path / 'data'}\nout: {tmp_path / 'short'}\nepochs: 40\nbatch_size: 16\n"
-                   "fit_minutes: 0.0001\n")
+    cfg.write_text(
+        f"data: {tmp_path / 'data'}\nout: {tmp_path / 'short'}\nepochs: 40\nbatch_size: 16\nfit_minutes: 0.0001\n"
+    )
     last = train(load_config(cfg, train_on_valid=True))  # no time for more than the first epoch
     assert torch.load(last, weights_only=False)["config"]["epochs"] == 1
     assert len((tmp_path / "short" / "metrics.csv").read_text().splitlines()) == 2  # a header and one epoch
@@ -91,16 +94,27 @@ def test_a_teacher_joins_a_checkpoint_and_an_earlier_teachers_logits(tmp_path):
     save_teacher(tmp_path / "part.npz", faces.names[:5], {"logits": earlier[:5]}, ["part"])
     with pytest.raises(InputError, match="no logits for 43 of the 48"):
         teacher_logits([str(tmp_path / "part.npz")], faces)
-    res = tiltwatch("teach", best, tmp_path / "earlier.npz", "--data", f"ferplus:{tmp_path / 'data'}",
-                    "--out", tmp_path / "joined.npz", "--split", "train")
+    res = tiltwatch(
+        "teach",
+        best,
+        tmp_path / "earlier.npz",
+        "--data",
+        f"ferplus:{tmp_path / 'data'}",
+        "--out",
+        tmp_path / "joined.npz",
+        "--split",
+        "train",
+    )
     assert res.returncode == 0 and "48 faces" in res.stdout, res.stderr
 
 
 def test_the_training_side_imports_without_the_live_pipeline():
-    code = ("import sys, tiltwatch.training.train, tiltwatch.training.teacher, tiltwatch.training.export, "
-            "tiltwatch.training.evaluate, tiltwatch.training.packed, tiltwatch.training.quantize, "
-            "tiltwatch.pipeline.bench, tiltwatch.cli\n"
-            "print(sorted({'mediapipe', 'av', 'supervision', 'fastapi', 'sqlalchemy'} & set(sys.modules)))")
+    code = (
+        "import sys, tiltwatch.training.train, tiltwatch.training.teacher, tiltwatch.training.export, "
+        "tiltwatch.training.evaluate, tiltwatch.training.packed, tiltwatch.training.quantize, "
+        "tiltwatch.pipeline.bench, tiltwatch.cli\n"
+        "print(sorted({'mediapipe', 'av', 'supervision', 'fastapi', 'sqlalchemy'} & set(sys.modules)))"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
 

@@ -17,13 +17,32 @@ if TYPE_CHECKING:
     from .types import SCHEMA_VERSION, Emotion, FaceResult, FrameResult, Pose
 
 __version__ = "0.1.0"
-__all__ = ["Analyzer", "AnalyzerConfig", "Emotion", "FaceResult", "FrameResult", "Pose", "SCHEMA_VERSION",
-           "TiltwatchError", "InputError", "ConfigError", "ModelError", "__version__"]
+__all__ = [
+    "Analyzer",
+    "AnalyzerConfig",
+    "Emotion",
+    "FaceResult",
+    "FrameResult",
+    "Pose",
+    "SCHEMA_VERSION",
+    "TiltwatchError",
+    "InputError",
+    "ConfigError",
+    "ModelError",
+    "__version__",
+]
 
 # The live pipeline (mediapipe, video, tracking) loads on first use, so that the training side
 # (``tiltwatch.training``) imports on a machine that has only torch and the numeric stack.
-_LAZY = {"Analyzer": ".pipeline.analyzer", "AnalyzerConfig": ".config", "SCHEMA_VERSION": ".types",
-         "Emotion": ".types", "FaceResult": ".types", "FrameResult": ".types", "Pose": ".types"}
+_LAZY = {
+    "Analyzer": ".pipeline.analyzer",
+    "AnalyzerConfig": ".config",
+    "SCHEMA_VERSION": ".types",
+    "Emotion": ".types",
+    "FaceResult": ".types",
+    "FrameResult": ".types",
+    "Pose": ".types",
+}
 
 
 __getattr__ = lazy_exports(__name__, _LAZY)

@@ -14,6 +14,7 @@ import sys
 from enum import Enum
 from functools import reduce
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional
 
 import typer
@@ -24,8 +25,12 @@ from .errors import TiltwatchError
 from .signals import stop_on_sigterm
 from .timeparse import parse_time
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Faces on camera: who is there, where they look, what they feel.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Faces on camera: who is there, where they look, what they feel.",
+)
 
 
 def _version(value: bool) -> None:
@@ -37,14 +42,19 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="print the version and exit")) -> None:
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
     """Faces on camera: who is there, where they look, what they feel."""
 
 
 @app.command("settings")
-def settings_cmd(preset: str = typer.Option("fast", help="the preset to show (exact, fast, photo)"),
-                 settings: Optional[Path] = typer.Option(None, help="an analyzer settings file to apply on top")) -> None:
+def settings_cmd(
+    preset: str = typer.Option("fast", help="the preset to show (exact, fast, photo)"),
+    settings: Optional[Path] = typer.Option(None, help="an analyzer settings file to apply on top"),
+) -> None:
     """Print every analyzer setting a run would use, as a settings file (YAML) to edit and pass back."""
     import yaml
 
@@ -86,11 +96,15 @@ def _fail(msg: str, code: int = 2) -> None:
 @app.command()
 @analyzer_flags()
 def analyze(
-    source: str = typer.Argument(..., help="'sample' (built in), an image, a folder of images, a video file, "
-                                           "a webcam index (0) or a stream URL (rtsp://, http://)"),
+    source: str = typer.Argument(
+        ...,
+        help="'sample' (built in), an image, a folder of images, a video file, "
+        "a webcam index (0) or a stream URL (rtsp://, http://)",
+    ),
     out: Path = typer.Option(Path("out"), "--out", "-o", help="output folder"),
-    outputs: list[Output] = typer.Option([o.value for o in Output], "--output",
-                                         help="what to write (repeat): jsonl, csv, video"),
+    outputs: list[Output] = typer.Option(
+        [o.value for o in Output], "--output", help="what to write (repeat): jsonl, csv, video"
+    ),
     stride: int = typer.Option(1, min=1, help="analyse every N-th frame of a video"),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="a folder of photos: its sub-folders too"),
     video_preset: Preset = typer.Option(Preset.superfast, help="x264 speed of annotated.mp4 (faster = bigger file)"),
@@ -100,11 +114,14 @@ def analyze(
     max_frames: Optional[int] = typer.Option(None, min=1, help="stop after this many frames"),
     overwrite: bool = typer.Option(False, help="replace the results of an earlier run in --out"),
     site: Optional[Path] = typer.Option(None, help="site config (YAML): zones, staff zones, alert thresholds"),
-    db: Optional[str] = typer.Option(None, help="store visits and alerts here (with --site): "
-                                                "sqlite:///file.db or postgresql+psycopg://..."),
+    db: Optional[str] = typer.Option(
+        None, help="store visits and alerts here (with --site): sqlite:///file.db or postgresql+psycopg://..."
+    ),
     camera: Optional[str] = typer.Option(None, help="which camera of the site config this source is"),
-    start_time: Optional[str] = typer.Option(None, help="wall-clock time of the source's first frame, ISO 8601 "
-                                                        "(default: now); visits and alerts are stored at it"),
+    start_time: Optional[str] = typer.Option(
+        None,
+        help="wall-clock time of the source's first frame, ISO 8601 (default: now); visits and alerts are stored at it",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     analyzer: AnalyzerChoice = None,
 ) -> None:
@@ -116,52 +133,65 @@ def analyze(
     With --site and --db, also turns the run into visits, alerts and staff-zone counts in the store
     (faces in staff zones are never analysed: only counted). Ctrl-C or SIGTERM stops the run and
     keeps what was written (exit 130 / 143)."""
-    from .sinks.folder import OutputFolder, output_names
-    from .sources import ImageSource, open_source
-
     if (site is None) != (db is None):
         _fail("--site and --db go together")
     if show:
         _check_display()
-    chosen = [o.value for o in dict.fromkeys(outputs)]
-    store = folder = None
+    _run_analyze(SimpleNamespace(**locals()))
+
+
+def _run_analyze(opts: SimpleNamespace) -> None:
+    """``analyze`` with its options ``opts``: check every input, then build the run, run it and finish it."""
+    from .sinks.folder import OutputFolder, output_names
+    from .sources import ImageSource, open_source
+
+    chosen = [o.value for o in dict.fromkeys(opts.outputs)]
+    store = folder = site = t0 = None
     try:
-        site_cfg = t0 = None
-        if site is not None:
+        if opts.site is not None:
             from .analytics.site import load_site
             from .store import Store
 
-            site_cfg = load_site(site)
-            site_cfg.camera(camera)
-            t0 = parse_time(start_time, "--start-time")
-        src = open_source(source, stride=stride, recursive=recursive)
+            site = load_site(opts.site)
+            site.camera(opts.camera)
+            t0 = parse_time(opts.start_time, "--start-time")
+        src = open_source(opts.source, stride=opts.stride, recursive=opts.recursive)
         for note in getattr(src, "notes", []):
             typer.secho(f"note: {note}", fg="yellow", err=True)
-        folder = OutputFolder(out, output_names(chosen, isinstance(src, ImageSource)), overwrite)
+        folder = OutputFolder(opts.out, output_names(chosen, isinstance(src, ImageSource)), opts.overwrite)
         for path in folder.leftovers:
             typer.secho(f"note: {path} holds the partial results of a run that was killed", fg="yellow", err=True)
-        if site_cfg is not None:
-            store = Store(db)
-            _retention(store, site_cfg.retention_days)
+        if site is not None:
+            store = Store(opts.db)
+            _retention(store, site.retention_days)
         from .pipeline.build import build_run  # (the models' stack: after every input is known to be good)
+        from .sinks import WindowSink
 
-        extra = []
-        if show:
-            from .sinks import WindowSink
-
-            extra.append(WindowSink(blur=blur))
-        plan = build_run(src, analyzer.base, folder.staging, chosen, analyzer.overrides, site=site_cfg,
-                         camera=camera, store=store, start_time=t0, blur=blur, video_preset=video_preset.value,
-                         landmarks=landmarks, extra_sinks=extra)
+        choice: AnalyzerChoice = opts.analyzer
+        plan = build_run(
+            src,
+            choice.base,
+            folder.staging,
+            chosen,
+            choice.overrides,
+            site=site,
+            camera=opts.camera,
+            store=store,
+            start_time=t0,
+            blur=opts.blur,
+            video_preset=opts.video_preset.value,
+            landmarks=opts.landmarks,
+            extra_sinks=[WindowSink(blur=opts.blur)] if opts.show else [],
+        )
         with stop_on_sigterm() as signalled:
-            stats = plan.execute(progress=not quiet, max_frames=max_frames)
+            stats = plan.execute(progress=not opts.quiet, max_frames=opts.max_frames)
         stats.signum = signalled.signum
     except TiltwatchError as exc:
         _fail(str(exc) + (_kept(folder) if folder is not None else ""))
     finally:
         if store is not None:
             store.close()
-    _finish(stats, folder, plan, src.name, source)
+    _finish(stats, folder, plan, src.name, opts.source)
 
 
 def _finish(stats, folder, plan, name: str, source: str) -> None:
@@ -174,17 +204,26 @@ def _finish(stats, folder, plan, name: str, source: str) -> None:
     if stats.frames == 0:
         _fail(f"{source}: no frame could be processed" + _kept(folder), code=1)
     try:
-        files = folder.commit({"status": "interrupted" if stats.interrupted else "complete", "source": name,
-                               "frames": stats.frames, "faces": stats.faces,
-                               "skipped": len(stats.skipped) + stats.failed,
-                               "analyzer": plan.analyzer.config.model_dump()})
+        files = folder.commit(
+            {
+                "status": "interrupted" if stats.interrupted else "complete",
+                "source": name,
+                "frames": stats.frames,
+                "faces": stats.faces,
+                "skipped": len(stats.skipped) + stats.failed,
+                "analyzer": plan.analyzer.config.model_dump(),
+            }
+        )
     except TiltwatchError as exc:
         _fail(str(exc))
-    typer.echo("wrote " + ", ".join(str(f) for f in files) + (" (interrupted: up to there)" if stats.interrupted
-                                                               else ""))
+    typer.echo(
+        "wrote " + ", ".join(str(f) for f in files) + (" (interrupted: up to there)" if stats.interrupted else "")
+    )
     if plan.analytics is not None:
-        typer.echo(f"stored run {plan.analytics.run_id} of camera {plan.analytics.camera.id}: "
-                   f"{plan.analytics.alert_count} alerts")
+        typer.echo(
+            f"stored run {plan.analytics.run_id} of camera {plan.analytics.camera.id}: "
+            f"{plan.analytics.alert_count} alerts"
+        )
     if stats.interrupted:
         raise typer.Exit(128 + int(stats.signum or signal.SIGINT))
 
@@ -215,8 +254,11 @@ def _retention(store, days: float | None) -> None:
         return
     counts = store.purge(days)
     if any(counts.values()):
-        typer.secho(f"retention ({days:g} days): deleted " + ", ".join(f"{n} {t}" for t, n in counts.items() if n),
-                    fg="yellow", err=True)
+        typer.secho(
+            f"retention ({days:g} days): deleted " + ", ".join(f"{n} {t}" for t, n in counts.items() if n),
+            fg="yellow",
+            err=True,
+        )
 
 
 @app.command()
@@ -241,8 +283,10 @@ def report(
         _fail(str(exc))
     except OSError as exc:  # a full disk while writing
         _fail(f"{exc.filename or out}: cannot write ({exc.strerror})")
-    typer.echo(f"wrote {out}: {counts['visits']} visits, {counts['alerts']} alerts, {counts['plots']} plots"
-               + (f"; CSV in {csv_dir}" if csv_dir else ""))
+    typer.echo(
+        f"wrote {out}: {counts['visits']} visits, {counts['alerts']} alerts, {counts['plots']} plots"
+        + (f"; CSV in {csv_dir}" if csv_dir else "")
+    )
 
 
 def _check_report_outputs(out: Path, csv_dir: Path | None) -> None:
@@ -267,8 +311,10 @@ def _check_report_outputs(out: Path, csv_dir: Path | None) -> None:
 
 
 @app.command()
-def purge(db: str = typer.Option(..., help="the store URL"),
-          days: float = typer.Option(..., min=0, help="delete data older than this many days")) -> None:
+def purge(
+    db: str = typer.Option(..., help="the store URL"),
+    days: float = typer.Option(..., min=0, help="delete data older than this many days"),
+) -> None:
     """Retention: delete stored data older than N days."""
     from .store import Store
 
@@ -292,14 +338,23 @@ def bench_cmd(
     encode: bool = typer.Option(True, help="also annotate and encode H.264 (as for files; live streams need not)"),
     video_preset: Preset = typer.Option(Preset.superfast, help="x264 speed, as in analyze"),
     compare: bool = typer.Option(False, help="also report agreement of this config with the slow path"),
-    emotion_only: bool = typer.Option(False, help="instead: emotion-model faces/s at batch 1, 64, 256 on the best "
-                                                  "onnxruntime provider present (the GPU's, when there is one)"),
-    checkpoint: list[Path] = typer.Option([], help="with --emotion-only: time these training checkpoints (repeat: "
-                                                    "their ensemble) in torch instead, float32 and bfloat16, on the "
-                                                    "GPU where there is one"),
+    emotion_only: bool = typer.Option(
+        False,
+        help="instead: emotion-model faces/s at batch 1, 64, 256 on the best "
+        "onnxruntime provider present (the GPU's, when there is one)",
+    ),
+    checkpoint: list[Path] = typer.Option(
+        [],
+        help="with --emotion-only: time these training checkpoints (repeat: "
+        "their ensemble) in torch instead, float32 and bfloat16, on the "
+        "GPU where there is one",
+    ),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write all figures as JSON here"),
-    cluster: Optional[str] = typer.Option(None, help="local:N: the streams as camera actors on a local N-node Ray "
-                                                     "cluster (the 'cluster' extra); each stream's fps and node"),
+    cluster: Optional[str] = typer.Option(
+        None,
+        help="local:N: the streams as camera actors on a local N-node Ray "
+        "cluster (the 'cluster' extra); each stream's fps and node",
+    ),
     analyzer: AnalyzerChoice = None,
 ) -> None:
     """Per-stage latency, frames and faces per second, peak memory, for 1..N concurrent streams."""
@@ -354,18 +409,23 @@ def models_cmd() -> None:
         card = resolve_model(name)[1]
         acc = {k: card.metrics.get(k, {}).get("accuracy", "n/a") for k in ("ferplus_test", "fer2013_private_test")}
         latency = card.cpu_latency_ms_batch1_2threads
-        typer.echo(f"{name}\t{card.architecture}\t{card.input_size}px\t"
-                   f"FER+ test acc {acc['ferplus_test']}\tFER2013 test acc {acc['fer2013_private_test']}\t"
-                   f"{'n/a' if latency is None else latency} ms/face" + ("\t(default)" if name == DEFAULT_MODEL else ""))
+        typer.echo(
+            f"{name}\t{card.architecture}\t{card.input_size}px\t"
+            f"FER+ test acc {acc['ferplus_test']}\tFER2013 test acc {acc['fer2013_private_test']}\t"
+            f"{'n/a' if latency is None else latency} ms/face" + ("\t(default)" if name == DEFAULT_MODEL else "")
+        )
 
 
 @app.command()
-def train(config: Path = typer.Option(..., "--config", "-c", help="training YAML (see configs/)"),
-          out: Optional[str] = typer.Option(None, help="run folder (overrides the config's 'out')"),
-          data: Optional[str] = typer.Option(None, help="KIND:PATH of the data (overrides the config's 'data', "
-                                                         "e.g. a file tiltwatch pack made)"),
-          epochs: Optional[int] = typer.Option(None, min=1, help="length of the schedule (overrides the config's)"),
-          max_minutes: Optional[float] = typer.Option(None, help="stop after this long; run again to resume")) -> None:
+def train(
+    config: Path = typer.Option(..., "--config", "-c", help="training YAML (see configs/)"),
+    out: Optional[str] = typer.Option(None, help="run folder (overrides the config's 'out')"),
+    data: Optional[str] = typer.Option(
+        None, help="KIND:PATH of the data (overrides the config's 'data', e.g. a file tiltwatch pack made)"
+    ),
+    epochs: Optional[int] = typer.Option(None, min=1, help="length of the schedule (overrides the config's)"),
+    max_minutes: Optional[float] = typer.Option(None, help="stop after this long; run again to resume"),
+) -> None:
     """Train an emotion model; resumes from the run folder's last checkpoint."""
     try:
         from .training.train import load_config, log_progress_to_stdout
@@ -381,13 +441,18 @@ def train(config: Path = typer.Option(..., "--config", "-c", help="training YAML
 
 
 @app.command()
-def teach(models: list[str] = typer.Argument(..., help="the teacher: shipped model names, .onnx files, training "
-                                                      "checkpoints (.pt) or earlier teachers (.npz), each an equal "
-                                                      "share of the mean logits"),
-          data: str = typer.Option(..., help="KIND:PATH of the training data (e.g. ferplus:DATA/ferplus)"),
-          out: Path = typer.Option(..., "--out", "-o", help="the .npz to write (a config's teacher_logits)"),
-          split: list[str] = typer.Option(["train", "valid"], help="splits to cover (repeat); never test"),
-          threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime threads (default: all cores)")) -> None:
+def teach(
+    models: list[str] = typer.Argument(
+        ...,
+        help="the teacher: shipped model names, .onnx files, training "
+        "checkpoints (.pt) or earlier teachers (.npz), each an equal "
+        "share of the mean logits",
+    ),
+    data: str = typer.Option(..., help="KIND:PATH of the training data (e.g. ferplus:DATA/ferplus)"),
+    out: Path = typer.Option(..., "--out", "-o", help="the .npz to write (a config's teacher_logits)"),
+    split: list[str] = typer.Option(["train", "valid"], help="splits to cover (repeat); never test"),
+    threads: Optional[int] = typer.Option(None, min=1, help="onnxruntime threads (default: all cores)"),
+) -> None:
     """Compute a teacher's logits for every training face once (and its mirror), for offline distillation."""
     from .training.datasets import FaceSet, load_dataset
     from .training.teacher import save_teacher, teacher_logits
@@ -405,10 +470,12 @@ def teach(models: list[str] = typer.Argument(..., help="the teacher: shipped mod
 
 
 @app.command()
-def pack(data: str = typer.Argument(..., help="KIND:PATH of the dataset (e.g. ferplus:DATA/ferplus)"),
-         out: Path = typer.Option(..., "--out", "-o", help="the .npz to write"),
-         split: list[str] = typer.Option(["train", "valid"], help="splits to pack (repeat)"),
-         size: int = typer.Option(48, min=8, max=512, help="face size in pixels")) -> None:
+def pack(
+    data: str = typer.Argument(..., help="KIND:PATH of the dataset (e.g. ferplus:DATA/ferplus)"),
+    out: Path = typer.Option(..., "--out", "-o", help="the .npz to write"),
+    split: list[str] = typer.Option(["train", "valid"], help="splits to pack (repeat)"),
+    size: int = typer.Option(48, min=8, max=512, help="face size in pixels"),
+) -> None:
     """Pack a dataset's splits into one compressed file (data: packed:FILE), to train elsewhere."""
     from .training.packed import pack_dataset
     from .training.train import data_spec
@@ -427,22 +494,34 @@ class Crop(str, Enum):
 
 @app.command("eval")
 def eval_cmd(
-    dataset: str = typer.Option(..., help="KIND:PATH, test split (KIND-valid:PATH: validation): ferplus:ROOT, "
-                                          "fer2013:FILE.csv, fer2013-folders:ROOT, rafdb:ROOT, affectnet:ROOT, "
-                                          "folder:PATH (class sub-folders)"),
+    dataset: str = typer.Option(
+        ...,
+        help="KIND:PATH, test split (KIND-valid:PATH: validation): ferplus:ROOT, "
+        "fer2013:FILE.csv, fer2013-folders:ROOT, rafdb:ROOT, affectnet:ROOT, "
+        "folder:PATH (class sub-folders)",
+    ),
     model: str = typer.Option(DEFAULT_MODEL, help="shipped model name or path to .onnx"),
     tta: bool = typer.Option(False, help="test-time augmentation: mirror and one-pixel shifts"),
-    crop: Crop = typer.Option(Crop.none, help="none: images are face crops; detect: whole photos through the "
-                                              "live pipeline's detection and alignment"),
-    filter: Optional[str] = typer.Option(None, "--filter", help="keep files whose name contains this "
-                                                                "(e.g. PrivateTest)"),
+    crop: Crop = typer.Option(
+        Crop.none,
+        help="none: images are face crops; detect: whole photos through the live pipeline's detection and alignment",
+    ),
+    filter: Optional[str] = typer.Option(
+        None, "--filter", help="keep files whose name contains this (e.g. PrivateTest)"
+    ),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the metrics as JSON here"),
     confusion: Optional[Path] = typer.Option(None, help="write the confusion-matrix PNG here"),
     card: Optional[str] = typer.Option(None, help="record the metrics in the shipped model's card under this key"),
-    head: str = typer.Option("auto", help="model output to score: auto (the head trained on the dataset's own "
-                                           "labelling if the model has one) or a head name from the card"),
-    agreement: Optional[int] = typer.Option(None, help="instead: N crops through both the training path and the "
-                                                       "live path (detect, mesh, align); report label agreement"),
+    head: str = typer.Option(
+        "auto",
+        help="model output to score: auto (the head trained on the dataset's own "
+        "labelling if the model has one) or a head name from the card",
+    ),
+    agreement: Optional[int] = typer.Option(
+        None,
+        help="instead: N crops through both the training path and the "
+        "live path (detect, mesh, align); report label agreement",
+    ),
 ) -> None:
     """Accuracy, balanced accuracy and per-class precision / recall / F1 of an emotion model."""
     import json
@@ -479,40 +558,70 @@ def _command(card_key: str | None = None) -> str:
 
 
 @app.command()
-def export(checkpoints: list[Path] = typer.Argument(..., help="a best.pt from tiltwatch train; several make an "
-                                                             "ensemble (the mean of their logits, one ONNX graph)"),
-           out: Path = typer.Option(..., "--out", "-o", help="the .onnx file to write (card goes beside it)"),
-           balance: Optional[str] = typer.Option(None, help="FER+ root: tune a rare-class logit adjustment on its "
-                                                             "validation split and fold it into the model"),
-           max_acc_drop: float = typer.Option(0.01, help="with --balance: accuracy it may cost on validation"),
-           min_balanced: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="with --balance: accuracy "
-                                                        "first instead: the most accurate adjustment whose "
-                                                        "validation balanced accuracy (faces and mirror "
-                                                        "images) is at least this"),
-           tau: Optional[float] = typer.Option(None, min=0.0, max=2.0, help="with --balance: this logit "
-                                               "adjustment as it is, nothing tuned (for models trained on the "
-                                               "validation split; the prior comes from the training split)"),
-           int8: Optional[str] = typer.Option(None, "--int8", help="FER+ root: quantize to int8, calibrating "
-                                              "on its training split (2.5x faster on this project's CPU)")) -> None:
-    """Export a checkpoint (or an ensemble of several) to ONNX with its model card, checking torch/onnxruntime parity."""
+def export(
+    checkpoints: list[Path] = typer.Argument(
+        ..., help="a best.pt from tiltwatch train; several make an ensemble (the mean of their logits, one ONNX graph)"
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="the .onnx file to write (card goes beside it)"),
+    balance: Optional[str] = typer.Option(
+        None, help="FER+ root: tune a rare-class logit adjustment on its validation split and fold it into the model"
+    ),
+    max_acc_drop: float = typer.Option(0.01, help="with --balance: accuracy it may cost on validation"),
+    min_balanced: Optional[float] = typer.Option(
+        None,
+        min=0.0,
+        max=1.0,
+        help="with --balance: accuracy "
+        "first instead: the most accurate adjustment whose "
+        "validation balanced accuracy (faces and mirror "
+        "images) is at least this",
+    ),
+    tau: Optional[float] = typer.Option(
+        None,
+        min=0.0,
+        max=2.0,
+        help="with --balance: this logit "
+        "adjustment as it is, nothing tuned (for models trained on the "
+        "validation split; the prior comes from the training split)",
+    ),
+    int8: Optional[str] = typer.Option(
+        None,
+        "--int8",
+        help="FER+ root: quantize to int8, calibrating on its training split (2.5x faster on this project's CPU)",
+    ),
+) -> None:
+    """Export a checkpoint (or an ensemble of several) to ONNX with its card, checking torch/onnxruntime parity."""
     from .training.export import export as export_fn
 
     try:
-        card = export_fn(list(checkpoints), out, balance_data=balance, max_acc_drop=max_acc_drop,
-                         command=_command(), int8_data=int8, min_balanced=min_balanced, tau=tau)
+        card = export_fn(
+            list(checkpoints),
+            out,
+            balance_data=balance,
+            max_acc_drop=max_acc_drop,
+            command=_command(),
+            int8_data=int8,
+            min_balanced=min_balanced,
+            tau=tau,
+        )
     except TiltwatchError as exc:
         _fail(str(exc))
-    typer.echo(f"wrote {out} ({card['file_size_bytes'] / 1e6:.1f} MB), parity max |dp| "
-               f"{card['parity']['max_abs_prob_diff']:.2e}, CPU {card['cpu_latency_ms_batch1_2threads']} ms/face")
+    typer.echo(
+        f"wrote {out} ({card['file_size_bytes'] / 1e6:.1f} MB), parity max |dp| "
+        f"{card['parity']['max_abs_prob_diff']:.2e}, CPU {card['cpu_latency_ms_batch1_2threads']} ms/face"
+    )
 
 
 @app.command("eval-pose")
-def eval_pose_cmd(dataset: str = typer.Option(..., "--dataset", help="KIND:PATH of a head-pose dataset "
-                                             "(aflw2000:ROOT: AFLW2000-3D's .jpg + .mat files)"),
-                  json_out: Optional[Path] = typer.Option(None, "--json", help="write the figures to this JSON file"),
-                  scatter: Optional[Path] = typer.Option(None, "--scatter", help="write a predicted-vs-true PNG"),
-                  limit: Optional[int] = typer.Option(None, min=1, help="only the first N protocol images"),
-                  quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+def eval_pose_cmd(
+    dataset: str = typer.Option(
+        ..., "--dataset", help="KIND:PATH of a head-pose dataset (aflw2000:ROOT: AFLW2000-3D's .jpg + .mat files)"
+    ),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the figures to this JSON file"),
+    scatter: Optional[Path] = typer.Option(None, "--scatter", help="write a predicted-vs-true PNG"),
+    limit: Optional[int] = typer.Option(None, min=1, help="only the first N protocol images"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
     """Head pose against labelled angles: faces found and MAE of yaw, pitch, roll, overall and by |yaw|."""
     import json
 

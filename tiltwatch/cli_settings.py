@@ -21,9 +21,10 @@ import functools
 import inspect
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -67,12 +68,21 @@ def _field_parameters() -> list[inspect.Parameter]:
         kind = _flag_type(info.annotation)
         flag = name.replace("_", "-")
         decls = [f"--{flag}/--no-{flag}"] if kind is bool else [f"--{flag}"]
-        shown = f" (default: {_show(info.default)}" + "".join(
-            f"; {preset}: {_show(changes[name])}" for preset, changes in PRESETS.items() if name in changes) + ")"
-        option = typer.Option(None, *decls, help=(info.description or name.replace("_", " ")) + shown,
-                              rich_help_panel=PANEL, show_default=False)
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                        annotation=Optional[kind]))
+        shown = (
+            f" (default: {_show(info.default)}"
+            + "".join(f"; {preset}: {_show(changes[name])}" for preset, changes in PRESETS.items() if name in changes)
+            + ")"
+        )
+        option = typer.Option(
+            None,
+            *decls,
+            help=(info.description or name.replace("_", " ")) + shown,
+            rich_help_panel=PANEL,
+            show_default=False,
+        )
+        params.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[kind])
+        )
     return params
 
 
@@ -83,14 +93,30 @@ def analyzer_flags(default_preset: str = DEFAULT_PRESET) -> Callable:
         sig = inspect.signature(func)
         own = [p for p in sig.parameters.values() if p.name != "analyzer"]
         extra = [
-            inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-                default_preset, help=f"named settings to start from: {', '.join(PRESETS)} (config.py says what "
-                "each changes); images always run exact", rich_help_panel=PANEL)),
-            inspect.Parameter("settings", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
-                              default=typer.Option(None, help="analyzer settings file (YAML: the names of these "
-                                                   "flags with '_', e.g. detect_every: 3); flags override it",
-                                                   rich_help_panel=PANEL)),
-            *_field_parameters()]
+            inspect.Parameter(
+                "preset",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=str,
+                default=typer.Option(
+                    default_preset,
+                    help=f"named settings to start from: {', '.join(PRESETS)} (config.py says what "
+                    "each changes); images always run exact",
+                    rich_help_panel=PANEL,
+                ),
+            ),
+            inspect.Parameter(
+                "settings",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Optional[Path],
+                default=typer.Option(
+                    None,
+                    help="analyzer settings file (YAML: the names of these "
+                    "flags with '_', e.g. detect_every: 3); flags override it",
+                    rich_help_panel=PANEL,
+                ),
+            ),
+            *_field_parameters(),
+        ]
         names = set(AnalyzerConfig.model_fields)
 
         @functools.wraps(func)
@@ -100,8 +126,11 @@ def analyzer_flags(default_preset: str = DEFAULT_PRESET) -> Callable:
             preset, path = kwargs.pop("preset"), kwargs.pop("settings")
             overrides = {n: kwargs.pop(n) for n in list(kwargs) if n in names}
             try:
-                choice = AnalyzerChoice(preset, load_analyzer_settings(path) if path is not None else {},
-                                        {k: v for k, v in overrides.items() if v is not None})
+                choice = AnalyzerChoice(
+                    preset,
+                    load_analyzer_settings(path) if path is not None else {},
+                    {k: v for k, v in overrides.items() if v is not None},
+                )
                 choice.config()  # a bad value or combination: one line now, before anything starts
             except TiltwatchError as exc:
                 typer.secho(f"error: {exc}", fg="red", err=True)

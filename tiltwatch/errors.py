@@ -37,8 +37,14 @@ class BusyError(TiltwatchError):
 
 # error type -> HTTP status of the service's answer (the first match wins: subclasses first)
 HTTP_STATUS: list[tuple[type[TiltwatchError], int]] = [
-    (InputError, 422), (ConfigError, 422), (BusyError, 503), (StoreError, 503), (OutputError, 507),
-    (ModelError, 500), (TiltwatchError, 500)]
+    (InputError, 422),
+    (ConfigError, 422),
+    (BusyError, 503),
+    (StoreError, 503),
+    (OutputError, 507),
+    (ModelError, 500),
+    (TiltwatchError, 500),
+]
 
 
 def http_status(exc: TiltwatchError) -> int:
@@ -68,7 +74,7 @@ def validation_message(errors: list[dict], skip: tuple[str, ...] = ("body",)) ->
     if not errors:
         return "invalid request"
     errors = sorted(errors, key=lambda e: e.get("type") != "extra_forbidden")  # a misspelt key before its
-    first = errors[0]                                                          # real name's "missing"
+    first = errors[0]  # real name's "missing"
     kind = str(first.get("type", ""))
     loc = tuple(first.get("loc", ()))
     if kind == "json_invalid":

@@ -10,7 +10,8 @@ Usage (in a package's ``__init__.py``)::
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def lazy_exports(package: str, table: dict[str, str]) -> Callable[[str], Any]:

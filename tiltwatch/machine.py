@@ -34,9 +34,14 @@ def describe_machine() -> dict[str, Any]:
         providers = ort.get_available_providers()
     except ImportError:
         providers = []
-    return {"cpu": model, "cores": os.cpu_count(), "arch": platform.machine(),
-            "flags": {f: f in flags for f in FLAGS} if flags else None,
-            "onnxruntime_providers": providers, "python": platform.python_version()}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "arch": platform.machine(),
+        "flags": {f: f in flags for f in FLAGS} if flags else None,
+        "onnxruntime_providers": providers,
+        "python": platform.python_version(),
+    }
 
 
 def machine_line(m: dict[str, Any]) -> str:

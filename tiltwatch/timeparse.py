@@ -7,7 +7,7 @@ Usage::
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .errors import ConfigError
 
@@ -27,4 +27,4 @@ def parse_time(text: str | None, name: str, epoch_ok: bool = False) -> float | N
     except ValueError:
         also = " or epoch seconds" if epoch_ok else ""
         raise ConfigError(f"{name}: expected ISO 8601 (e.g. 2026-11-21T14:30:00Z){also}, got {text!r}") from None
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()

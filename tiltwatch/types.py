@@ -30,11 +30,15 @@ class Pose:
         return np.array([self.yaw, self.pitch, self.roll], np.float64)
 
     @classmethod
-    def from_array(cls, a) -> "Pose":
+    def from_array(cls, a) -> Pose:
         return cls(float(a[0]), float(a[1]), float(a[2]))
 
     def to_dict(self) -> dict:
-        return {"yaw": round(float(self.yaw), 2), "pitch": round(float(self.pitch), 2), "roll": round(float(self.roll), 2)}
+        return {
+            "yaw": round(float(self.yaw), 2),
+            "pitch": round(float(self.pitch), 2),
+            "roll": round(float(self.roll), 2),
+        }
 
 
 @dataclass

@@ -28,8 +28,14 @@ from ..emotions import EMOTIONS
 from .site import AttentionCone
 
 CIRCUMPLEX: dict[str, tuple[float, float]] = {
-    "neutral": (0.0, 0.0), "happiness": (0.80, 0.35), "surprise": (0.25, 0.85), "sadness": (-0.75, -0.40),
-    "anger": (-0.60, 0.70), "disgust": (-0.70, 0.35), "fear": (-0.55, 0.75), "contempt": (-0.55, 0.20),
+    "neutral": (0.0, 0.0),
+    "happiness": (0.80, 0.35),
+    "surprise": (0.25, 0.85),
+    "sadness": (-0.75, -0.40),
+    "anger": (-0.60, 0.70),
+    "disgust": (-0.70, 0.35),
+    "fear": (-0.55, 0.75),
+    "contempt": (-0.55, 0.20),
 }
 _VA = np.array([CIRCUMPLEX[c] for c in EMOTIONS])
 

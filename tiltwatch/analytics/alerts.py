@@ -101,12 +101,15 @@ class AlertEngine:
             r = self.rules
             self._visits[key] = _VisitAlerts(
                 tilt=Hysteresis(r.tilt.threshold, r.tilt.release, r.tilt.seconds),
-                disengaged=Hysteresis(r.disengagement.threshold, r.disengagement.release,
-                                      r.disengagement.seconds, above=False))
+                disengaged=Hysteresis(
+                    r.disengagement.threshold, r.disengagement.release, r.disengagement.seconds, above=False
+                ),
+            )
         return self._visits[key]
 
-    def update(self, visit_key: str, track_id: int, t: float, zone: str | None, probs,
-               attentive: bool | None) -> list[Alert]:
+    def update(
+        self, visit_key: str, track_id: int, t: float, zone: str | None, probs, attentive: bool | None
+    ) -> list[Alert]:
         st = self._state(visit_key)
         self._track[visit_key] = track_id
         st.zone = zone if zone is not None else st.zone
@@ -118,8 +121,16 @@ class AlertEngine:
             st.tilt_emotion = EMOTIONS[max(idx, key=lambda i: probs[i])]
         done = st.tilt.update(t, neg)
         if done:
-            out.append(self._alert("tilt", visit_key, done, self.rules.tilt.threshold, st,
-                                   {"emotion": st.tilt_emotion, "emotions": self.rules.tilt.emotions}))
+            out.append(
+                self._alert(
+                    "tilt",
+                    visit_key,
+                    done,
+                    self.rules.tilt.threshold,
+                    st,
+                    {"emotion": st.tilt_emotion, "emotions": self.rules.tilt.emotions},
+                )
+            )
 
         if attentive is not None:
             rule = self.rules.disengagement
@@ -130,8 +141,9 @@ class AlertEngine:
                 share = sum(a for _, a in st.attention) / len(st.attention)
                 done = st.disengaged.update(t, share)
                 if done:
-                    out.append(self._alert("disengagement", visit_key, done, rule.threshold, st,
-                                           {"window_s": rule.window}))
+                    out.append(
+                        self._alert("disengagement", visit_key, done, rule.threshold, st, {"window_s": rule.window})
+                    )
 
         rule = self.rules.distress
         level = float(probs[EMOTIONS.index("fear")] + probs[EMOTIONS.index("sadness")])
@@ -141,8 +153,16 @@ class AlertEngine:
         t_low, low = min(reversed(st.distress), key=lambda p: p[1])  # the latest low point
         if level >= rule.threshold and level - low >= rule.rise and t - st.last_spike >= rule.cooldown:
             st.last_spike = t
-            out.append(self._alert("distress", visit_key, (t_low, t, level, list(st.distress)), rule.threshold, st,
-                                   {"rise": round(level - low, 4), "from": round(low, 4)}))
+            out.append(
+                self._alert(
+                    "distress",
+                    visit_key,
+                    (t_low, t, level, list(st.distress)),
+                    rule.threshold,
+                    st,
+                    {"rise": round(level - low, 4), "from": round(low, 4)},
+                )
+            )
         return out
 
     def close(self, visit_key: str, t: float) -> list[Alert]:
@@ -151,8 +171,10 @@ class AlertEngine:
         if st is None:
             return []
         out = []
-        for kind, h, thr in (("tilt", st.tilt, self.rules.tilt.threshold),
-                             ("disengagement", st.disengaged, self.rules.disengagement.threshold)):
+        for kind, h, thr in (
+            ("tilt", st.tilt, self.rules.tilt.threshold),
+            ("disengagement", st.disengaged, self.rules.disengagement.threshold),
+        ):
             done = h.finish(t)
             if done:
                 out.append(self._alert(kind, visit_key, done, thr, st, {}))
@@ -162,11 +184,23 @@ class AlertEngine:
         """Tilt and disengagement alerts that have fired and not yet closed (for live views)."""
         out = []
         for key, st in self._visits.items():
-            for kind, h, rule in (("tilt", st.tilt, self.rules.tilt),
-                                  ("disengagement", st.disengaged, self.rules.disengagement)):
+            for kind, h, rule in (
+                ("tilt", st.tilt, self.rules.tilt),
+                ("disengagement", st.disengaged, self.rules.disengagement),
+            ):
                 if h.active:
-                    out.append(OpenAlert(kind, key, self._track[key], st.zone, h.since, float(h.peak), rule.threshold,
-                                         st.tilt_emotion if kind == "tilt" else None))
+                    out.append(
+                        OpenAlert(
+                            kind,
+                            key,
+                            self._track[key],
+                            st.zone,
+                            h.since,
+                            float(h.peak),
+                            rule.threshold,
+                            st.tilt_emotion if kind == "tilt" else None,
+                        )
+                    )
         return out
 
     def close_all(self, t: float) -> list[Alert]:
@@ -174,6 +208,15 @@ class AlertEngine:
 
     def _alert(self, kind, visit_key, done, threshold, st: _VisitAlerts, extra: dict) -> Alert:
         start, end, peak, series = done
-        return Alert(camera=self.camera, kind=kind, visit_key=visit_key, track_id=self._track[visit_key],
-                     zone=st.zone, start=start, end=end, value=round(float(peak), 4), threshold=threshold,
-                     evidence={**extra, "series": _thin(series)})
+        return Alert(
+            camera=self.camera,
+            kind=kind,
+            visit_key=visit_key,
+            track_id=self._track[visit_key],
+            zone=st.zone,
+            start=start,
+            end=end,
+            value=round(float(peak), 4),
+            threshold=threshold,
+            evidence={**extra, "series": _thin(series)},
+        )

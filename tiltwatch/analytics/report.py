@@ -15,7 +15,7 @@ import base64
 import csv
 import html
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +33,12 @@ def day_bounds(day: str) -> tuple[float, float]:
         d = date.fromisoformat(day)
     except ValueError:
         raise InputError(f"--date must be YYYY-MM-DD, got {day!r}") from None
-    start = datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+    start = datetime(d.year, d.month, d.day, tzinfo=UTC)
     return start.timestamp(), (start + timedelta(days=1)).timestamp()
 
 
 def _hhmm(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
 
 
 def _png(fig) -> str:
@@ -63,7 +63,9 @@ def timeline_plot(visits: list[Visit], obs: list[Observation], most: int = 12) -
     by_visit: dict[str, list[Observation]] = {}
     for o in obs:
         by_visit.setdefault(o.visit_key, []).append(o)
-    shown = [v for v in sorted(visits, key=lambda v: v.end - v.start, reverse=True) if len(by_visit.get(v.visit_key, [])) > 1]
+    shown = [
+        v for v in sorted(visits, key=lambda v: v.end - v.start, reverse=True) if len(by_visit.get(v.visit_key, [])) > 1
+    ]
     shown = shown[:most]
     if not shown:
         return None
@@ -151,11 +153,15 @@ def alerts_table(alerts: list[Alert]) -> str:
     rows = []
     for a in alerts:
         ev = {k: v for k, v in a.evidence.items() if k != "series"}
-        rows.append(f"<tr><td>{html.escape(a.kind)}</td><td>{html.escape(a.zone or '-')}</td><td>#{a.track_id}</td>"
-                    f"<td>{_hhmm(a.start)}</td><td>{_hhmm(a.end)}</td><td>{a.end - a.start:.1f}</td>"
-                    f"<td>{a.value:.2f}</td><td>{a.threshold:.2f}</td><td>{html.escape(str(ev))}</td></tr>")
-    return ("<table><tr><th>kind</th><th>zone</th><th>track</th><th>start</th><th>end</th><th>seconds</th>"
-            "<th>value</th><th>threshold</th><th>evidence</th></tr>" + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td>{html.escape(a.kind)}</td><td>{html.escape(a.zone or '-')}</td><td>#{a.track_id}</td>"
+            f"<td>{_hhmm(a.start)}</td><td>{_hhmm(a.end)}</td><td>{a.end - a.start:.1f}</td>"
+            f"<td>{a.value:.2f}</td><td>{a.threshold:.2f}</td><td>{html.escape(str(ev))}</td></tr>"
+        )
+    return (
+        "<table><tr><th>kind</th><th>zone</th><th>track</th><th>start</th><th>end</th><th>seconds</th>"
+        "<th>value</th><th>threshold</th><th>evidence</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def build_report(store, camera: str, day: str, out: str | Path, csv_dir: str | Path | None = None) -> dict:
@@ -164,15 +170,25 @@ def build_report(store, camera: str, day: str, out: str | Path, csv_dir: str | P
     alerts = store.alerts(camera=camera, start=start, end=end)
     obs = store.observations(camera=camera, start=start, end=end)
     counts = store.zone_counts(camera=camera, start=start, end=end)
-    figures = [("Emotion timelines", timeline_plot(visits, obs)), ("Negative affect by zone", heatmap_plot(obs, start, end)),
-               ("Attention", attention_plot(obs)), ("Staff zones", occupancy_plot(counts))]
+    figures = [
+        ("Emotion timelines", timeline_plot(visits, obs)),
+        ("Negative affect by zone", heatmap_plot(obs, start, end)),
+        ("Attention", attention_plot(obs)),
+        ("Staff zones", occupancy_plot(counts)),
+    ]
     dwell = [v.end - v.start for v in visits]
     cut = sum(v.interrupted for v in visits)
-    summary = (f"{len(visits)} visits, {len(alerts)} alerts, {len(obs)} observations; "
-               f"median visit {np.median(dwell) if dwell else 0:.1f} s"
-               + (f"; {cut} visits cut short by an interrupted run (its process was killed)" if cut else ""))
-    parts = [f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='{uri}'>" if uri else
-             f"<h2>{html.escape(title)}</h2><p>No data for this plot.</p>" for title, uri in figures]
+    summary = (
+        f"{len(visits)} visits, {len(alerts)} alerts, {len(obs)} observations; "
+        f"median visit {np.median(dwell) if dwell else 0:.1f} s"
+        + (f"; {cut} visits cut short by an interrupted run (its process was killed)" if cut else "")
+    )
+    parts = [
+        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='{uri}'>"
+        if uri
+        else f"<h2>{html.escape(title)}</h2><p>No data for this plot.</p>"
+        for title, uri in figures
+    ]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tiltwatch: {html.escape(camera)} {day}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 img{{max-width:100%}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
@@ -184,34 +200,91 @@ th{{background:#f3f3f3}}</style></head><body>
     out.write_text(page)
     if csv_dir is not None:
         export_csv(Path(csv_dir), visits, alerts, obs)
-    return {"visits": len(visits), "alerts": len(alerts), "observations": len(obs),
-            "plots": sum(1 for _, u in figures if u)}
+    return {
+        "visits": len(visits),
+        "alerts": len(alerts),
+        "observations": len(obs),
+        "plots": sum(1 for _, u in figures if u),
+    }
 
 
 def export_csv(folder: Path, visits: list[Visit], alerts: list[Alert], obs: list[Observation]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "visits.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["visit_key", "camera", "track_id", "start_utc", "end_utc", "seconds", "zones", "frames", "dominant",
-                    "mean_valence", "mean_arousal", "attention", *[f"mean_{e}" for e in EMOTIONS]])
+        w.writerow(
+            [
+                "visit_key",
+                "camera",
+                "track_id",
+                "start_utc",
+                "end_utc",
+                "seconds",
+                "zones",
+                "frames",
+                "dominant",
+                "mean_valence",
+                "mean_arousal",
+                "attention",
+                *[f"mean_{e}" for e in EMOTIONS],
+            ]
+        )
         for v in visits:
-            w.writerow([v.visit_key, v.camera, v.track_id, _iso(v.start), _iso(v.end), round(v.end - v.start, 2),
-                        ";".join(v.zones), v.frames, v.dominant, v.mean_valence, v.mean_arousal,
-                        "" if v.attention is None else v.attention, *v.mean_probs])
+            w.writerow(
+                [
+                    v.visit_key,
+                    v.camera,
+                    v.track_id,
+                    _iso(v.start),
+                    _iso(v.end),
+                    round(v.end - v.start, 2),
+                    ";".join(v.zones),
+                    v.frames,
+                    v.dominant,
+                    v.mean_valence,
+                    v.mean_arousal,
+                    "" if v.attention is None else v.attention,
+                    *v.mean_probs,
+                ]
+            )
     with open(folder / "alerts.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["kind", "camera", "zone", "visit_key", "track_id", "start_utc", "end_utc", "value", "threshold"])
         for a in alerts:
-            w.writerow([a.kind, a.camera, a.zone or "", a.visit_key, a.track_id, _iso(a.start), _iso(a.end),
-                        a.value, a.threshold])
+            w.writerow(
+                [
+                    a.kind,
+                    a.camera,
+                    a.zone or "",
+                    a.visit_key,
+                    a.track_id,
+                    _iso(a.start),
+                    _iso(a.end),
+                    a.value,
+                    a.threshold,
+                ]
+            )
     with open(folder / "observations.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["t_utc", "camera", "visit_key", "zone", "valence", "arousal", "yaw", "pitch", "attentive",
-                    *EMOTIONS])
+        w.writerow(
+            ["t_utc", "camera", "visit_key", "zone", "valence", "arousal", "yaw", "pitch", "attentive", *EMOTIONS]
+        )
         for o in obs:
-            w.writerow([_iso(o.t), o.camera, o.visit_key, o.zone or "", o.valence, o.arousal, o.yaw, o.pitch,
-                        o.attentive, *o.probs])
+            w.writerow(
+                [
+                    _iso(o.t),
+                    o.camera,
+                    o.visit_key,
+                    o.zone or "",
+                    o.valence,
+                    o.arousal,
+                    o.yaw,
+                    o.pitch,
+                    o.attentive,
+                    *o.probs,
+                ]
+            )
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")

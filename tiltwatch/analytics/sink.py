@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..sinks.base import Sink
 from ..sources.base import Frame
@@ -27,8 +27,16 @@ log = logging.getLogger(__name__)
 class AnalyticsSink(Sink):
     """``start_time``: wall-clock time (epoch seconds) of the source's t=0; default: now."""
 
-    def __init__(self, store, site: SiteConfig, camera_id: str | None, source: str, start_time: float | None = None,
-                 lost_seconds: float = 2.0, on_alert: Callable[[Alert], None] | None = None):
+    def __init__(
+        self,
+        store,
+        site: SiteConfig,
+        camera_id: str | None,
+        source: str,
+        start_time: float | None = None,
+        lost_seconds: float = 2.0,
+        on_alert: Callable[[Alert], None] | None = None,
+    ):
         self.store = store
         self.site = site
         self.camera = site.camera(camera_id)
@@ -59,9 +67,14 @@ class AnalyticsSink(Sink):
         if not self._checked_frame:  # the frame's size is known only now
             self._checked_frame = True
             for name in self.zones.outside(result.width, result.height):
-                log.warning("camera %s: zone %r lies wholly outside the %dx%d frame; it will never hold a face "
-                            "(check its polygon against this camera's picture)", self.camera.id, name,
-                            result.width, result.height)
+                log.warning(
+                    "camera %s: zone %r lies wholly outside the %dx%d frame; it will never hold a face "
+                    "(check its polygon against this camera's picture)",
+                    self.camera.id,
+                    name,
+                    result.width,
+                    result.height,
+                )
         t = self._t = self.t0 + result.timestamp
         up = self.visits.update(result, t)
         for obs in up.observations:

@@ -54,13 +54,16 @@ class ZoneConfig(_Strict):
         crossing = _crossing_edges(polygon)
         if crossing is not None:
             i, j = crossing
-            raise ValueError(f"the polygon's edges {i + 1} and {j + 1} cross (points must go round the zone "
-                             "in order, clockwise or not)")
+            raise ValueError(
+                f"the polygon's edges {i + 1} and {j + 1} cross (points must go round the zone "
+                "in order, clockwise or not)"
+            )
         return polygon
 
 
 def _crossing_edges(points: list[tuple[float, float]]) -> tuple[int, int] | None:
     """The first two non-adjacent edges of the closed polygon that intersect, if any."""
+
     def orient(a, b, c) -> float:
         return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
 
@@ -71,8 +74,10 @@ def _crossing_edges(points: list[tuple[float, float]]) -> tuple[int, int] | None
         d1, d2, d3, d4 = orient(q1, q2, p1), orient(q1, q2, p2), orient(p1, p2, q1), orient(p1, p2, q2)
         if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
             return True
-        return any(d == 0 and on_segment(a, b, c) for d, a, b, c in
-                   ((d1, q1, q2, p1), (d2, q1, q2, p2), (d3, p1, p2, q1), (d4, p1, p2, q2)))
+        return any(
+            d == 0 and on_segment(a, b, c)
+            for d, a, b, c in ((d1, q1, q2, p1), (d2, q1, q2, p2), (d3, p1, p2, q1), (d4, p1, p2, q2))
+        )
 
     n = len(points)
     edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
@@ -166,8 +171,10 @@ class SiteConfig(_Strict):
         if camera_id is None:
             if len(self.cameras) == 1:
                 return self.cameras[0]
-            raise ConfigError(f"the site has {len(self.cameras)} cameras; name one with --camera "
-                              f"({', '.join(c.id for c in self.cameras)})")
+            raise ConfigError(
+                f"the site has {len(self.cameras)} cameras; name one with --camera "
+                f"({', '.join(c.id for c in self.cameras)})"
+            )
         for c in self.cameras:
             if c.id == camera_id:
                 return c

@@ -102,11 +102,21 @@ class VisitBuilder:
             up.faces.append(FaceState(tr.key, tr.track_id, zone, probs, att))
             if t - tr.last_sample >= self.sample_every:
                 tr.last_sample = t
-                up.observations.append(Observation(
-                    camera=self.camera.id, visit_key=tr.key, t=t, zone=zone, probs=[round(float(p), 4) for p in probs],
-                    valence=round(va[0], 4), arousal=round(va[1], 4),
-                    yaw=round(pose.yaw, 2) if pose else None, pitch=round(pose.pitch, 2) if pose else None,
-                    attentive=att, quality=face.quality))
+                up.observations.append(
+                    Observation(
+                        camera=self.camera.id,
+                        visit_key=tr.key,
+                        t=t,
+                        zone=zone,
+                        probs=[round(float(p), 4) for p in probs],
+                        valence=round(va[0], 4),
+                        arousal=round(va[1], 4),
+                        yaw=round(pose.yaw, 2) if pose else None,
+                        pitch=round(pose.pitch, 2) if pose else None,
+                        attentive=att,
+                        quality=face.quality,
+                    )
+                )
                 up.visits.append(self._visit(tr))
         for tid, tr in list(self._tracks.items()):
             if t - tr.last > self.lost_seconds:
@@ -123,9 +133,20 @@ class VisitBuilder:
     def _visit(self, tr: _Track, closed: bool = False) -> Visit:
         mean = tr.prob_sum / max(tr.frames, 1)
         va = tr.va_sum / max(tr.frames, 1)
-        return Visit(camera=self.camera.id, visit_key=tr.key, run_id=self.run_id, track_id=tr.track_id,
-                     start=tr.start, end=tr.last, zones=list(tr.zones),
-                     dwell_s={z: round(s, 3) for z, s in tr.dwell.items()}, frames=tr.frames,
-                     mean_probs=[round(float(p), 4) for p in mean], dominant=EMOTIONS[int(np.argmax(mean))],
-                     mean_valence=round(float(va[0]), 4), mean_arousal=round(float(va[1]), 4),
-                     attention=round(tr.att_time / tr.cone_time, 4) if tr.cone_time > 0 else None, closed=closed)
+        return Visit(
+            camera=self.camera.id,
+            visit_key=tr.key,
+            run_id=self.run_id,
+            track_id=tr.track_id,
+            start=tr.start,
+            end=tr.last,
+            zones=list(tr.zones),
+            dwell_s={z: round(s, 3) for z, s in tr.dwell.items()},
+            frames=tr.frames,
+            mean_probs=[round(float(p), 4) for p in mean],
+            dominant=EMOTIONS[int(np.argmax(mean))],
+            mean_valence=round(float(va[0]), 4),
+            mean_arousal=round(float(va[1]), 4),
+            attention=round(tr.att_time / tr.cone_time, 4) if tr.cone_time > 0 else None,
+            closed=closed,
+        )

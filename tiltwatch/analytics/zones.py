@@ -26,9 +26,14 @@ class ZoneMap:
 
     def outside(self, width: int, height: int) -> list[str]:
         """Zones lying wholly outside a ``width`` x ``height`` frame: they can never hold a face."""
-        return [z.name for z, poly in zip(self.zones, self._polys)
-                if poly[..., 0].min() >= width or poly[..., 0].max() <= 0
-                or poly[..., 1].min() >= height or poly[..., 1].max() <= 0]
+        return [
+            z.name
+            for z, poly in zip(self.zones, self._polys)
+            if poly[..., 0].min() >= width
+            or poly[..., 0].max() <= 0
+            or poly[..., 1].min() >= height
+            or poly[..., 1].max() <= 0
+        ]
 
     @property
     def staff_zones(self) -> list[ZoneConfig]:

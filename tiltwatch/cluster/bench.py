@@ -26,13 +26,23 @@ def parse_cluster(text: str) -> int:
     """The node count of ``local:N`` (the only cluster a benchmark starts by itself)."""
     m = re.fullmatch(r"local:(\d+)", text.strip())
     if not m or not 1 <= int(m.group(1)) <= 16:
-        raise TiltwatchError(f"--cluster {text!r}: expected local:N, N from 1 to 16 nodes on this machine "
-                             "(a real cluster: see docs/how-to/cluster.md)")
+        raise TiltwatchError(
+            f"--cluster {text!r}: expected local:N, N from 1 to 16 nodes on this machine "
+            "(a real cluster: see docs/how-to/cluster.md)"
+        )
     return int(m.group(1))
 
 
-def cluster_bench(clip: str, cluster: str, streams: list[int], frames: int, config: dict, encode: bool = True,
-                  preset: str = "superfast", timeout_s: float = 600.0) -> dict:
+def cluster_bench(
+    clip: str,
+    cluster: str,
+    streams: list[int],
+    frames: int,
+    config: dict,
+    encode: bool = True,
+    preset: str = "superfast",
+    timeout_s: float = 600.0,
+) -> dict:
     """Start the local cluster, run each count of ``streams`` in turn on it, shut it down."""
     from pathlib import Path
 
@@ -48,8 +58,13 @@ def cluster_bench(clip: str, cluster: str, streams: list[int], frames: int, conf
         runs = [_run(local, clip, n, frames, config, encode, preset, timeout_s) for n in streams]
     finally:
         local.shutdown()
-    return {"cluster": cluster, "nodes": nodes, "cluster_start_s": round(local.started_s, 1), "runs": runs,
-            "streams": [dict(s, concurrent=r["streams_count"]) for r in runs for s in r["streams"]]}
+    return {
+        "cluster": cluster,
+        "nodes": nodes,
+        "cluster_start_s": round(local.started_s, 1),
+        "runs": runs,
+        "streams": [dict(s, concurrent=r["streams_count"]) for r in runs for s in r["streams"]],
+    }
 
 
 def _run(local, clip: str, n: int, frames: int, config: dict, encode: bool, preset: str, timeout_s: float) -> dict:
@@ -58,8 +73,19 @@ def _run(local, clip: str, n: int, frames: int, config: dict, encode: bool, pres
     from .camera import CameraSpec, remove_camera, start_camera
 
     tag = uuid.uuid4().hex[:6]
-    specs = [CameraSpec(id=f"bench-{tag}-{i}", source=clip, config=config, every_frame=True, max_frames=frames,
-                        encode=encode, video_preset=preset, hold=True) for i in range(n)]
+    specs = [
+        CameraSpec(
+            id=f"bench-{tag}-{i}",
+            source=clip,
+            config=config,
+            every_frame=True,
+            max_frames=frames,
+            encode=encode,
+            video_preset=preset,
+            hold=True,
+        )
+        for i in range(n)
+    ]
     t0 = time.perf_counter()
     actors = [start_camera(s, spread=True) for s in specs]
     try:
@@ -77,16 +103,32 @@ def _run(local, clip: str, n: int, frames: int, config: dict, encode: bool, pres
     if bad:
         raise TiltwatchError(f"a benchmark camera ended {bad[0]['state']}: {bad[0]['last_error']}")
     index = {node: i for i, node in enumerate(local.node_ids)}
-    per = [{"stream": i, "node": s["node"], "node_index": index.get(s["node"]), "fps": s["fps_run"],
-            "frames": s["frames"], "faces": s["faces"], "seconds": round(s["seconds"], 2)}
-           for i, s in enumerate(done)]
+    per = [
+        {
+            "stream": i,
+            "node": s["node"],
+            "node_index": index.get(s["node"]),
+            "fps": s["fps_run"],
+            "frames": s["frames"],
+            "faces": s["faces"],
+            "seconds": round(s["seconds"], 2),
+        }
+        for i, s in enumerate(done)
+    ]
     wall = max(s["seconds"] for s in done)
     total = sum(s["frames"] for s in done)
-    return {"clip": clip, "streams_count": n, "config": config, "encode": preset if encode else False,
-            "frames_per_stream": frames, "start_s": round(load_s, 1),
-            "fps_per_stream": round(sum(p["fps"] for p in per) / n, 1),
-            "fps_total": round(total / wall, 1) if wall > 0 else 0.0,
-            "faces_per_frame": round(sum(s["faces"] for s in done) / max(total, 1), 2), "streams": per}
+    return {
+        "clip": clip,
+        "streams_count": n,
+        "config": config,
+        "encode": preset if encode else False,
+        "frames_per_stream": frames,
+        "start_s": round(load_s, 1),
+        "fps_per_stream": round(sum(p["fps"] for p in per) / n, 1),
+        "fps_total": round(total / wall, 1) if wall > 0 else 0.0,
+        "faces_per_frame": round(sum(s["faces"] for s in done) / max(total, 1), 2),
+        "streams": per,
+    }
 
 
 def _wait(actors, ok, timeout_s: float) -> list[dict]:
@@ -98,19 +140,26 @@ def _wait(actors, ok, timeout_s: float) -> list[dict]:
         if all(ok(s) for s in states):
             return states
         if time.monotonic() > deadline:
-            raise TiltwatchError(f"benchmark cameras not done within {timeout_s:.0f} s: "
-                                 + ", ".join(f"{s['id']} {s['state']}" for s in states))
+            raise TiltwatchError(
+                f"benchmark cameras not done within {timeout_s:.0f} s: "
+                + ", ".join(f"{s['id']} {s['state']}" for s in states)
+            )
         time.sleep(0.25)
 
 
 def format_cluster(r: dict) -> str:
     lines = [f"{r['cluster']}: {r['nodes']} node(s) up in {r['cluster_start_s']} s"]
     for run in r["runs"]:
-        lines.append(f"{run['clip']}: {run['streams_count']} stream(s) x {run['frames_per_stream']} frames, "
-                     f"encode {run['encode']}, actors ready in {run['start_s']} s")
-        lines.append(f"  fps per stream {run['fps_per_stream']}, total {run['fps_total']}, "
-                     f"{run['faces_per_frame']} faces/frame")
+        lines.append(
+            f"{run['clip']}: {run['streams_count']} stream(s) x {run['frames_per_stream']} frames, "
+            f"encode {run['encode']}, actors ready in {run['start_s']} s"
+        )
+        lines.append(
+            f"  fps per stream {run['fps_per_stream']}, total {run['fps_total']}, {run['faces_per_frame']} faces/frame"
+        )
         for s in run["streams"]:
-            lines.append(f"  stream {s['stream']}: node {s['node_index']} ({s['node'][:12]}), {s['fps']} fps, "
-                         f"{s['frames']} frames")
+            lines.append(
+                f"  stream {s['stream']}: node {s['node_index']} ({s['node'][:12]}), {s['fps']} fps, "
+                f"{s['frames']} frames"
+            )
     return "\n".join(lines)

@@ -98,11 +98,23 @@ class CameraActor:
         times = list(self._done_at)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 2 and times[-1] > times[0] else 0.0
         span = self._last_at - self._began_at if self._began_at is not None and self._last_at else 0.0
-        return {"id": self.spec.id, "state": self.state, "frames": self.frames, "faces": self.faces,
-                "fps": round(fps, 2), "fps_run": round(self.frames / span, 2) if span > 0 else 0.0, "seconds": span,
-                "node": ctx.get_node_id(), "pid": os.getpid(),
-                "restarts": _restarts(ctx.get_actor_id()), "run_id": self.run_id, "started_at": self.started_at,
-                "dropped_frames": self.dropped, "reconnects": self.reconnects, "last_error": self.last_error}
+        return {
+            "id": self.spec.id,
+            "state": self.state,
+            "frames": self.frames,
+            "faces": self.faces,
+            "fps": round(fps, 2),
+            "fps_run": round(self.frames / span, 2) if span > 0 else 0.0,
+            "seconds": span,
+            "node": ctx.get_node_id(),
+            "pid": os.getpid(),
+            "restarts": _restarts(ctx.get_actor_id()),
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "dropped_frames": self.dropped,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+        }
 
     def go(self) -> None:
         """Start analysing (a camera started with ``hold``, once it is ``ready``)."""
@@ -141,8 +153,14 @@ class CameraActor:
                 from ..store import Store
 
                 store = Store(spec.store_url)
-                analytics = AnalyticsSink(store, site, cam.id, masked_source(spec.source), start_time=wall0,
-                                          lost_seconds=resolve_config(base, cam, spec.overrides).lost_seconds)
+                analytics = AnalyticsSink(
+                    store,
+                    site,
+                    cam.id,
+                    masked_source(spec.source),
+                    start_time=wall0,
+                    lost_seconds=resolve_config(base, cam, spec.overrides).lost_seconds,
+                )
                 analyzer.exclude = analytics.staff_filter  # staff faces: counted per zone, never analysed
                 self.run_id = analytics.run_id
             if hasattr(reader, "start"):
@@ -219,8 +237,11 @@ class CameraActor:
             from ..sinks.video import AnnotatedVideoSink
 
             self._scratch = tempfile.TemporaryDirectory(prefix="tiltwatch-camera-")
-            sinks.append(AnnotatedVideoSink(Path(self._scratch.name) / "annotated.mp4", fps=fps or 25.0,
-                                            preset=self.spec.video_preset))
+            sinks.append(
+                AnnotatedVideoSink(
+                    Path(self._scratch.name) / "annotated.mp4", fps=fps or 25.0, preset=self.spec.video_preset
+                )
+            )
         return sinks
 
     def _count(self, result) -> None:
@@ -292,9 +313,14 @@ def actor_class():
 def camera_options(spec: CameraSpec, node_id: str | None = None, spread: bool = False) -> dict[str, Any]:
     """The actor's Ray options: named, detached, restarted for ever; ``node_id``: prefer that node (soft:
     when it dies the camera moves on); ``spread``: one camera a node as far as they go."""
-    opts: dict[str, Any] = {"name": spec.name, "namespace": NAMESPACE, "lifetime": "detached",
-                            "max_restarts": -1, "max_task_retries": spec.max_task_retries,
-                            "num_cpus": spec.num_cpus}
+    opts: dict[str, Any] = {
+        "name": spec.name,
+        "namespace": NAMESPACE,
+        "lifetime": "detached",
+        "max_restarts": -1,
+        "max_task_retries": spec.max_task_retries,
+        "num_cpus": spec.num_cpus,
+    }
     if spec.memory_mb:
         opts["memory"] = int(spec.memory_mb) * 1024 * 1024
     if node_id is not None:

@@ -36,16 +36,24 @@ class LocalCluster:
     """``nodes`` nodes (the first is the head) of ``cpus_per_node`` logical CPUs each; the driver
     (this process) is connected to it in the ``tiltwatch`` namespace."""
 
-    def __init__(self, nodes: int = 2, cpus_per_node: float = 2, object_store_mb: int = 100,
-                 memory_mb_per_node: int | None = None):
+    def __init__(
+        self,
+        nodes: int = 2,
+        cpus_per_node: float = 2,
+        object_store_mb: int = 100,
+        memory_mb_per_node: int | None = None,
+    ):
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
         self.ray = ray = require_ray()
         from ray.cluster_utils import Cluster
 
         _loopback_only(ray)
-        args = {"num_cpus": cpus_per_node, "node_ip_address": LOOPBACK,
-                "object_store_memory": object_store_mb * 1024 * 1024}
+        args = {
+            "num_cpus": cpus_per_node,
+            "node_ip_address": LOOPBACK,
+            "object_store_memory": object_store_mb * 1024 * 1024,
+        }
         if memory_mb_per_node:
             args["memory"] = memory_mb_per_node * 1024 * 1024
         t0 = time.perf_counter()
@@ -53,8 +61,7 @@ class LocalCluster:
         self._nodes = [self._cluster.head_node]
         for _ in range(nodes - 1):
             self._nodes.append(self._cluster.add_node(**args))
-        ray.init(address=self._cluster.address, namespace=NAMESPACE, logging_level="warning",
-                 log_to_driver=False)
+        ray.init(address=self._cluster.address, namespace=NAMESPACE, logging_level="warning", log_to_driver=False)
         self._cluster.wait_for_nodes()
         self.started_s = time.perf_counter() - t0
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable
 
 import numpy as np
 
@@ -23,13 +23,12 @@ from ..tracking.smoothing import TrackSmoother
 from ..tracking.tracker import FaceTracker
 from ..types import Emotion, FaceResult, FrameResult
 from ..vision.align import align_faces
-from ..vision.quality import quality_parts, quality_score
-from .stages import Classifier, Detector, Landmarker, PoseEstimator
 from ..vision.detector import FaceDetector
 from ..vision.emotion import EmotionClassifier
 from ..vision.mesh import FaceMesher
 from ..vision.pose import HeadPoseEstimator
-
+from ..vision.quality import quality_parts, quality_score
+from .stages import Classifier, Detector, Landmarker, PoseEstimator
 
 TIMINGS_KEPT = 1000
 
@@ -42,15 +41,24 @@ class Analyzer:
     detection, before mesh and emotion, and only counted per zone in ``FrameResult.excluded``.
     """
 
-    def __init__(self, config: AnalyzerConfig | None = None, exclude: Callable[[FaceResult], str | None] | None = None,
-                 *, detector: Detector | None = None, landmarker: Landmarker | None = None,
-                 pose: PoseEstimator | None = None, classifier: Classifier | None = None, **overrides):
+    def __init__(
+        self,
+        config: AnalyzerConfig | None = None,
+        exclude: Callable[[FaceResult], str | None] | None = None,
+        *,
+        detector: Detector | None = None,
+        landmarker: Landmarker | None = None,
+        pose: PoseEstimator | None = None,
+        classifier: Classifier | None = None,
+        **overrides,
+    ):
         """A stage given (``detector=`` ...) replaces the shipped backend that ``config`` would build."""
         cfg = (config or AnalyzerConfig()).model_copy(update=overrides)
         self.config = AnalyzerConfig.model_validate(cfg.model_dump())
         c = self.config
-        self.detector = detector or FaceDetector(c.min_score, c.full_range, c.min_face_size, c.detect_max_side,
-                                                 c.detect_tiles, c.detect_both_ranges)
+        self.detector = detector or FaceDetector(
+            c.min_score, c.full_range, c.min_face_size, c.detect_max_side, c.detect_tiles, c.detect_both_ranges
+        )
         self.mesher = (landmarker or FaceMesher(threads=c.mesh_threads)) if c.mesh else None
         self.pose = pose or HeadPoseEstimator(calibrated=True)
         self.classifier = (classifier or EmotionClassifier.load(c.model, c.threads)) if c.emotion else None
@@ -84,8 +92,9 @@ class Analyzer:
         self.timings[stage].append(dt)
         self._speed[stage] = self._speed.get(stage, 0.0) + dt
 
-    def analyze(self, image: np.ndarray, timestamp: float | None = None, index: int | None = None,
-                source: str = "") -> FrameResult:
+    def analyze(
+        self, image: np.ndarray, timestamp: float | None = None, index: int | None = None, source: str = ""
+    ) -> FrameResult:
         image = to_bgr8(image, source or "frame")
         self._speed = {}
         index = self._frames if index is None else index
@@ -97,7 +106,7 @@ class Analyzer:
                     self._previous = []
                     if self.tracker is not None:
                         self.tracker.new_scene()
-        follow = (self.mesher is not None and self._previous and self._since_detect < self.config.detect_every - 1)
+        follow = self.mesher is not None and self._previous and self._since_detect < self.config.detect_every - 1
         excluded: Counter[str] = Counter()
         if follow:
             with self._timed("mesh"):
@@ -130,14 +139,26 @@ class Analyzer:
             self.smoother.update(faces, timestamp)
         self._frames += 1
         self._previous = faces
-        return FrameResult(index=index, timestamp=timestamp, width=w, height=h, faces=faces, source=source,
-                           excluded=dict(excluded), detected=not follow, speed=self._speed)
+        return FrameResult(
+            index=index,
+            timestamp=timestamp,
+            width=w,
+            height=h,
+            faces=faces,
+            source=source,
+            excluded=dict(excluded),
+            detected=not follow,
+            speed=self._speed,
+        )
 
     def _classify(self, image: np.ndarray, faces: list[FaceResult]) -> None:
         """Emotion for every face that is due (all of them unless ``emotion_every`` > 1), in one batch."""
         every, n = self.config.emotion_every, self._frames
-        due = [f for f in faces if f.track_id is None or f.track_id not in self._last_probs
-               or n - self._last_probs[f.track_id][0] >= every]
+        due = [
+            f
+            for f in faces
+            if f.track_id is None or f.track_id not in self._last_probs or n - self._last_probs[f.track_id][0] >= every
+        ]
         fresh: dict[int, np.ndarray] = {}
         if due:
             with self._timed("align"):

@@ -85,16 +85,25 @@ def _stream_worker(clip: str, frames: int, config: dict, encode: bool, preset: s
     src.close()
     timings = dict(an.timings)
     timings["decode"], timings["encode"] = decode_t, encode_t
-    results.put({"frames": n, "faces": faces, "seconds": wall, "timings": timings,
-                 "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    results.put(
+        {
+            "frames": n,
+            "faces": faces,
+            "seconds": wall,
+            "timings": timings,
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
 
 
 def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = True, preset: str = "superfast") -> dict:
     """``encode``: write the annotated H.264 video too (files); live streams need not."""
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(streams), ctx.Queue()
-    procs = [ctx.Process(target=_stream_worker, args=(clip, frames, config, encode, preset, barrier, results))
-             for _ in range(streams)]
+    procs = [
+        ctx.Process(target=_stream_worker, args=(clip, frames, config, encode, preset, barrier, results))
+        for _ in range(streams)
+    ]
     for p in procs:
         p.start()
     outs = []
@@ -106,8 +115,10 @@ def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = Tru
             if dead:
                 for p in procs:
                     p.terminate()
-                raise TiltwatchError(f"a benchmark stream process failed (exit code {dead[0].exitcode}); "
-                                     "run from the tiltwatch command or a script file, not standard input")
+                raise TiltwatchError(
+                    f"a benchmark stream process failed (exit code {dead[0].exitcode}); "
+                    "run from the tiltwatch command or a script file, not standard input"
+                ) from None
     for p in procs:
         p.join()
     stages = {}
@@ -118,19 +129,26 @@ def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = Tru
     wall = max(o["seconds"] for o in outs)
     total_frames = sum(o["frames"] for o in outs)
     total_faces = sum(o["faces"] for o in outs)
-    return {"clip": clip, "streams": streams, "config": config, "encode": preset if encode else False,
-            "frames_per_stream": frames,
-            "fps_per_stream": round(float(np.mean([o["frames"] / o["seconds"] for o in outs])), 1),
-            "fps_total": round(total_frames / wall, 1), "faces_per_s": round(total_faces / wall, 1),
-            "faces_per_frame": round(total_faces / max(total_frames, 1), 2),
-            "peak_memory_mb": round(sum(o["max_rss_mb"] for o in outs), 0), "stages": stages}
+    return {
+        "clip": clip,
+        "streams": streams,
+        "config": config,
+        "encode": preset if encode else False,
+        "frames_per_stream": frames,
+        "fps_per_stream": round(float(np.mean([o["frames"] / o["seconds"] for o in outs])), 1),
+        "fps_total": round(total_frames / wall, 1),
+        "faces_per_s": round(total_faces / wall, 1),
+        "faces_per_frame": round(total_faces / max(total_frames, 1), 2),
+        "peak_memory_mb": round(sum(o["max_rss_mb"] for o in outs), 0),
+        "stages": stages,
+    }
 
 
 def agreement(clip: str, frames: int, config: dict) -> dict:
     """Fast path vs slow path on the same frames: faces matched by box IoU >= 0.5."""
-    from ..config import AnalyzerConfig
     from supervision import box_iou_batch
 
+    from ..config import AnalyzerConfig
     from ..sources import open_source
     from .build import build_analyzer
 
@@ -164,12 +182,18 @@ def agreement(clip: str, frames: int, config: dict) -> dict:
             if a.pose and b.pose:
                 pose_err.append(np.abs(a.pose.as_array() - b.pose.as_array()))
     pe = np.array(pose_err) if pose_err else np.zeros((1, 3))
-    return {"clip": clip, "frames": len(slow), "config": config, "faces_slow_path": ref_faces,
-            "faces_fast_path": fast_faces, "faces_matched": matched,
-            "recall_vs_slow": round(matched / max(ref_faces, 1), 4),
-            "precision_vs_slow": round(matched / max(fast_faces, 1), 4),
-            "label_agreement": round(same_label / max(matched, 1), 4),
-            "pose_mean_abs_diff_deg": dict(zip(("yaw", "pitch", "roll"), np.round(pe.mean(0), 2).tolist()))}
+    return {
+        "clip": clip,
+        "frames": len(slow),
+        "config": config,
+        "faces_slow_path": ref_faces,
+        "faces_fast_path": fast_faces,
+        "faces_matched": matched,
+        "recall_vs_slow": round(matched / max(ref_faces, 1), 4),
+        "precision_vs_slow": round(matched / max(fast_faces, 1), 4),
+        "label_agreement": round(same_label / max(matched, 1), 4),
+        "pose_mean_abs_diff_deg": dict(zip(("yaw", "pitch", "roll"), np.round(pe.mean(0), 2).tolist())),
+    }
 
 
 def _faces_per_s(call, batch: int, seconds: float, sync=lambda: None) -> float:
@@ -185,8 +209,12 @@ def _faces_per_s(call, batch: int, seconds: float, sync=lambda: None) -> float:
     return round(n / (time.perf_counter() - t0), 1)
 
 
-def emotion_throughput(model: str = DEFAULT_MODEL, batches: tuple[int, ...] = (1, 64, 256),
-                       seconds: float = 3.0, threads: int | None = None) -> dict:
+def emotion_throughput(
+    model: str = DEFAULT_MODEL,
+    batches: tuple[int, ...] = (1, 64, 256),
+    seconds: float = 3.0,
+    threads: int | None = None,
+) -> dict:
     """Faces per second of the emotion model alone, per batch size, on the best provider present
     (CUDA when onnxruntime-gpu is installed and a GPU is visible, else the CPU)."""
     import onnxruntime as ort
@@ -202,13 +230,18 @@ def emotion_throughput(model: str = DEFAULT_MODEL, batches: tuple[int, ...] = (1
     name = sess.get_inputs()[0].name
     out = {"model": card.name, "provider": sess.get_providers()[0], "faces_per_s": {}}
     for b in batches:
-        x = np.random.default_rng(0).standard_normal((b, card.channels, card.input_size, card.input_size)).astype(np.float32)
-        out["faces_per_s"][b] = _faces_per_s(lambda: sess.run(None, {name: x}), b, seconds)
+        x = (
+            np.random.default_rng(0)
+            .standard_normal((b, card.channels, card.input_size, card.input_size))
+            .astype(np.float32)
+        )
+        out["faces_per_s"][b] = _faces_per_s(lambda x=x: sess.run(None, {name: x}), b, seconds)
     return out
 
 
-def torch_emotion_throughput(checkpoints: list[str], batches: tuple[int, ...] = (1, 64, 256), seconds: float = 3.0,
-                             bf16: bool = True) -> dict:
+def torch_emotion_throughput(
+    checkpoints: list[str], batches: tuple[int, ...] = (1, 64, 256), seconds: float = 3.0, bf16: bool = True
+) -> dict:
     """Faces per second of training checkpoints (several: their ensemble, as export builds it) run
     by torch, on the GPU where there is one: for a GPU machine without onnxruntime's CUDA build.
     Each call copies its batch from host memory, as the pipeline's crops would come."""
@@ -221,22 +254,28 @@ def torch_emotion_throughput(checkpoints: list[str], batches: tuple[int, ...] = 
     model = model.to(dev, memory_format=torch.channels_last).eval()
     size = cks[0]["config"]["input_size"]
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    out = {"model": " + ".join(ck["config"]["model"] for ck in cks), "checkpoints": [str(c) for c in checkpoints],
-           "provider": f"torch {torch.__version__} on {torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu'}, "
-                       f"{'bfloat16 autocast' if bf16 else 'float32'}", "faces_per_s": {}}
+    out = {
+        "model": " + ".join(ck["config"]["model"] for ck in cks),
+        "checkpoints": [str(c) for c in checkpoints],
+        "provider": f"torch {torch.__version__} on {torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu'}, "
+        f"{'bfloat16 autocast' if bf16 else 'float32'}",
+        "faces_per_s": {},
+    }
     with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
         for b in batches:
             x = torch.randn(b, 1, size, size).contiguous(memory_format=torch.channels_last)
-            out["faces_per_s"][b] = _faces_per_s(lambda: model(x.to(dev, non_blocking=True)), b, seconds, sync)
+            out["faces_per_s"][b] = _faces_per_s(lambda x=x: model(x.to(dev, non_blocking=True)), b, seconds, sync)
     return out
 
 
 def format_table(r: dict) -> str:
-    lines = [f"{r['clip']}: {r['streams']} stream(s) x {r['frames_per_stream']} frames, "
-             f"{r['faces_per_frame']} faces/frame, config {r['config']}, encode {r['encode']}",
-             f"  fps per stream {r['fps_per_stream']}, total {r['fps_total']}, faces/s {r['faces_per_s']}, "
-             f"peak memory {r['peak_memory_mb']:.0f} MB",
-             f"  {'stage':<8} {'median ms':>10} {'p95 ms':>8}"]
+    lines = [
+        f"{r['clip']}: {r['streams']} stream(s) x {r['frames_per_stream']} frames, "
+        f"{r['faces_per_frame']} faces/frame, config {r['config']}, encode {r['encode']}",
+        f"  fps per stream {r['fps_per_stream']}, total {r['fps_total']}, faces/s {r['faces_per_s']}, "
+        f"peak memory {r['peak_memory_mb']:.0f} MB",
+        f"  {'stage':<8} {'median ms':>10} {'p95 ms':>8}",
+    ]
     for st, v in r["stages"].items():
         lines.append(f"  {st:<8} {v['median_ms']:>10.2f} {v['p95_ms']:>8.2f}")
     return "\n".join(lines)

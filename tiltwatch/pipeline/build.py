@@ -28,9 +28,13 @@ from .analyzer import Analyzer
 from .runner import RunStats, run
 
 
-
-def resolve_config(base: AnalyzerConfig, camera=None, overrides: dict[str, Any] | None = None,
-                   still: bool = False, fps: float | None = None) -> AnalyzerConfig:
+def resolve_config(
+    base: AnalyzerConfig,
+    camera=None,
+    overrides: dict[str, Any] | None = None,
+    still: bool = False,
+    fps: float | None = None,
+) -> AnalyzerConfig:
     """``base``, then the site ``camera``'s own settings, then ``overrides``; ``still``: the exact path
     (photos: nothing to follow between them); ``fps``: the source's frame rate, when it has one."""
     data = base.model_dump()
@@ -44,15 +48,27 @@ def resolve_config(base: AnalyzerConfig, camera=None, overrides: dict[str, Any] 
     return AnalyzerConfig.model_validate(data)
 
 
-def build_analyzer(base: AnalyzerConfig, camera=None, overrides: dict[str, Any] | None = None,
-                   still: bool = False, fps: float | None = None,
-                   exclude: Callable[[FaceResult], str | None] | None = None) -> Analyzer:
+def build_analyzer(
+    base: AnalyzerConfig,
+    camera=None,
+    overrides: dict[str, Any] | None = None,
+    still: bool = False,
+    fps: float | None = None,
+    exclude: Callable[[FaceResult], str | None] | None = None,
+) -> Analyzer:
     """The Analyzer of a run (models loaded once), its config resolved by :func:`resolve_config`."""
     return Analyzer(resolve_config(base, camera, overrides, still, fps), exclude=exclude)
 
 
-def output_sinks(folder: Path, outputs: Sequence[str] = tuple(OUTPUT_FILES), fps: float = 25.0, blur: bool = False,
-                 video_preset: str = "superfast", landmarks: bool = False, photos: bool = False) -> list[Sink]:
+def output_sinks(
+    folder: Path,
+    outputs: Sequence[str] = tuple(OUTPUT_FILES),
+    fps: float = 25.0,
+    blur: bool = False,
+    video_preset: str = "superfast",
+    landmarks: bool = False,
+    photos: bool = False,
+) -> list[Sink]:
     """The file sinks of ``outputs`` (``jsonl``, ``csv``, ``video``) in ``folder``; ``photos``: a row per
     face in faces.csv and an annotated image per photo in annotated/ instead of the track summary and video."""
     from ..sinks import AnnotatedVideoSink, JsonlSink, SummaryCsvSink
@@ -62,8 +78,11 @@ def output_sinks(folder: Path, outputs: Sequence[str] = tuple(OUTPUT_FILES), fps
         from ..sinks.photos import AnnotatedImagesSink, FacesCsvSink
 
         names = output_names(list(outputs), photos=True)
-        kinds = {"jsonl": lambda p: JsonlSink(p, with_landmarks=landmarks), "csv": FacesCsvSink,
-                 "video": lambda p: AnnotatedImagesSink(p, blur=blur)}
+        kinds = {
+            "jsonl": lambda p: JsonlSink(p, with_landmarks=landmarks),
+            "csv": FacesCsvSink,
+            "video": lambda p: AnnotatedImagesSink(p, blur=blur),
+        }
         return [kinds[o](folder / n) for o, n in zip(outputs, names)]
     if "jsonl" in outputs:
         sinks.append(JsonlSink(folder / OUTPUT_FILES["jsonl"], with_landmarks=landmarks))
@@ -91,10 +110,21 @@ class Run:
             self.analyzer.close()
 
 
-def build_run(source: FrameSource, base: AnalyzerConfig, out: Path, outputs: Sequence[str] = tuple(OUTPUT_FILES),
-              overrides: dict[str, Any] | None = None, site=None, camera: str | None = None, store=None,
-              start_time: float | None = None, blur: bool = False, video_preset: str = "superfast",
-              landmarks: bool = False, extra_sinks: Sequence[Sink] = ()) -> Run:
+def build_run(
+    source: FrameSource,
+    base: AnalyzerConfig,
+    out: Path,
+    outputs: Sequence[str] = tuple(OUTPUT_FILES),
+    overrides: dict[str, Any] | None = None,
+    site=None,
+    camera: str | None = None,
+    store=None,
+    start_time: float | None = None,
+    blur: bool = False,
+    video_preset: str = "superfast",
+    landmarks: bool = False,
+    extra_sinks: Sequence[Sink] = (),
+) -> Run:
     """Source -> analyzer -> the file sinks of ``outputs`` in ``out`` (+ ``extra_sinks``), and with ``site``
     and ``store`` the analytics that turn the run into visits and alerts (staff faces never analysed)."""
     from ..sources import ImageSource
@@ -107,10 +137,17 @@ def build_run(source: FrameSource, base: AnalyzerConfig, out: Path, outputs: Seq
     if site is not None and store is not None:
         from ..analytics.sink import AnalyticsSink
 
-        analytics = AnalyticsSink(store, site, cam.id, source.name, start_time=start_time,
-                                  lost_seconds=config.lost_seconds)
-    analyzer = build_analyzer(base, cam, overrides, still=isinstance(source, ImageSource), fps=source.fps,
-                              exclude=analytics.staff_filter if analytics is not None else None)
+        analytics = AnalyticsSink(
+            store, site, cam.id, source.name, start_time=start_time, lost_seconds=config.lost_seconds
+        )
+    analyzer = build_analyzer(
+        base,
+        cam,
+        overrides,
+        still=isinstance(source, ImageSource),
+        fps=source.fps,
+        exclude=analytics.staff_filter if analytics is not None else None,
+    )
     video_fps = (source.fps or 5.0) / getattr(source, "stride", 1)
     photos = isinstance(source, ImageSource)
     sinks = output_sinks(out, outputs, video_fps, blur, video_preset, landmarks, photos) + list(extra_sinks)

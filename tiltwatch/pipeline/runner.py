@@ -48,15 +48,23 @@ class RunStats:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
-        s = (f"{self.frames} frames in {self.seconds:.1f}s ({self.fps:.1f} fps), {self.faces} faces, "
-             f"{len(self.tracks)} tracks")
+        s = (
+            f"{self.frames} frames in {self.seconds:.1f}s ({self.fps:.1f} fps), {self.faces} faces, "
+            f"{len(self.tracks)} tracks"
+        )
         if self.skipped or self.failed:
             s += f"; {len(self.skipped) + self.failed} unreadable frames or files skipped"
         return s + (" (interrupted)" if self.interrupted else "")
 
 
-def run(source: FrameSource, analyzer: Analyzer, sinks: list[Sink], progress: bool = True,
-        max_frames: int | None = None, threaded: bool = True) -> RunStats:
+def run(
+    source: FrameSource,
+    analyzer: Analyzer,
+    sinks: list[Sink],
+    progress: bool = True,
+    max_frames: int | None = None,
+    threaded: bool = True,
+) -> RunStats:
     """``threaded``: decode ahead and write behind on their own threads (results are identical).
 
     Live window sinks always stay on this thread (GUI toolkits want the main thread)."""
@@ -79,8 +87,9 @@ def run(source: FrameSource, analyzer: Analyzer, sinks: list[Sink], progress: bo
                 in_a_row += 1
                 _count_failure(stats, frame.index, exc)
                 if in_a_row >= FAILED_IN_A_ROW:
-                    raise InputError(f"{source.name}: {in_a_row} frames in a row could not be analysed "
-                                     f"(last: {first_line(exc)})") from None
+                    raise InputError(
+                        f"{source.name}: {in_a_row} frames in a row could not be analysed (last: {first_line(exc)})"
+                    ) from None
                 continue
             in_a_row = 0
             try:

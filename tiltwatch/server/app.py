@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 STATIC = resources.files("tiltwatch.server") / "static"
 PAGE_HEADERS = {  # the dashboard loads nothing from anywhere else
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
-                               "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -68,8 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_log_masking()
 
     # No /docs page: Swagger UI loads scripts from a CDN, which must not run on the dashboard's origin.
-    app = FastAPI(title="tiltwatch", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None,
-                  description="Faces on casino cameras: live streams, image and video analysis, visits, alerts.")
+    app = FastAPI(
+        title="tiltwatch",
+        version=__version__,
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Faces on casino cameras: live streams, image and video analysis, visits, alerts.",
+    )
     app.state.server = srv
     app.state.keys = KeyRing(keys)
     trusted = parse_networks(settings.trusted_proxies)
@@ -84,9 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(OptionsMiddleware, routes=app.router.routes)
     app.add_middleware(HttpMetricsMiddleware, metrics=srv.metrics)
     if settings.cors_origins:  # outermost: errors and 429s carry CORS headers too
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-                           allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
     _error_handlers(app)
 
     api = [Depends(require_key)]
@@ -96,9 +106,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_data.router, prefix="/api/v1", dependencies=api, tags=["data"], responses=common)
     app.include_router(ws.router, prefix="/api/v1")  # authenticates itself (query, header or first message)
     app.add_api_route("/health", health, methods=["GET"], tags=["server"], summary="Liveness (no key needed)")
-    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["server"], dependencies=api,
-                      response_class=Response, summary="Prometheus metrics",
-                      responses={200: {"content": {"text/plain": {}}}, **error_responses(401, 429)})
+    app.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        tags=["server"],
+        dependencies=api,
+        response_class=Response,
+        summary="Prometheus metrics",
+        responses={200: {"content": {"text/plain": {}}}, **error_responses(401, 429)},
+    )
     app.add_api_route("/", dashboard, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
@@ -196,8 +213,11 @@ async def health(request: Request) -> dict[str, Any]:
     srv: Server = request.app.state.server
     ready = srv.store is not None
     status = "ok" if ready else ("stopping" if srv.closing.is_set() else "starting")
-    return {"status": status, "version": __version__,
-            "streams": srv.streams.summary() if srv.streams is not None else {"total": 0}}
+    return {
+        "status": status,
+        "version": __version__,
+        "streams": srv.streams.summary() if srv.streams is not None else {"total": 0},
+    }
 
 
 async def metrics(request: Request) -> Response:

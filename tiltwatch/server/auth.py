@@ -94,8 +94,11 @@ def presented_key(headers, path: str, query: dict[str, str]) -> str | None:
     return None
 
 
-def require_key(request: Request, _bearer: HTTPAuthorizationCredentials | None = Depends(BEARER),
-                _header: str | None = Depends(API_KEY_HEADER)) -> str:
+def require_key(
+    request: Request,
+    _bearer: HTTPAuthorizationCredentials | None = Depends(BEARER),
+    _header: str | None = Depends(API_KEY_HEADER),
+) -> str:
     """FastAPI dependency: 401 unless the request carries a valid key; returns the key's id.
 
     :class:`AuthMiddleware` already refused bad keys before the body was read; this is the
@@ -153,13 +156,22 @@ class AuthMiddleware:
     authenticate themselves (possibly by their first message); a wrong key in their URL,
     headers or first message counts as a failure, and a blocked address cannot open one."""
 
-    def __init__(self, app: ASGIApp, keys: KeyRing, failures: RateLimiter, trusted: tuple[Network, ...] = (),
-                 prefixes: tuple[str, ...] = ("/api/", "/metrics")):
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: KeyRing,
+        failures: RateLimiter,
+        trusted: tuple[Network, ...] = (),
+        prefixes: tuple[str, ...] = ("/api/", "/metrics"),
+    ):
         self.app, self.keys, self.failures, self.trusted, self.prefixes = app, keys, failures, trusted, prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] not in ("http", "websocket") or not scope["path"].startswith(self.prefixes)
-                or scope.get("method") == "OPTIONS"):
+        if (
+            scope["type"] not in ("http", "websocket")
+            or not scope["path"].startswith(self.prefixes)
+            or scope.get("method") == "OPTIONS"
+        ):
             await self.app(scope, receive, send)
             return
         ip = client_address(scope, self.trusted)
@@ -181,8 +193,11 @@ class AuthMiddleware:
             return
         if key is not None:
             log.warning("refused API key %s from %s", mask(key), ip)
-        await JSONResponse({"error": MISSING_KEY if key is None else INVALID_KEY}, status_code=401,
-                           headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+        await JSONResponse(
+            {"error": MISSING_KEY if key is None else INVALID_KEY},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )(scope, receive, send)
 
     def _count_refusal(self, send: Send, bucket: tuple[str, str]) -> Send:
         """``send`` that counts a failure when the WebSocket closes for a wrong key (sent as its first message)."""
@@ -196,13 +211,15 @@ class AuthMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, wait: float) -> None:
         seconds = max(1, math.ceil(wait))
-        message = (f"too many wrong API keys from this address ({self.failures.per_minute} a minute); "
-                   f"retry in {seconds} s")
+        message = (
+            f"too many wrong API keys from this address ({self.failures.per_minute} a minute); retry in {seconds} s"
+        )
         if scope["type"] == "websocket":
             await WebSocketClose(code=1008, reason=message)(scope, receive, send)
         else:
-            await JSONResponse({"error": message}, status_code=429,
-                               headers={"Retry-After": str(seconds)})(scope, receive, send)
+            await JSONResponse({"error": message}, status_code=429, headers={"Retry-After": str(seconds)})(
+                scope, receive, send
+            )
 
 
 class MaskKeysFilter(logging.Filter):

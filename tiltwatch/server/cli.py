@@ -35,23 +35,37 @@ def _stream_specs(streams: list[str], sample: bool | None, site_path: Path | Non
         stream_id, sep, source = item.partition("=")
         if not sep or not stream_id or not source:
             raise ConfigError(f"--stream must be ID=SOURCE (e.g. table-7=rtsp://cam-7/stream), got {item!r}")
-        specs.append(StreamSpec(id=stream_id, source=source, camera=stream_id if stream_id in cameras else None,
-                                loop=loop))
+        specs.append(
+            StreamSpec(id=stream_id, source=source, camera=stream_id if stream_id in cameras else None, loop=loop)
+        )
     if sample or (sample is None and not specs):
-        specs.append(StreamSpec(id=SAMPLE_ID, source="sample", loop=True,
-                                camera=SAMPLE_ID if SAMPLE_ID in cameras else None))
+        specs.append(
+            StreamSpec(id=SAMPLE_ID, source="sample", loop=True, camera=SAMPLE_ID if SAMPLE_ID in cameras else None)
+        )
     for spec in specs:
         if site is not None:
             site.camera(spec.camera)  # a site with several cameras: ConfigError names them
     return specs
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, db: str = "sqlite:///tiltwatch.db", site: Path | None = None,
-          allow_frames: bool = False, blur: bool = False, api_key_file: Path | None = None,
-          sample: bool | None = None, streams: tuple[str, ...] | list[str] = (), loop: bool = True,
-          data_dir: Path = Path("tiltwatch-data"), cors_origins: tuple[str, ...] | list[str] = (),
-          rate_limit: int = 120, media_dir: Path | None = None,
-          trusted_proxies: tuple[str, ...] | list[str] = (), analyzer=None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    db: str = "sqlite:///tiltwatch.db",
+    site: Path | None = None,
+    allow_frames: bool = False,
+    blur: bool = False,
+    api_key_file: Path | None = None,
+    sample: bool | None = None,
+    streams: tuple[str, ...] | list[str] = (),
+    loop: bool = True,
+    data_dir: Path = Path("tiltwatch-data"),
+    cors_origins: tuple[str, ...] | list[str] = (),
+    rate_limit: int = 120,
+    media_dir: Path | None = None,
+    trusted_proxies: tuple[str, ...] | list[str] = (),
+    analyzer=None,
+) -> None:
     """Run the API and dashboard until SIGINT/SIGTERM. ``sample=None``: the sample plays when no stream is given.
 
     ``analyzer``: the :class:`~tiltwatch.config.AnalyzerConfig` of streams and jobs (default: the
@@ -65,11 +79,19 @@ def serve(host: str = "127.0.0.1", port: int = 8000, db: str = "sqlite:///tiltwa
 
     try:
         kwargs = {"api_key_file": api_key_file} if api_key_file is not None else {}
-        settings = Settings(db=db, site=site, allow_frames=allow_frames, blur_faces=blur, data_dir=data_dir,
-                            cors_origins=list(cors_origins), rate_limit=rate_limit, media_dir=media_dir,
-                            trusted_proxies=list(trusted_proxies),
-                            streams=_stream_specs(list(streams), sample, site, loop),
-                            **kwargs | ({"analyzer": analyzer} if analyzer is not None else {}))
+        settings = Settings(
+            db=db,
+            site=site,
+            allow_frames=allow_frames,
+            blur_faces=blur,
+            data_dir=data_dir,
+            cors_origins=list(cors_origins),
+            rate_limit=rate_limit,
+            media_dir=media_dir,
+            trusted_proxies=list(trusted_proxies),
+            streams=_stream_specs(list(streams), sample, site, loop),
+            **kwargs | ({"analyzer": analyzer} if analyzer is not None else {}),
+        )
     except ValidationError as exc:
         raise ConfigError(validation_message(list(exc.errors()))) from None
     for spec in settings.streams:
@@ -88,8 +110,16 @@ def uvicorn_config(app, host: str, port: int):
     forwarded addresses itself, from its ``trusted_proxies`` only."""
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10,
-                          server_header=False, proxy_headers=False, forwarded_allow_ips=[])
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        proxy_headers=False,
+        forwarded_allow_ips=[],
+    )
 
 
 def _make_server(config, closing: threading.Event):
@@ -111,33 +141,62 @@ def serve_command(
     port: int = typer.Option(8000, min=1, max=65535, help="port to listen on"),
     db: str = typer.Option("sqlite:///tiltwatch.db", help="the store: sqlite:///file.db or postgresql+psycopg://..."),
     site: Optional[Path] = typer.Option(None, help="site config (YAML): zones, staff zones, alert thresholds"),
-    allow_frames: bool = typer.Option(False, "--allow-frames", help="serve annotated frames, MJPEG and videos "
-                                                                    "(default: only numbers leave the server)"),
+    allow_frames: bool = typer.Option(
+        False,
+        "--allow-frames",
+        help="serve annotated frames, MJPEG and videos (default: only numbers leave the server)",
+    ),
     blur: bool = typer.Option(False, "--blur", help="pixelate faces in every served frame and video"),
-    api_key_file: Optional[Path] = typer.Option(None, help="API keys, one a line (also: env TILTWATCH_API_KEYS, "
-                                                           "comma-separated; none: one is generated and printed)"),
-    sample: Optional[bool] = typer.Option(None, "--sample/--no-sample", help="play the built-in sample as stream "
-                                                                            "'sample' (default: when no --stream)"),
-    stream: list[str] = typer.Option([], "--stream", help="ID=SOURCE: an rtsp/http URL, a webcam index or a video "
-                                                          "file, started at once (repeat); camera = the site "
-                                                          "camera named ID, or its only camera"),
+    api_key_file: Optional[Path] = typer.Option(
+        None,
+        help="API keys, one a line (also: env TILTWATCH_API_KEYS, comma-separated; none: one is generated and printed)",
+    ),
+    sample: Optional[bool] = typer.Option(
+        None, "--sample/--no-sample", help="play the built-in sample as stream 'sample' (default: when no --stream)"
+    ),
+    stream: list[str] = typer.Option(
+        [],
+        "--stream",
+        help="ID=SOURCE: an rtsp/http URL, a webcam index or a video "
+        "file, started at once (repeat); camera = the site "
+        "camera named ID, or its only camera",
+    ),
     loop: bool = typer.Option(True, "--loop/--no-loop", help="video files given with --stream start again at the end"),
     data_dir: Path = typer.Option(Path("tiltwatch-data"), help="uploaded videos and job results"),
-    cors_origin: list[str] = typer.Option([], "--cors-origin", help="allow browser calls from this origin (repeat); "
-                                                                    "default: CORS off"),
+    cors_origin: list[str] = typer.Option(
+        [], "--cors-origin", help="allow browser calls from this origin (repeat); default: CORS off"
+    ),
     rate_limit: int = typer.Option(120, min=0, help="requests per minute per client IP and key (0: off)"),
-    media_dir: Optional[Path] = typer.Option(None, help="folder whose video files API clients may add as streams "
-                                                        "(default: none, files only via --stream)"),
-    trusted_proxy: list[str] = typer.Option([], "--trusted-proxy", help="reverse proxy address or network whose "
-                                                                        "X-Forwarded-For is believed (repeat)"),
+    media_dir: Optional[Path] = typer.Option(
+        None, help="folder whose video files API clients may add as streams (default: none, files only via --stream)"
+    ),
+    trusted_proxy: list[str] = typer.Option(
+        [], "--trusted-proxy", help="reverse proxy address or network whose X-Forwarded-For is believed (repeat)"
+    ),
     analyzer: AnalyzerChoice = None,
 ) -> None:
     """Serve the HTTP API and the live dashboard (open http://HOST:PORT/ and enter the API key).
 
     The analyzer settings apply to streams and video jobs; single images always run the photo preset."""
     try:
-        serve(host, port, db, site, allow_frames, blur, api_key_file, sample, stream, loop, data_dir,
-              cors_origin, rate_limit, media_dir, trusted_proxy, analyzer.config())
+        serve(
+            host,
+            port,
+            db,
+            site,
+            allow_frames,
+            blur,
+            api_key_file,
+            sample,
+            stream,
+            loop,
+            data_dir,
+            cors_origin,
+            rate_limit,
+            media_dir,
+            trusted_proxy,
+            analyzer.config(),
+        )
     except TiltwatchError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

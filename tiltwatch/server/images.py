@@ -25,8 +25,8 @@ import numpy as np
 
 from .. import Analyzer
 from ..config import PRESETS, AnalyzerConfig
-from ..pipeline.build import resolve_config
 from ..errors import BusyError, InputError
+from ..pipeline.build import resolve_config
 from ..types import FrameResult
 
 MAX_PIXELS = 50_000_000  # a small file may decode to a huge image (a "decompression bomb")

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,11 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("folder")
-        d["progress"] = {"frames": self.frames_done, "total": self.frames_total,
-                         "fraction": round(self.frames_done / self.frames_total, 4) if self.frames_total else None}
+        d["progress"] = {
+            "frames": self.frames_done,
+            "total": self.frames_total,
+            "fraction": round(self.frames_done / self.frames_total, 4) if self.frames_total else None,
+        }
         d["files"] = self.files()
         return d
 
@@ -114,8 +117,15 @@ class _Stoppable(FrameSource):
 
 
 class JobManager:
-    def __init__(self, data_dir: Path, store, site: SiteConfig | None, annotate: bool, blur: bool = False,
-                 config: AnalyzerConfig | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        store,
+        site: SiteConfig | None,
+        annotate: bool,
+        blur: bool = False,
+        config: AnalyzerConfig | None = None,
+    ):
         self.config = config
         self.root = Path(data_dir) / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -216,9 +226,18 @@ class JobManager:
         job.frames_total = source.total
         start = job.start_time if job.start_time is not None else job.created
         outputs = ("jsonl", "csv", "video") if self.annotate else ("jsonl", "csv")
-        run = build_run(source, self.config or AnalyzerConfig.preset(), job.folder, outputs, site=self.site,
-                        camera=job.camera, store=self.store if self.site is not None else None, start_time=start,
-                        blur=self.blur, extra_sinks=[_Progress(job)])
+        run = build_run(
+            source,
+            self.config or AnalyzerConfig.preset(),
+            job.folder,
+            outputs,
+            site=self.site,
+            camera=job.camera,
+            store=self.store if self.site is not None else None,
+            start_time=start,
+            blur=self.blur,
+            extra_sinks=[_Progress(job)],
+        )
         job.analyzer = run.analyzer.config.model_dump()
         run.execute()
         if run.analytics is not None:
@@ -232,7 +251,7 @@ class JobManager:
         except ImportError as exc:  # matplotlib missing: the job is still done
             log.warning("job %s: no report (%s)", job.id, exc)
             return
-        day = datetime.fromtimestamp(start, timezone.utc).date().isoformat()
+        day = datetime.fromtimestamp(start, UTC).date().isoformat()
         try:
             build_report(self.store, camera, day, job.folder / "report.html")
         except (TiltwatchError, ImportError) as exc:

@@ -33,8 +33,16 @@ Publish = Callable[[dict[str, Any]], None]
 
 
 class LiveAlerts(Sink):
-    def __init__(self, store, site: SiteConfig, camera_id: str | None, source: str, stream: str, publish: Publish,
-                 start_time: float | None = None):
+    def __init__(
+        self,
+        store,
+        site: SiteConfig,
+        camera_id: str | None,
+        source: str,
+        stream: str,
+        publish: Publish,
+        start_time: float | None = None,
+    ):
         self.stream = stream
         self.publish = publish
         self.sink = AnalyticsSink(store, site, camera_id, source, start_time=start_time, on_alert=self._closed)
@@ -75,9 +83,18 @@ class LiveAlerts(Sink):
             known = self._open.get(key)
             if known is not None and known["start"] == round(a.start, 3):
                 continue
-            message = {"type": "alert_open", "stream": self.stream, "camera": self.camera, "kind": a.kind,
-                       "visit_key": a.visit_key, "track_id": a.track_id, "zone": a.zone,
-                       "start": round(a.start, 3), "value": round(a.value, 4), "threshold": a.threshold}
+            message = {
+                "type": "alert_open",
+                "stream": self.stream,
+                "camera": self.camera,
+                "kind": a.kind,
+                "visit_key": a.visit_key,
+                "track_id": a.track_id,
+                "zone": a.zone,
+                "start": round(a.start, 3),
+                "value": round(a.value, 4),
+                "threshold": a.threshold,
+            }
             if a.emotion is not None:
                 message["emotion"] = a.emotion
             with self._lock:

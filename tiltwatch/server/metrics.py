@@ -41,11 +41,14 @@ class _ServerCollector(Collector):
         dropped = CounterMetricFamily("tiltwatch_stream_dropped_frames", "Frames dropped to stay live", labels=label)
         reconnects = CounterMetricFamily("tiltwatch_stream_reconnects", "Reconnection attempts", labels=label)
         depth = GaugeMetricFamily("tiltwatch_stream_queue_depth", "Frames waiting for analysis", labels=label)
-        state = GaugeMetricFamily("tiltwatch_stream_state", "1 for the stream's current state",
-                                  labels=["stream", "state"])
-        latency = GaugeMetricFamily("tiltwatch_stage_latency_seconds",
-                                    "Per-stage latency over the last 300 frames (stream 'images': the image API)",
-                                    labels=["stream", "stage", "quantile"])
+        state = GaugeMetricFamily(
+            "tiltwatch_stream_state", "1 for the stream's current state", labels=["stream", "state"]
+        )
+        latency = GaugeMetricFamily(
+            "tiltwatch_stage_latency_seconds",
+            "Per-stage latency over the last 300 frames (stream 'images': the image API)",
+            labels=["stream", "stage", "quantile"],
+        )
         streams = s.streams.all() if s.streams is not None else []
         for st in streams:
             sid = st.spec.id
@@ -96,11 +99,16 @@ class Metrics:
     def __init__(self, server: Any):
         self.registry = CollectorRegistry()
         self.registry.register(_ServerCollector(server))
-        self.requests = Counter("tiltwatch_http_requests", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("tiltwatch_http_request_duration_seconds", "HTTP request time until the "
-                                 "response starts", ["route"], registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.requests = Counter(
+            "tiltwatch_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "tiltwatch_http_request_duration_seconds",
+            "HTTP request time until the response starts",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -72,16 +72,24 @@ class RateLimiter:
 class RateLimitMiddleware:
     """Applies ``limiter`` to HTTP requests and WebSocket handshakes whose path starts with one of ``prefixes``."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, trusted: tuple[Network, ...] = (),
-                 prefixes: tuple[str, ...] = ("/api/", "/metrics")):
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        trusted: tuple[Network, ...] = (),
+        prefixes: tuple[str, ...] = ("/api/", "/metrics"),
+    ):
         self.app = app
         self.limiter = limiter
         self.trusted = trusted
         self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] not in ("http", "websocket") or not scope["path"].startswith(self.prefixes)
-                or self.limiter.per_minute == 0):
+        if (
+            scope["type"] not in ("http", "websocket")
+            or not scope["path"].startswith(self.prefixes)
+            or self.limiter.per_minute == 0
+        ):
             await self.app(scope, receive, send)
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
@@ -91,12 +99,15 @@ class RateLimitMiddleware:
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             if scope["type"] == "websocket":  # refuse the handshake (the client sees HTTP 403)
-                await WebSocketClose(code=1008, reason=f"rate limit exceeded; retry in {seconds} s")(scope, receive, send)
+                await WebSocketClose(code=1008, reason=f"rate limit exceeded; retry in {seconds} s")(
+                    scope, receive, send
+                )
                 return
             response = JSONResponse(
-                {"error": f"rate limit exceeded ({self.limiter.per_minute} requests per minute); "
-                          f"retry in {seconds} s"},
-                status_code=429, headers={"Retry-After": str(seconds)})
+                {"error": f"rate limit exceeded ({self.limiter.per_minute} requests per minute); retry in {seconds} s"},
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

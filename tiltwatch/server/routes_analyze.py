@@ -30,31 +30,54 @@ def _multipart(description: str, **fields: str) -> dict[str, Any]:
     """The multipart request body the handler parses itself, for OpenAPI (so clients can upload)."""
     props: dict[str, Any] = {"file": {"type": "string", "format": "binary", "description": description}}
     props.update({name: {"type": "string", "description": text} for name, text in fields.items()})
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
-        "schema": {"type": "object", "required": ["file"], "properties": props}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": props}}
+            },
+        }
+    }
 
 
 IMAGE_BODY = _multipart("JPEG, PNG, WebP or BMP")
-VIDEO_BODY = _multipart("MP4, MOV, MKV or AVI", camera="site camera id (default: the site's only camera)",
-                        start_time="ISO 8601 time of the first frame (default: upload time)")
-MEDIA_TYPES = {"results.jsonl": "application/x-ndjson", "summary.csv": "text/csv",
-               "annotated.mp4": "video/mp4", "report.html": "text/html"}
+VIDEO_BODY = _multipart(
+    "MP4, MOV, MKV or AVI",
+    camera="site camera id (default: the site's only camera)",
+    start_time="ISO 8601 time of the first frame (default: upload time)",
+)
+MEDIA_TYPES = {
+    "results.jsonl": "application/x-ndjson",
+    "summary.csv": "text/csv",
+    "annotated.mp4": "video/mp4",
+    "report.html": "text/html",
+}
 
 
-@router.post("/analyze/image", summary="Analyse one image: faces, emotion, head pose", openapi_extra=IMAGE_BODY,
-             responses=error_responses(413, 415))
+@router.post(
+    "/analyze/image",
+    summary="Analyse one image: faces, emotion, head pose",
+    openapi_extra=IMAGE_BODY,
+    responses=error_responses(413, 415),
+)
 async def analyze_image(request: Request, srv: Server = Depends(server)) -> dict[str, Any]:
     """Multipart field ``file`` (JPEG, PNG, WebP or BMP). Returns the FrameResult as JSON."""
     s = srv.settings
     data = bytearray()
-    upload = await receive_file(request, limit=s.max_image_bytes, formats=s.image_types, kinds=IMAGE_FORMATS,
-                                write=data.extend)
+    upload = await receive_file(
+        request, limit=s.max_image_bytes, formats=s.image_types, kinds=IMAGE_FORMATS, write=data.extend
+    )
     result = await srv.images.analyze(bytes(data), upload.filename)  # BusyError: 503, InputError: 422
     return result.to_dict()
 
 
-@router.post("/jobs", status_code=202, summary="Analyse a video in the background", openapi_extra=VIDEO_BODY,
-             responses=error_responses(413, 415))
+@router.post(
+    "/jobs",
+    status_code=202,
+    summary="Analyse a video in the background",
+    openapi_extra=VIDEO_BODY,
+    responses=error_responses(413, 415),
+)
 async def create_job(request: Request, srv: Server = Depends(server)) -> JSONResponse:
     """Multipart field ``file`` (MP4, MOV, MKV or AVI); optional fields ``camera`` (site camera id)
     and ``start_time`` (ISO 8601 time of the first frame, for the stored visits and alerts)."""
@@ -62,8 +85,13 @@ async def create_job(request: Request, srv: Server = Depends(server)) -> JSONRes
     path = srv.jobs.incoming_path()
     fh = await run_in_threadpool(open, path, "wb")
     try:
-        upload = await receive_file(request, limit=s.max_video_bytes, formats=s.video_types, kinds=VIDEO_FORMATS,
-                                    write=lambda b: run_in_threadpool(fh.write, b))
+        upload = await receive_file(
+            request,
+            limit=s.max_video_bytes,
+            formats=s.video_types,
+            kinds=VIDEO_FORMATS,
+            write=lambda b: run_in_threadpool(fh.write, b),
+        )
         camera = upload.fields.get("camera") or None
         start_time = parse_time(upload.fields.get("start_time"), "start_time")  # ConfigError: 422
         if srv.site is not None:
@@ -78,8 +106,9 @@ async def create_job(request: Request, srv: Server = Depends(server)) -> JSONRes
     fh.close()
     job = srv.jobs.create(path, upload.filename, camera, start_time)
     srv.jobs.submit(job)
-    return JSONResponse({"job_id": job.id, "status": job.status}, status_code=202,
-                        headers={"Location": f"/api/v1/jobs/{job.id}"})
+    return JSONResponse(
+        {"job_id": job.id, "status": job.status}, status_code=202, headers={"Location": f"/api/v1/jobs/{job.id}"}
+    )
 
 
 @router.get("/jobs", summary="Every job, oldest first")
@@ -99,8 +128,11 @@ def get_job(job_id: str, srv: Server = Depends(server)) -> dict[str, Any]:
     return _job(srv, job_id).to_dict()
 
 
-@router.get("/jobs/{job_id}/{name}", summary="A job's results.jsonl, summary.csv, annotated.mp4 or report.html",
-            responses=error_responses(403, 404, 409))
+@router.get(
+    "/jobs/{job_id}/{name}",
+    summary="A job's results.jsonl, summary.csv, annotated.mp4 or report.html",
+    responses=error_responses(403, 404, 409),
+)
 def job_file(job_id: str, name: str, srv: Server = Depends(server)) -> FileResponse:
     job = _job(srv, job_id)
     if name not in FILES:
@@ -109,8 +141,10 @@ def job_file(job_id: str, name: str, srv: Server = Depends(server)) -> FileRespo
         raise HTTPException(403, "frames are not served: start the server with allow_frames to get annotated videos")
     path = job.folder / name
     if not path.is_file():
-        why = {"report.html": "the server runs without a site config" if srv.site is None else "no report was made",
-               "annotated.mp4": "the job made no annotated video"}.get(name, "not written yet")
+        why = {
+            "report.html": "the server runs without a site config" if srv.site is None else "no report was made",
+            "annotated.mp4": "the job made no annotated video",
+        }.get(name, "not written yet")
         raise HTTPException(404, f"job {job_id} has no {name} ({why}; status: {job.status})")
     if job.status in ("queued", "running") and name != "results.jsonl":
         raise HTTPException(409, f"job {job_id} is {job.status}; {name} is ready when it is done")

@@ -35,18 +35,30 @@ def _window(start: str | None, end: str | None) -> tuple[float | None, float | N
 
 
 @router.get("/visits", summary="Visits overlapping [start, end)")
-def visits(camera: str | None = None, zone: str | None = None, start: str | None = None, end: str | None = None,
-           closed: bool | None = None, limit: int = Query(200, ge=1, le=5000),
-           srv: Server = Depends(server)) -> dict[str, Any]:
+def visits(
+    camera: str | None = None,
+    zone: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    closed: bool | None = None,
+    limit: int = Query(200, ge=1, le=5000),
+    srv: Server = Depends(server),
+) -> dict[str, Any]:
     t0, t1 = _window(start, end)
     rows = srv.store.visits(camera=camera, start=t0, end=t1, zone=zone, closed=closed)[-limit:]
     return {"visits": [asdict(v) for v in rows], "count": len(rows)}
 
 
 @router.get("/alerts", summary="Alerts overlapping [start, end)")
-def alerts(camera: str | None = None, zone: str | None = None, start: str | None = None, end: str | None = None,
-           kind: str | None = None, limit: int = Query(200, ge=1, le=5000),
-           srv: Server = Depends(server)) -> dict[str, Any]:
+def alerts(
+    camera: str | None = None,
+    zone: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    kind: str | None = None,
+    limit: int = Query(200, ge=1, le=5000),
+    srv: Server = Depends(server),
+) -> dict[str, Any]:
     t0, t1 = _window(start, end)
     rows = srv.store.alerts(camera=camera, start=t0, end=t1, kind=kind, zone=zone)[-limit:]
     return {"alerts": [asdict(a) for a in rows], "count": len(rows)}

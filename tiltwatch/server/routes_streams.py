@@ -35,8 +35,11 @@ def media_file(source: str, media_dir: Path | None) -> Path:
     A missing file and one outside the folder (absolute, ``..``, a symlink out) get the same
     answer, so the server's files cannot be probed."""
     if media_dir is None:
-        raise HTTPException(422, "source: video files cannot be named over the API (the server has no media_dir); "
-                                 "use 'sample', a webcam index such as '0', or a stream URL")
+        raise HTTPException(
+            422,
+            "source: video files cannot be named over the API (the server has no media_dir); "
+            "use 'sample', a webcam index such as '0', or a stream URL",
+        )
     root = media_dir.resolve()
     try:
         path = (root / source).resolve()
@@ -70,8 +73,12 @@ def public(stream: LiveStream, srv: Server) -> dict[str, Any]:
     return status
 
 
-@router.post("/streams", status_code=201, summary="Add a stream (stopped; start it with /start)",
-             responses=error_responses(409, 413))
+@router.post(
+    "/streams",
+    status_code=201,
+    summary="Add a stream (stopped; start it with /start)",
+    responses=error_responses(409, 413),
+)
 def add_stream(body: StreamRequest, srv: Server = Depends(server)) -> JSONResponse:
     source = body.source
     if source_kind(source) == "file":
@@ -86,8 +93,11 @@ def list_streams(srv: Server = Depends(server)) -> dict[str, Any]:
     return {"streams": [public(s, srv) for s in srv.streams.all()], "allow_frames": srv.settings.allow_frames}
 
 
-@router.get("/streams/{stream_id}", summary="A stream's state, fps, faces, dropped frames, reconnects, last error",
-            responses=error_responses(404))
+@router.get(
+    "/streams/{stream_id}",
+    summary="A stream's state, fps, faces, dropped frames, reconnects, last error",
+    responses=error_responses(404),
+)
 def get_stream(stream_id: str, srv: Server = Depends(server)) -> dict[str, Any]:
     return public(srv.streams.get(stream_id), srv)
 
@@ -97,14 +107,18 @@ def start_stream(stream_id: str, srv: Server = Depends(server)) -> dict[str, Any
     return public(srv.streams.start(stream_id), srv)
 
 
-@router.post("/streams/{stream_id}/stop", summary="Stop; open visits and alerts are closed and stored",
-             responses=error_responses(404))
+@router.post(
+    "/streams/{stream_id}/stop",
+    summary="Stop; open visits and alerts are closed and stored",
+    responses=error_responses(404),
+)
 def stop_stream(stream_id: str, srv: Server = Depends(server)) -> dict[str, Any]:
     return public(srv.streams.stop(stream_id), srv)
 
 
-@router.delete("/streams/{stream_id}", status_code=204, summary="Stop and forget a stream",
-               responses=error_responses(404))
+@router.delete(
+    "/streams/{stream_id}", status_code=204, summary="Stop and forget a stream", responses=error_responses(404)
+)
 def delete_stream(stream_id: str, srv: Server = Depends(server)) -> Response:
     srv.streams.remove(stream_id)
     return Response(status_code=204)
@@ -116,19 +130,28 @@ def _frames_allowed(srv: Server, stream_id: str) -> LiveStream:
     return srv.streams.get(stream_id)
 
 
-@router.get("/streams/{stream_id}/frame.jpg", summary="The latest annotated frame (allow_frames only)",
-            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}, **error_responses(403, 404)})
+@router.get(
+    "/streams/{stream_id}/frame.jpg",
+    summary="The latest annotated frame (allow_frames only)",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(403, 404)},
+)
 async def frame_jpg(stream_id: str, srv: Server = Depends(server)) -> Response:
     stream = _frames_allowed(srv, stream_id)
     jpeg = await run_in_threadpool(stream.jpeg)
     if jpeg is None:
         raise HTTPException(404, f"stream {stream_id!r} has no frame yet (state: {stream.current_state()})")
-    return Response(jpeg, media_type="image/jpeg",
-                    headers={"Cache-Control": "no-store", "X-Frame-Index": str(stream.latest_index)})
+    return Response(
+        jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store", "X-Frame-Index": str(stream.latest_index)}
+    )
 
 
-@router.get("/streams/{stream_id}/mjpeg", summary="Annotated frames as multipart MJPEG (allow_frames only)",
-            response_class=StreamingResponse, responses=error_responses(403, 404))
+@router.get(
+    "/streams/{stream_id}/mjpeg",
+    summary="Annotated frames as multipart MJPEG (allow_frames only)",
+    response_class=StreamingResponse,
+    responses=error_responses(403, 404),
+)
 async def mjpeg(stream_id: str, srv: Server = Depends(server)) -> StreamingResponse:
     stream = _frames_allowed(srv, stream_id)
 
@@ -140,9 +163,15 @@ async def mjpeg(stream_id: str, srv: Server = Depends(server)) -> StreamingRespo
                 jpeg = await run_in_threadpool(stream.jpeg)
                 if jpeg is not None:
                     last = index
-                    yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(jpeg)).encode()
-                           + b"\r\n\r\n" + jpeg + b"\r\n")
+                    yield (
+                        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                        + str(len(jpeg)).encode()
+                        + b"\r\n\r\n"
+                        + jpeg
+                        + b"\r\n"
+                    )
             await asyncio.sleep(1.0 / MJPEG_MAX_FPS)
 
-    return StreamingResponse(parts(), media_type="multipart/x-mixed-replace; boundary=frame",
-                             headers={"Cache-Control": "no-store"})
+    return StreamingResponse(
+        parts(), media_type="multipart/x-mixed-replace; boundary=frame", headers={"Cache-Control": "no-store"}
+    )

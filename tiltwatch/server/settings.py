@@ -35,12 +35,18 @@ class ErrorBody(BaseModel):
     error: str = Field(description="what went wrong, in one line")
 
 
-ERRORS = {400: "Malformed request (e.g. Content-Length)", 401: "Missing or invalid API key",
-          403: "Frames are not served (allow_frames is off)", 404: "No such stream, job or file",
-          409: "Conflicts with the current state", 413: "Body or upload over its size limit",
-          415: "Not multipart/form-data, or a file type not accepted", 422: "Invalid input",
-          429: "Rate limit, or too many wrong keys from this address (see Retry-After)",
-          503: "Starting, stopping, or too busy (see Retry-After)"}
+ERRORS = {
+    400: "Malformed request (e.g. Content-Length)",
+    401: "Missing or invalid API key",
+    403: "Frames are not served (allow_frames is off)",
+    404: "No such stream, job or file",
+    409: "Conflicts with the current state",
+    413: "Body or upload over its size limit",
+    415: "Not multipart/form-data, or a file type not accepted",
+    422: "Invalid input",
+    429: "Rate limit, or too many wrong keys from this address (see Retry-After)",
+    503: "Starting, stopping, or too busy (see Retry-After)",
+}
 
 
 def error_responses(*codes: int) -> dict[int | str, dict]:
@@ -83,9 +89,12 @@ class StreamRequest(StreamSpec):
 
     model_config = ConfigDict(extra="forbid", strict=True, coerce_numbers_to_str=False)
 
-    source: str = Field(min_length=1, max_length=2048,
-                        description="'sample'; a webcam index as a string ('0'); an rtsp/http(s)/rtmp/udp/tcp URL; "
-                                    "or a video file relative to the server's media folder (media_dir)")
+    source: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="'sample'; a webcam index as a string ('0'); an rtsp/http(s)/rtmp/udp/tcp URL; "
+        "or a video file relative to the server's media folder (media_dir)",
+    )
 
 
 class Settings(BaseModel):
@@ -105,20 +114,30 @@ class Settings(BaseModel):
     video_types: list[VideoType] = ["mp4", "mov", "mkv", "avi"]
     max_json_bytes: int = Field(MB, gt=0, description="largest JSON (non-multipart) request body; more: 413")
     rate_limit: int = Field(120, ge=0, description="requests per minute per client IP and key; 0 = off")
-    auth_failures: int = Field(10, ge=0, description="wrong API keys a minute from one client address before "
-                                                     "it gets 429 (all its requests); 0 = off")
-    trusted_proxies: list[str] = Field([], description="addresses or networks of reverse proxies whose "
-                                                       "X-Forwarded-For is believed; empty = the TCP peer counts")
-    media_dir: Path | None = Field(None, description="the only folder API clients may name video files in "
-                                                     "(relative names); None = no file sources over the API")
+    auth_failures: int = Field(
+        10,
+        ge=0,
+        description="wrong API keys a minute from one client address before it gets 429 (all its requests); 0 = off",
+    )
+    trusted_proxies: list[str] = Field(
+        [],
+        description="addresses or networks of reverse proxies whose "
+        "X-Forwarded-For is believed; empty = the TCP peer counts",
+    )
+    media_dir: Path | None = Field(
+        None,
+        description="the only folder API clients may name video files in "
+        "(relative names); None = no file sources over the API",
+    )
     cors_origins: list[str] = Field([], description="origins allowed by CORS; empty = CORS off")
     data_dir: Path = Field(Path("tiltwatch-data"), description="uploaded videos and job results")
     image_workers: int = Field(2, ge=1, le=32, description="analyzers for /analyze/image (one thread each)")
     image_queue: int = Field(16, ge=1, description="image requests waiting beyond this get 503")
     streams: list[StreamSpec] = Field([], description="streams added (and started) at startup")
-    analyzer: AnalyzerConfig = Field(default_factory=AnalyzerConfig.preset,
-                                     description="pipeline of streams and jobs: the CLI's fast path by default "
-                                                 "(images always use the exact path)")
+    analyzer: AnalyzerConfig = Field(
+        default_factory=AnalyzerConfig.preset,
+        description="pipeline of streams and jobs: the CLI's fast path by default (images always use the exact path)",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

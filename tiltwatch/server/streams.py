@@ -50,8 +50,15 @@ class StreamError(TiltwatchError):
 
 
 class LiveStream:
-    def __init__(self, spec: StreamSpec, store, site: SiteConfig | None, publish: Publish, blur: bool = False,
-                 config: AnalyzerConfig | None = None):
+    def __init__(
+        self,
+        spec: StreamSpec,
+        store,
+        site: SiteConfig | None,
+        publish: Publish,
+        blur: bool = False,
+        config: AnalyzerConfig | None = None,
+    ):
         self.spec = spec
         self.config = config
         self.store = store
@@ -141,12 +148,23 @@ class LiveStream:
         state = self.current_state()
         reader = self._reader
         problem = reader.problem if reader is not None else None
-        return {"id": self.spec.id, "source": masked_source(self.spec.source), "camera": self.camera,
-                "loop": self.spec.loop, "state": state, "fps": round(self.fps, 2), "frames": self.frames,
-                "faces": self.faces_now, "faces_total": self.faces, "dropped_frames": self.dropped,
-                "reconnects": self.reconnects, "queue_depth": self.queue_depth,
-                "last_error": problem if state == "degraded" and problem else self.last_error,
-                "started_at": self.started_at, "frame": self.latest_index}
+        return {
+            "id": self.spec.id,
+            "source": masked_source(self.spec.source),
+            "camera": self.camera,
+            "loop": self.spec.loop,
+            "state": state,
+            "fps": round(self.fps, 2),
+            "frames": self.frames,
+            "faces": self.faces_now,
+            "faces_total": self.faces,
+            "dropped_frames": self.dropped,
+            "reconnects": self.reconnects,
+            "queue_depth": self.queue_depth,
+            "last_error": problem if state == "degraded" and problem else self.last_error,
+            "started_at": self.started_at,
+            "frame": self.latest_index,
+        }
 
     def open_alerts(self) -> list[dict[str, Any]]:
         """Alerts open right now (their ``alert_open`` messages); empty without a site config."""
@@ -188,8 +206,15 @@ class LiveStream:
             analyzer = build_analyzer(self.config or AnalyzerConfig.preset(), camera)
             wall0 = time.time()  # the reader's t=0: stream seconds + wall0 = epoch seconds
             if self.site is not None:
-                live = LiveAlerts(self.store, self.site, self.spec.camera, masked_source(self.spec.source),
-                                  self.spec.id, self.publish, start_time=wall0)
+                live = LiveAlerts(
+                    self.store,
+                    self.site,
+                    self.spec.camera,
+                    masked_source(self.spec.source),
+                    self.spec.id,
+                    self.publish,
+                    start_time=wall0,
+                )
                 analyzer.exclude = live.staff_filter  # staff faces: counted per zone, never analysed
                 self._live = live
             reader.start()
@@ -257,23 +282,37 @@ class LiveStream:
             emo = f.smoothed.emotion or f.emotion
             pose = f.smoothed.pose or f.pose
             valence, arousal = valence_arousal(emo.probs) if emo is not None else (None, None)
-            faces.append({"track_id": f.track_id, "box": [round(v, 1) for v in f.xywh],
-                          "label": emo.label if emo else None,
-                          "probs": emo.to_dict(digits=3)["probs"] if emo else None,  # (live: 3 digits do)
-                          "pose": pose.to_dict() if pose else None,
-                          "valence": None if valence is None else round(valence, 3),
-                          "arousal": None if arousal is None else round(arousal, 3),
-                          "zone": live.zone_of(f) if live is not None else None})
-        return {"type": "frame", "stream": self.spec.id, "camera": self.camera, "frame": result.index,
-                "timestamp": round(timestamp, 3), "width": result.width, "height": result.height,
-                "fps": round(self.fps, 2), "faces": faces}
+            faces.append(
+                {
+                    "track_id": f.track_id,
+                    "box": [round(v, 1) for v in f.xywh],
+                    "label": emo.label if emo else None,
+                    "probs": emo.to_dict(digits=3)["probs"] if emo else None,  # (live: 3 digits do)
+                    "pose": pose.to_dict() if pose else None,
+                    "valence": None if valence is None else round(valence, 3),
+                    "arousal": None if arousal is None else round(arousal, 3),
+                    "zone": live.zone_of(f) if live is not None else None,
+                }
+            )
+        return {
+            "type": "frame",
+            "stream": self.spec.id,
+            "camera": self.camera,
+            "frame": result.index,
+            "timestamp": round(timestamp, 3),
+            "width": result.width,
+            "height": result.height,
+            "fps": round(self.fps, 2),
+            "faces": faces,
+        }
 
 
 class StreamManager:
     """The server's streams by id. Thread-safe."""
 
-    def __init__(self, store, site: SiteConfig | None, publish: Publish, blur: bool = False,
-                 config: AnalyzerConfig | None = None):
+    def __init__(
+        self, store, site: SiteConfig | None, publish: Publish, blur: bool = False, config: AnalyzerConfig | None = None
+    ):
         self.store = store
         self.config = config
         self.site = site
@@ -292,8 +331,9 @@ class StreamManager:
         with self._lock:
             if spec.id in self._streams:
                 raise StreamError(f"stream {spec.id!r} already exists", 409)
-            stream = self._streams[spec.id] = LiveStream(spec, self.store, self.site, self.publish, self.blur,
-                                                          self.config)
+            stream = self._streams[spec.id] = LiveStream(
+                spec, self.store, self.site, self.publish, self.blur, self.config
+            )
         return stream
 
     def get(self, stream_id: str) -> LiveStream:

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from fastapi import HTTPException, Request
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
 
 IMAGE_FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # format: (MIME types, extensions)
     "jpeg": (("image/jpeg", "image/jpg", "image/pjpeg"), (".jpg", ".jpeg")),
@@ -69,7 +69,7 @@ def _format_of(content_type: str, filename: str, allowed: list[str], kinds: dict
 
 
 def _too_big(limit: int) -> HTTPException:
-    return HTTPException(413, f"upload too large: the limit is {limit} bytes ({limit / 2 ** 20:.1f} MB)")
+    return HTTPException(413, f"upload too large: the limit is {limit} bytes ({limit / 2**20:.1f} MB)")
 
 
 class _Parts:
@@ -86,9 +86,13 @@ class _Parts:
         self._other = 0  # bytes of parts that are not the file
 
     def callbacks(self) -> dict:
-        return {"on_header_field": self.on_header_field, "on_header_value": self.on_header_value,
-                "on_header_end": self.on_header_end, "on_headers_finished": self.on_headers_finished,
-                "on_part_data": self.on_part_data}
+        return {
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+        }
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._field += data[start:end].decode("latin-1")
@@ -111,14 +115,16 @@ class _Parts:
             self._current = field_name
             return
         if field_name != self.name or self.upload is not None:
-            raise HTTPException(422, f"send one file, in the multipart field '{self.name}' "
-                                     f"(got a file in '{field_name}')")
+            raise HTTPException(
+                422, f"send one file, in the multipart field '{self.name}' (got a file in '{field_name}')"
+            )
         part_type = headers.get("content-type", "").split(";")[0].strip().lower()
         fname = PurePath(filename.decode("utf-8", "replace").replace("\\", "/")).name
         fmt = _format_of(part_type, fname, self.formats, self.kinds)
         if fmt is None:
-            raise HTTPException(415, f"unsupported file type {part_type or 'unknown'!r} ({fname}); "
-                                     f"accepted: {', '.join(self.formats)}")
+            raise HTTPException(
+                415, f"unsupported file type {part_type or 'unknown'!r} ({fname}); accepted: {', '.join(self.formats)}"
+            )
         self.upload = self._current = Upload(filename=fname, content_type=part_type, format=fmt)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -138,8 +144,15 @@ class _Parts:
             self.fields[self._current] = value
 
 
-async def receive_file(request: Request, *, limit: int, formats: list[str], kinds: dict,
-                       write: Callable[[bytes], Awaitable[None] | None], name: str = "file") -> Upload:
+async def receive_file(
+    request: Request,
+    *,
+    limit: int,
+    formats: list[str],
+    kinds: dict,
+    write: Callable[[bytes], Awaitable[None] | None],
+    name: str = "file",
+) -> Upload:
     """Stream the file in form field ``name`` into ``write``; HTTPException 413/415/422 when it cannot."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in params:
@@ -190,8 +203,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if (scope["path"] in self.uploads
-                and headers.get("content-type", "").lower().startswith("multipart/form-data")):
+        if scope["path"] in self.uploads and headers.get("content-type", "").lower().startswith("multipart/form-data"):
             await self.app(scope, receive, send)
             return
         length = headers.get("content-length")

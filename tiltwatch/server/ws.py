@@ -42,9 +42,14 @@ async def live(websocket: WebSocket) -> None:
             await websocket.close(code=POLICY_VIOLATION, reason="invalid API key")
             return
     streams = srv.streams.all() if srv.streams is not None else []
-    await websocket.send_json({"type": "hello", "streams": [s.status() for s in streams],
-                               "open_alerts": [a for s in streams for a in s.open_alerts()],
-                               "allow_frames": srv.settings.allow_frames})
+    await websocket.send_json(
+        {
+            "type": "hello",
+            "streams": [s.status() for s in streams],
+            "open_alerts": [a for s in streams for a in s.open_alerts()],
+            "allow_frames": srv.settings.allow_frames,
+        }
+    )
     with srv.hub.subscribe() as queue:
         listener = asyncio.create_task(_until_closed(websocket))
         try:

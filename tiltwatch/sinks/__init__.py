@@ -17,5 +17,13 @@ if TYPE_CHECKING:
     from .window import WindowSink
 
 __all__ = ["Sink", "JsonlSink", "SummaryCsvSink", "AnnotatedVideoSink", "WindowSink"]
-__getattr__ = lazy_exports(__name__, {"Sink": ".base", "JsonlSink": ".jsonl", "SummaryCsvSink": ".summary",
-                                      "AnnotatedVideoSink": ".video", "WindowSink": ".window"})
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Sink": ".base",
+        "JsonlSink": ".jsonl",
+        "SummaryCsvSink": ".summary",
+        "AnnotatedVideoSink": ".video",
+        "WindowSink": ".window",
+    },
+)

@@ -11,8 +11,14 @@ from ..vision.pose import rotation_from_pose
 
 # a fixed colour per emotion, BGR
 COLOURS = {
-    "neutral": (200, 200, 200), "happiness": (60, 200, 60), "surprise": (0, 200, 255), "sadness": (200, 120, 40),
-    "anger": (40, 40, 230), "disgust": (40, 140, 100), "fear": (180, 60, 180), "contempt": (120, 80, 160),
+    "neutral": (200, 200, 200),
+    "happiness": (60, 200, 60),
+    "surprise": (0, 200, 255),
+    "sadness": (200, 120, 40),
+    "anger": (40, 40, 230),
+    "disgust": (40, 140, 100),
+    "fear": (180, 60, 180),
+    "contempt": (120, 80, 160),
 }
 
 
@@ -35,8 +41,11 @@ def draw_pose_axes(image: np.ndarray, centre: tuple[float, float], pose: Pose, l
     """Head axes: red = face's right-to-left (x), green = down (y), blue = where the face points."""
     r = rotation_from_pose(pose)
     cx, cy = centre
-    for axis, colour in ((np.array([1, 0, 0]), (0, 0, 255)), (np.array([0, 1, 0]), (0, 255, 0)),
-                         (np.array([0, 0, -1]), (255, 0, 0))):
+    for axis, colour in (
+        (np.array([1, 0, 0]), (0, 0, 255)),
+        (np.array([0, 1, 0]), (0, 255, 0)),
+        (np.array([0, 0, -1]), (255, 0, 0)),
+    ):
         v = r @ axis * length
         cv2.line(image, (int(cx), int(cy)), (int(cx + v[0]), int(cy + v[1])), colour, 2, cv2.LINE_AA)
 

@@ -71,15 +71,18 @@ class OutputFolder:
             for name in self.names:
                 if (self.staging / name).exists():
                     os.replace(self.staging / name, self.out / name)
-            info = {"files": [n for n in self.names if (self.out / n).exists()],
-                    "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())} | info
+            info = {
+                "files": [n for n in self.names if (self.out / n).exists()],
+                "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            } | info
             tmp = self.staging / "run.json"
             tmp.write_text(json.dumps(info, indent=2) + "\n")
             os.replace(tmp, self.out / "run.json")
             shutil.rmtree(self.staging, ignore_errors=True)
         except OSError as exc:
-            raise OutputError(f"{self.out}: cannot move the results in ({_why(exc)}); they are in "
-                              f"{self.staging}") from None
+            raise OutputError(
+                f"{self.out}: cannot move the results in ({_why(exc)}); they are in {self.staging}"
+            ) from None
         return [self.out / n for n in info["files"]]
 
     def keep_partial(self) -> Path | None:

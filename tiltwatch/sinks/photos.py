@@ -25,16 +25,39 @@ class FacesCsvSink(Sink):
         self.path = Path(path)
         self._fh = open(self.path, "w", newline="")
         self._csv = csv.writer(self._fh)
-        self._csv.writerow(["file", "face", "x", "y", "w", "h", "score", "yaw", "pitch", "roll", "label",
-                            *(f"p_{c}" for c in EMOTIONS)])
+        self._csv.writerow(
+            [
+                "file",
+                "face",
+                "x",
+                "y",
+                "w",
+                "h",
+                "score",
+                "yaw",
+                "pitch",
+                "roll",
+                "label",
+                *(f"p_{c}" for c in EMOTIONS),
+            ]
+        )
 
     def write(self, frame: Frame, result: FrameResult) -> None:
         for i, face in enumerate(result.faces):
             pose = [round(v, 2) for v in (face.pose.yaw, face.pose.pitch, face.pose.roll)] if face.pose else [""] * 3
             emo = face.emotion
             probs = [round(float(p), 4) for p in emo.probs] if emo is not None else [""] * len(EMOTIONS)
-            self._csv.writerow([result.source, i, *(round(v, 1) for v in face.xywh), round(float(face.score), 4),
-                                *pose, emo.label if emo is not None else "", *probs])
+            self._csv.writerow(
+                [
+                    result.source,
+                    i,
+                    *(round(v, 1) for v in face.xywh),
+                    round(float(face.score), 4),
+                    *pose,
+                    emo.label if emo is not None else "",
+                    *probs,
+                ]
+            )
 
     def close(self) -> None:
         if not self._fh.closed:

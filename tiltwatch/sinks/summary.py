@@ -48,8 +48,13 @@ class SummaryCsvSink(Sink):
     def rows(self) -> list[dict]:
         out = []
         for tid, tr in sorted(self.tracks.items()):
-            row = {"track_id": tid, "first_seen_s": round(tr.first, 3), "last_seen_s": round(tr.last, 3),
-                   "duration_s": round(tr.last - tr.first, 3), "frames": tr.frames}
+            row = {
+                "track_id": tid,
+                "first_seen_s": round(tr.first, 3),
+                "last_seen_s": round(tr.last, 3),
+                "duration_s": round(tr.last - tr.first, 3),
+                "frames": tr.frames,
+            }
             mean = tr.prob_sum / tr.emotion_frames if tr.emotion_frames else None
             row["dominant_emotion"] = self.classes[int(np.argmax(mean))] if mean is not None else ""
             for i, c in enumerate(self.classes or ()):
@@ -62,8 +67,11 @@ class SummaryCsvSink(Sink):
 
     def close(self) -> None:
         rows = self.rows()
-        fields = list(rows[0]) if rows else ["track_id", "first_seen_s", "last_seen_s", "duration_s", "frames",
-                                              "dominant_emotion"]
+        fields = (
+            list(rows[0])
+            if rows
+            else ["track_id", "first_seen_s", "last_seen_s", "duration_s", "frames", "dominant_emotion"]
+        )
         with open(self.path, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()

@@ -15,8 +15,15 @@ from .draw import annotate
 
 
 class AnnotatedVideoSink(Sink):
-    def __init__(self, path: str | Path, fps: float = 25.0, blur: bool = False, crf: int = 23,
-                 preset: str = "superfast", tune: str | None = "zerolatency"):
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float = 25.0,
+        blur: bool = False,
+        crf: int = 23,
+        preset: str = "superfast",
+        tune: str | None = "zerolatency",
+    ):
         """``preset``: x264 speed; measured at 720p, CPU per frame: veryfast 19.5 ms, superfast 11.1 ms
         (file 1.6x larger), ultrafast 7.2 ms (3.8x larger). ``tune="zerolatency"`` (no look-ahead, no
         B-frames: every frame leaves the encoder at once) cut superfast from 11.6 to 7.9 ms a frame on
@@ -32,8 +39,9 @@ class AnnotatedVideoSink(Sink):
         self._size = None
 
     def _open(self, w: int, h: int) -> None:
-        self._container = av.open(str(self.path), mode="w",
-                                  options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
+        self._container = av.open(
+            str(self.path), mode="w", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+        )
         rate = Fraction(self.fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = w - w % 2, h - h % 2  # yuv420p needs even sides
@@ -41,7 +49,8 @@ class AnnotatedVideoSink(Sink):
         # fragmented MP4, a keyframe and a fragment every 2 s: a run that is killed (SIGKILL, power)
         # leaves a file that plays up to its last fragment (a plain MP4 has no index until closed)
         self._stream.options = {"crf": str(self.crf), "preset": self.preset, "g": str(max(1, round(2 * self.fps)))} | (
-            {"tune": self.tune} if self.tune else {})
+            {"tune": self.tune} if self.tune else {}
+        )
         self._size = (w, h)
 
     def write(self, frame: Frame, result: FrameResult) -> None:

@@ -23,8 +23,17 @@ if TYPE_CHECKING:
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
-__all__ = ["Frame", "FrameSource", "ImageSource", "SampleSource", "StreamSource", "VideoFileSource",
-           "open_source", "read_image", "to_bgr8"]
+__all__ = [
+    "Frame",
+    "FrameSource",
+    "ImageSource",
+    "SampleSource",
+    "StreamSource",
+    "VideoFileSource",
+    "open_source",
+    "read_image",
+    "to_bgr8",
+]
 
 
 # video files need PyAV; it loads on first use, so that the training side, which reads image

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
 from .base import Frame, FrameSource
-
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".jp2"}
 MIN_SIDE = 16  # below this no face can be found; say so instead of returning nothing
@@ -27,7 +26,9 @@ def to_bgr8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise InputError(f"{name}: unsupported image shape {image.shape}")
     if min(image.shape[:2]) < MIN_SIDE:
-        raise InputError(f"{name}: image is {image.shape[1]}x{image.shape[0]}, too small to hold a face (min {MIN_SIDE}px)")
+        raise InputError(
+            f"{name}: image is {image.shape[1]}x{image.shape[0]}, too small to hold a face (min {MIN_SIDE}px)"
+        )
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype in (np.float32, np.float64):
@@ -94,11 +95,15 @@ class ImageSource(FrameSource):
             self.names = [str(p.relative_to(path)) for p in self.paths]
             subfolders = [p for p in path.iterdir() if p.is_dir()] if not recursive else []
             if subfolders:
-                self.notes.append(f"{len(subfolders)} sub-folder(s) of {path} skipped (e.g. {subfolders[0].name}); "
-                                  "pass --recursive to analyse them too")
+                self.notes.append(
+                    f"{len(subfolders)} sub-folder(s) of {path} skipped (e.g. {subfolders[0].name}); "
+                    "pass --recursive to analyse them too"
+                )
             if not self.paths:
-                raise InputError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})"
-                                 + ("; it has sub-folders: pass --recursive" if subfolders else ""))
+                raise InputError(
+                    f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})"
+                    + ("; it has sub-folders: pass --recursive" if subfolders else "")
+                )
         else:
             self.paths, self.names = [path], [path.name]
             self._single = read_image(path)  # one file: fail now, before any model loads

@@ -12,7 +12,7 @@ Usage::
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np

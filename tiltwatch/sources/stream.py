@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 
@@ -59,7 +59,9 @@ class StreamSource(FrameSource):
                     self.skipped.append(f"{self.name}: stream dropped; gave up after {self.max_retries} reconnects")
                     break
                 delay = self.backoff * 2 ** (failures - 1)
-                log.warning("%s: stream dropped, reconnecting in %.1fs (%d/%d)", self.name, delay, failures, self.max_retries)
+                log.warning(
+                    "%s: stream dropped, reconnecting in %.1fs (%d/%d)", self.name, delay, failures, self.max_retries
+                )
                 self._cap.release()
                 if self._stop.wait(delay):
                     break

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import av
 import cv2
@@ -62,8 +62,10 @@ class VideoFileSource(FrameSource):
                 index += 1
         self.ended_early = bool(self._stream.frames and index < self._stream.frames)
         if self.ended_early:  # a cut or damaged file: its header promised more
-            self.skipped.append(f"{self.path}: ended early, after {index} of the {self._stream.frames} frames "
-                                "its header lists (a cut or damaged file)")
+            self.skipped.append(
+                f"{self.path}: ended early, after {index} of the {self._stream.frames} frames "
+                "its header lists (a cut or damaged file)"
+            )
 
     def close(self) -> None:
         self._container.close()
@@ -75,4 +77,3 @@ def to_bgr(vf: av.VideoFrame) -> np.ndarray:
     if vf.format.name == "yuv420p" and vf.width % 2 == 0 and vf.height % 2 == 0:
         return cv2.cvtColor(vf.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
     return vf.to_ndarray(format="bgr24")
-

@@ -39,14 +39,19 @@ def parse_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"not a database URL: {masked(url)} (expected e.g. sqlite:///tiltwatch.db "
-                          "or postgresql://user:password@host/db)") from None
+        raise ConfigError(
+            f"not a database URL: {masked(url)} (expected e.g. sqlite:///tiltwatch.db "
+            "or postgresql://user:password@host/db)"
+        ) from None
     return parsed.set(drivername=DEFAULT_DRIVERS.get(parsed.drivername, parsed.drivername))
 
 
 def is_sqlite_file(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+    return (
+        url.get_backend_name() == "sqlite"
+        and url.database not in (None, "", ":memory:")
         and not url.database.startswith("file:")
+    )
 
 
 def make_engine(url: URL) -> Engine:
@@ -113,6 +118,7 @@ def plain(value: Any) -> Any:
 
 def to_json(value: Any) -> str:
     """JSON for the JSON columns, numpy values included."""
+
     def default(obj: Any) -> Any:
         if callable(getattr(obj, "tolist", None)):
             return obj.tolist()

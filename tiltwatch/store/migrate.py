@@ -15,7 +15,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, URL, create_engine, text
+from sqlalchemy import URL, Connection, create_engine, text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 LOCK_ID = 0x7417  # PostgreSQL advisory lock held while migrating

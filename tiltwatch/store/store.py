@@ -75,8 +75,13 @@ class Store:
     everything added so far. Thread-safe; an in-memory SQLite database is per thread.
     """
 
-    def __init__(self, url: str = "sqlite:///tiltwatch.db", batch_size: int = 200,
-                 batch_seconds: float = 2.0, create: bool = True) -> None:
+    def __init__(
+        self,
+        url: str = "sqlite:///tiltwatch.db",
+        batch_size: int = 200,
+        batch_seconds: float = 2.0,
+        create: bool = True,
+    ) -> None:
         """``create=False``: for commands that only read or delete: an SQLite file that is not there is
         an error (a mistyped path), never a new empty store."""
         if batch_size < 1:
@@ -128,21 +133,24 @@ class Store:
         """Write what is buffered, then mark ``run_id`` ended at ``at`` (default: now)."""
         self.flush()
         with self._transaction("end a run") as session:
-            result = session.execute(update(RunRow).where(RunRow.run_id == run_id)
-                                     .values(ended_at=time.time() if at is None else at))
+            result = session.execute(
+                update(RunRow).where(RunRow.run_id == run_id).values(ended_at=time.time() if at is None else at)
+            )
         if result.rowcount == 0:
             raise TiltwatchError(f"no run {run_id!r} in {self.url}")
 
-    def close_abandoned(self, camera: str | None = None, now: float | None = None,
-                        quiet_s: float = ABANDONED_S) -> int:
+    def close_abandoned(self, camera: str | None = None, now: float | None = None, quiet_s: float = ABANDONED_S) -> int:
         """Close the runs (of ``camera``, or all) still open with nothing written for ``quiet_s``: their
         process was killed. Each ends at its last record and is marked ``interrupted``, with its open
         visits, so that no later report counts them as going on. Returns how many were closed."""
         cutoff = (time.time() if now is None else now) - quiet_s
         self.flush()
         with self._transaction("close abandoned runs") as session:
-            runs = session.execute(select(RunRow.run_id, RunRow.started_at).where(
-                RunRow.ended_at.is_(None), *([RunRow.camera == camera] if camera is not None else []))).all()
+            runs = session.execute(
+                select(RunRow.run_id, RunRow.started_at).where(
+                    RunRow.ended_at.is_(None), *([RunRow.camera == camera] if camera is not None else [])
+                )
+            ).all()
             closed = 0
             for run_id, started in runs:
                 last = session.scalar(select(func.max(VisitRow.end)).where(VisitRow.run_id == run_id))
@@ -150,8 +158,11 @@ class Store:
                 if last >= cutoff:
                     continue  # still writing: a live run of another process
                 session.execute(update(RunRow).where(RunRow.run_id == run_id).values(ended_at=last, interrupted=True))
-                session.execute(update(VisitRow).where(VisitRow.run_id == run_id, VisitRow.closed.is_(False))
-                                .values(closed=True, interrupted=True))
+                session.execute(
+                    update(VisitRow)
+                    .where(VisitRow.run_id == run_id, VisitRow.closed.is_(False))
+                    .values(closed=True, interrupted=True)
+                )
                 closed += 1
         return closed
 
@@ -196,8 +207,9 @@ class Store:
                         self._write(session)
                 except SQLAlchemyError as e:
                     self._retry_at = time.monotonic() + self.batch_seconds
-                    raise TiltwatchError(f"could not write {count} records to {self.url}: "
-                                         f"{one_line(e, self._url)}") from None
+                    raise TiltwatchError(
+                        f"could not write {count} records to {self.url}: {one_line(e, self._url)}"
+                    ) from None
                 for rows in self._rows.values():
                     rows.clear()
                 self._visits.clear()
@@ -224,8 +236,7 @@ class Store:
 
     def _maybe_flush(self) -> None:
         now = time.monotonic()
-        if now >= self._retry_at and (self.pending >= self.batch_size
-                                      or now - self._last_write >= self.batch_seconds):
+        if now >= self._retry_at and (self.pending >= self.batch_size or now - self._last_write >= self.batch_seconds):
             self.flush()
 
     def _write(self, session: Session) -> None:
@@ -235,7 +246,7 @@ class Store:
         # Upsert without dialect-specific ON CONFLICT: find which keys exist, update those, insert the rest.
         visits = list(self._visits.values())
         for i in range(0, len(visits), KEYS_PER_QUERY):
-            chunk = visits[i:i + KEYS_PER_QUERY]
+            chunk = visits[i : i + KEYS_PER_QUERY]
             keys = [v["visit_key"] for v in chunk]
             existing = set(session.scalars(select(VisitRow.visit_key).where(VisitRow.visit_key.in_(keys))))
             new = [v for v in chunk if v["visit_key"] not in existing]
@@ -247,31 +258,60 @@ class Store:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def observations(self, camera: str | None = None, start: float | None = None, end: float | None = None,
-                     zone: str | None = None, visit_key: str | None = None) -> list[Observation]:
+    def observations(
+        self,
+        camera: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        zone: str | None = None,
+        visit_key: str | None = None,
+    ) -> list[Observation]:
         """Observations with ``start <= t < end``, oldest first."""
-        return self._select(Observation, ObservationRow, ObservationRow.t, ObservationRow.t, start, end,
-                            camera=camera, zone=zone, visit_key=visit_key)
+        return self._select(
+            Observation,
+            ObservationRow,
+            ObservationRow.t,
+            ObservationRow.t,
+            start,
+            end,
+            camera=camera,
+            zone=zone,
+            visit_key=visit_key,
+        )
 
-    def visits(self, camera: str | None = None, start: float | None = None, end: float | None = None,
-               zone: str | None = None, closed: bool | None = None) -> list[Visit]:
+    def visits(
+        self,
+        camera: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        zone: str | None = None,
+        closed: bool | None = None,
+    ) -> list[Visit]:
         """Visits overlapping ``[start, end)``, by start time; ``zone``: visits that touched it."""
-        visits = self._select(Visit, VisitRow, VisitRow.start, VisitRow.end, start, end,
-                              camera=camera, closed=closed)
+        visits = self._select(Visit, VisitRow, VisitRow.start, VisitRow.end, start, end, camera=camera, closed=closed)
         # Zones live in a JSON list; filtering here keeps the query the same on every database.
         return visits if zone is None else [v for v in visits if zone in v.zones]
 
-    def alerts(self, camera: str | None = None, start: float | None = None, end: float | None = None,
-               kind: str | None = None, zone: str | None = None) -> list[Alert]:
+    def alerts(
+        self,
+        camera: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        kind: str | None = None,
+        zone: str | None = None,
+    ) -> list[Alert]:
         """Alerts overlapping ``[start, end)``, by start time."""
-        return self._select(Alert, AlertRow, AlertRow.start, AlertRow.end, start, end,
-                            camera=camera, kind=kind, zone=zone)
+        return self._select(
+            Alert, AlertRow, AlertRow.start, AlertRow.end, start, end, camera=camera, kind=kind, zone=zone
+        )
 
-    def zone_counts(self, camera: str | None = None, start: float | None = None, end: float | None = None,
-                    zone: str | None = None) -> list[ZoneCount]:
+    def zone_counts(
+        self, camera: str | None = None, start: float | None = None, end: float | None = None, zone: str | None = None
+    ) -> list[ZoneCount]:
         """Staff-zone counts with ``start <= t < end``, oldest first."""
-        return self._select(ZoneCount, ZoneCountRow, ZoneCountRow.t, ZoneCountRow.t, start, end,
-                            camera=camera, zone=zone)
+        return self._select(
+            ZoneCount, ZoneCountRow, ZoneCountRow.t, ZoneCountRow.t, start, end, camera=camera, zone=zone
+        )
 
     def cameras(self) -> list[str]:
         """Every camera with a run or a record, sorted."""
@@ -280,9 +320,16 @@ class Store:
         with self._transaction("list cameras") as session:
             return sorted(session.scalars(query))
 
-    def _select(self, record: type[R], table: type[Base], first: InstrumentedAttribute,
-                last: InstrumentedAttribute, start: float | None, end: float | None,
-                **equal: Any) -> list[R]:
+    def _select(
+        self,
+        record: type[R],
+        table: type[Base],
+        first: InstrumentedAttribute,
+        last: InstrumentedAttribute,
+        start: float | None,
+        end: float | None,
+        **equal: Any,
+    ) -> list[R]:
         """Rows whose span ``[first, last]`` overlaps ``[start, end)`` (a point when first is last)."""
         self.flush()
         query = select(*(getattr(table, f.name) for f in fields(record)))
@@ -304,13 +351,20 @@ class Store:
             raise ConfigError(f"older_than_days must be >= 0, got {older_than_days}")
         cutoff = (time.time() if now is None else now) - older_than_days * DAY_S
         self.flush()
-        old = {ObservationRow: ObservationRow.t < cutoff, ZoneCountRow: ZoneCountRow.t < cutoff,
-               AlertRow: AlertRow.end < cutoff, VisitRow: VisitRow.end < cutoff,
-               RunRow: RunRow.ended_at < cutoff}  # NULL (still running) never compares older
+        old = {
+            ObservationRow: ObservationRow.t < cutoff,
+            ZoneCountRow: ZoneCountRow.t < cutoff,
+            AlertRow: AlertRow.end < cutoff,
+            VisitRow: VisitRow.end < cutoff,
+            RunRow: RunRow.ended_at < cutoff,
+        }  # NULL (still running) never compares older
         with self._transaction("purge old rows") as session:
-            return {table.__tablename__: session.execute(delete(table).where(condition),
-                                                         execution_options={"synchronize_session": False}).rowcount
-                    for table, condition in old.items()}
+            return {
+                table.__tablename__: session.execute(
+                    delete(table).where(condition), execution_options={"synchronize_session": False}
+                ).rowcount
+                for table, condition in old.items()
+            }
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[Session]:

@@ -38,8 +38,14 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
 
 
 class TrackSmoother:
-    def __init__(self, tau: float = 0.5, forget_after: float = 10.0, pose_min_cutoff: float | None = None,
-                 pose_beta: float = 0.05, speed_cutoff: float = 1.0):
+    def __init__(
+        self,
+        tau: float = 0.5,
+        forget_after: float = 10.0,
+        pose_min_cutoff: float | None = None,
+        pose_beta: float = 0.05,
+        speed_cutoff: float = 1.0,
+    ):
         """``pose_min_cutoff`` (Hz): One Euro for the pose, whose cut-off is ``pose_min_cutoff + pose_beta *
         |speed|`` (speed in degrees a second, itself low-passed at ``speed_cutoff`` Hz); None: as emotion."""
         if tau < 0:
@@ -62,16 +68,21 @@ class TrackSmoother:
         if st.pose is None or dt <= 0:
             return pose.copy(), st.pose_speed
         raw_speed = (pose - st.pose) / dt
-        speed = raw_speed if st.pose_speed is None else st.pose_speed + _alpha(self.speed_cutoff, dt) * (
-            raw_speed - st.pose_speed)
+        speed = (
+            raw_speed
+            if st.pose_speed is None
+            else st.pose_speed + _alpha(self.speed_cutoff, dt) * (raw_speed - st.pose_speed)
+        )
         a = _alpha(self.pose_min_cutoff + self.pose_beta * np.abs(speed), dt)
         return st.pose + a * (pose - st.pose), speed
 
     @staticmethod
     def _smoothed(st: _State, face: FaceResult) -> Smoothed:
         classes = face.emotion.classes if face.emotion else None
-        return Smoothed(pose=Pose.from_array(st.pose) if st.pose is not None else None,
-                        emotion=Emotion(st.probs, classes) if st.probs is not None and classes else None)
+        return Smoothed(
+            pose=Pose.from_array(st.pose) if st.pose is not None else None,
+            emotion=Emotion(st.probs, classes) if st.probs is not None and classes else None,
+        )
 
     def update(self, faces: list[FaceResult], timestamp: float) -> None:
         """Abstained faces (``face.abstained``) change no state; they get the track's smoothed values so far."""

@@ -42,8 +42,15 @@ class FaceTracker:
     """ByteTrack over face boxes. ``lost_seconds``: how long an unseen face keeps its id;
     ``look_gate``: the largest colour distance at which a lost id is given back (None: any)."""
 
-    def __init__(self, fps: float = 25.0, lost_seconds: float = 2.0, match_threshold: float = 0.8,
-                 activation_threshold: float = 0.5, min_frames: int = 1, look_gate: float | None = 0.4):
+    def __init__(
+        self,
+        fps: float = 25.0,
+        lost_seconds: float = 2.0,
+        match_threshold: float = 0.8,
+        activation_threshold: float = 0.5,
+        min_frames: int = 1,
+        look_gate: float | None = 0.4,
+    ):
         warnings.filterwarnings("ignore", message=".*ByteTrack.*deprecated", category=FutureWarning)
         self.lost_frames = max(1, int(round(lost_seconds * fps)))
         # supervision 0.30.x keeps ByteTrack in-tree (0.31 moved it to a numpy-2-only package).
@@ -77,8 +84,7 @@ class FaceTracker:
         tracked = self._bt.update_with_detections(dets)
         # ByteTrack returns a bare empty result (no "index") when it confirms nothing
         raw = {} if len(tracked) == 0 else {int(i): int(t) for i, t in zip(tracked.data["index"], tracked.tracker_id)}
-        looks = [signature(image, f.box) if image is not None and self.look_gate is not None else None
-                 for f in faces]
+        looks = [signature(image, f.box) if image is not None and self.look_gate is not None else None for f in faces]
         visible = {self._alias[t] for t in raw.values() if t in self._alias}
         for i, tid in sorted(raw.items(), key=lambda kv: kv[1] in self._alias, reverse=True):
             rid = self._alias.get(tid)

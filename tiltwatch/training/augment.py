@@ -36,10 +36,13 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator | None = N
     scl = 1 + (rand(n) * 2 - 1) * cfg.scale
     flip = torch.where(rand(n) < cfg.flip, -1.0, 1.0)
     cos, sin = torch.cos(ang) / scl, torch.sin(ang) / scl
-    theta = torch.stack([
-        torch.stack([cos * flip, -sin, (rand(n) * 2 - 1) * cfg.shift * 2], 1),
-        torch.stack([sin * flip, cos, (rand(n) * 2 - 1) * cfg.shift * 2], 1),
-    ], 1)
+    theta = torch.stack(
+        [
+            torch.stack([cos * flip, -sin, (rand(n) * 2 - 1) * cfg.shift * 2], 1),
+            torch.stack([sin * flip, cos, (rand(n) * 2 - 1) * cfg.shift * 2], 1),
+        ],
+        1,
+    )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -61,7 +64,9 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator | None = N
         cy, cx = (rand(n) * h).long(), (rand(n) * w).long()
         ys = torch.arange(h, device=dev).view(1, h, 1)
         xs = torch.arange(w, device=dev).view(1, 1, w)
-        box = ((ys - cy.view(n, 1, 1)).abs() <= side.view(n, 1, 1) // 2) & ((xs - cx.view(n, 1, 1)).abs() <= side.view(n, 1, 1) // 2)
+        box = ((ys - cy.view(n, 1, 1)).abs() <= side.view(n, 1, 1) // 2) & (
+            (xs - cx.view(n, 1, 1)).abs() <= side.view(n, 1, 1) // 2
+        )
         box &= (rand(n) < cfg.occlude).view(n, 1, 1)
         x = x.masked_fill(box[:, None], 0.0)
     return x.clamp(-1.5, 1.5)

@@ -46,9 +46,13 @@ def adjustment_bias(tau: float, train_labels: np.ndarray, n: int) -> np.ndarray:
     return bias - bias.mean()
 
 
-def tune_logit_adjustment(logits: np.ndarray, labels: np.ndarray, train_labels: np.ndarray,
-                          max_acc_drop: float = 0.01,
-                          min_balanced: float | None = None) -> tuple[np.ndarray, dict]:
+def tune_logit_adjustment(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    train_labels: np.ndarray,
+    max_acc_drop: float = 0.01,
+    min_balanced: float | None = None,
+) -> tuple[np.ndarray, dict]:
     log_prior = _log_prior(train_labels, logits.shape[1])
     scores = [(float(t), *accuracies(logits - t * log_prior, labels)) for t in TAUS]  # (tau, acc, balanced)
     base = scores[0]
@@ -60,6 +64,9 @@ def tune_logit_adjustment(logits: np.ndarray, labels: np.ndarray, train_labels: 
         reaching = [s for s in scores if s[2] >= min_balanced]
         best = max(reaching, key=lambda s: s[1]) if reaching else max(scores, key=lambda s: s[2])
     return adjustment_bias(best[0], train_labels, logits.shape[1]), {
-        "tau": round(best[0], 2), "valid_accuracy_before": round(base[1], 4),
-        "valid_balanced_accuracy_before": round(base[2], 4), "valid_accuracy_after": round(best[1], 4),
-        "valid_balanced_accuracy_after": round(best[2], 4)} | rule
+        "tau": round(best[0], 2),
+        "valid_accuracy_before": round(base[1], 4),
+        "valid_balanced_accuracy_before": round(base[2], 4),
+        "valid_accuracy_after": round(best[1], 4),
+        "valid_balanced_accuracy_after": round(best[2], 4),
+    } | rule

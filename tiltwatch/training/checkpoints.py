@@ -66,8 +66,14 @@ def _last_epoch(path: Path, state: dict) -> dict:
     cfg = state.get("config") or json.loads(config.read_text())
     # a run that trained on its valid split logged scores that estimate nothing: leave them out
     scores = {} if cfg.get("train_on_valid") else _logged_scores(path.parent / "metrics.csv", state["epoch"] + 1)
-    return {"model": weights, "config": cfg, "epoch": state["epoch"],
-            "valid_acc": scores.get("valid_acc"), "valid_aux_acc": scores.get("valid_aux_acc"), "selected": "last epoch"}
+    return {
+        "model": weights,
+        "config": cfg,
+        "epoch": state["epoch"],
+        "valid_acc": scores.get("valid_acc"),
+        "valid_aux_acc": scores.get("valid_aux_acc"),
+        "selected": "last epoch",
+    }
 
 
 def _logged_scores(metrics: Path, epoch: int) -> dict:

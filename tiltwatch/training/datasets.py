@@ -69,8 +69,12 @@ class FaceSet:
         """This set followed by ``other`` (same image size and classes)."""
         if self.images.shape[1:] != other.images.shape[1:] or self.targets.shape[1] != other.targets.shape[1]:
             raise InputError("cannot join face sets of different image sizes or class counts")
-        return FaceSet(np.concatenate([self.images, other.images]), np.concatenate([self.targets, other.targets]),
-                       np.concatenate([self.labels, other.labels]), self.names + other.names)
+        return FaceSet(
+            np.concatenate([self.images, other.images]),
+            np.concatenate([self.targets, other.targets]),
+            np.concatenate([self.labels, other.labels]),
+            self.names + other.names,
+        )
 
 
 def _read_grey(path: Path) -> np.ndarray:
@@ -142,8 +146,10 @@ def ferplus_fer2013_labels(root: str | Path, names: list[str]) -> np.ndarray:
     """
     path = Path(root) / "fer2013_labels.csv"
     if not path.is_file():
-        raise InputError(f"{root}: no fer2013_labels.csv (image,usage,fer2013_emotion,dup_conflict) beside the "
-                         "FER+ folders; it is needed for the FER2013 head")
+        raise InputError(
+            f"{root}: no fer2013_labels.csv (image,usage,fer2013_emotion,dup_conflict) beside the "
+            "FER+ folders; it is needed for the FER2013 head"
+        )
     by_name: dict[str, int] = {}
     with open(path, newline="") as fh:
         for i, row in enumerate(csv.DictReader(fh), start=2):
@@ -165,6 +171,7 @@ def _cache_path(cache_dir, label_file: Path, size: int) -> Path | None:
 
 # ---------------------------------------------------------------------------------------------
 # every dataset kind behind one entry point
+
 
 class MissingSplitError(InputError):
     """The dataset has no such split (RAF-DB: no ``valid``); training can hold out part of train instead."""
@@ -227,8 +234,10 @@ def load_fer2013_csv(path: str | Path, split: str, size: int = 48) -> FaceSet:
             reader = csv.DictReader(fh)
             missing = [c for c in FER2013_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
-                raise InputError(f"{path}: not a fer2013.csv (missing column(s) {', '.join(missing)}; "
-                                 f"expected {','.join(FER2013_COLUMNS)})")
+                raise InputError(
+                    f"{path}: not a fer2013.csv (missing column(s) {', '.join(missing)}; "
+                    f"expected {','.join(FER2013_COLUMNS)})"
+                )
             for row in reader:
                 if row["Usage"] != usage:
                     continue
@@ -247,8 +256,10 @@ def load_fer2013_csv(path: str | Path, split: str, size: int = 48) -> FaceSet:
 
 def _fer2013_label(text: str, where: str) -> int:
     if text.strip() not in {str(i) for i in range(len(FER2013_CLASSES))}:
-        raise InputError(f"{where}: emotion must be 0..6 "
-                         f"({', '.join(f'{i} {c}' for i, c in enumerate(FER2013_CLASSES))}), got {text!r}")
+        raise InputError(
+            f"{where}: emotion must be 0..6 "
+            f"({', '.join(f'{i} {c}' for i, c in enumerate(FER2013_CLASSES))}), got {text!r}"
+        )
     return EMOTIONS.index(FER2013_CLASSES[int(text)])
 
 
@@ -286,15 +297,24 @@ def fer2013_folder_files(root: str | Path, split: str) -> Files:
     private = ["PrivateTest" in p.name for p in files[0]]
     if split == "valid":
         if not any(public):
-            raise MissingSplitError(f"{test}: no PublicTest* files, so no 'valid' split (Kaggle's FER2013 test/ "
-                                    "holds PublicTest_* and PrivateTest_* files)")
+            raise MissingSplitError(
+                f"{test}: no PublicTest* files, so no 'valid' split (Kaggle's FER2013 test/ "
+                "holds PublicTest_* and PrivateTest_* files)"
+            )
         return _keep(files, public)
     return _keep(files, private) if any(private) else files
 
 
 #: RAF-DB basic's labels 1..7 in tiltwatch's names.
-RAFDB_CLASSES = {"1": "surprise", "2": "fear", "3": "disgust", "4": "happiness", "5": "sadness", "6": "anger",
-                 "7": "neutral"}
+RAFDB_CLASSES = {
+    "1": "surprise",
+    "2": "fear",
+    "3": "disgust",
+    "4": "happiness",
+    "5": "sadness",
+    "6": "anger",
+    "7": "neutral",
+}
 RAFDB_LABEL_FILE = "EmoLabel/list_patition_label.txt"  # sic: RAF-DB's own spelling
 
 
@@ -315,8 +335,10 @@ def rafdb_files(root: str | Path, split: str) -> Files:
         if not parts:
             continue
         if len(parts) != 2 or parts[1] not in RAFDB_CLASSES:
-            raise InputError(f"{label_file} line {n}: expected 'NAME LABEL' with LABEL 1..7 "
-                             f"({', '.join(f'{k} {v}' for k, v in RAFDB_CLASSES.items())}), got {line.strip()!r}")
+            raise InputError(
+                f"{label_file} line {n}: expected 'NAME LABEL' with LABEL 1..7 "
+                f"({', '.join(f'{k} {v}' for k, v in RAFDB_CLASSES.items())}), got {line.strip()!r}"
+            )
         name = Path(parts[0])
         if name.name.startswith(f"{split}_"):
             paths.append(images / (f"{name.stem}_aligned{name.suffix}" if aligned else name.name))
@@ -328,8 +350,16 @@ def rafdb_files(root: str | Path, split: str) -> Files:
 
 #: AffectNet's numbered class folders 0..7 in tiltwatch's names.
 _AFFECTNET_LAYOUT = "AffectNet's image folders ROOT/{train,val}/<class>/"
-AFFECTNET_NUMBERS = {"0": "neutral", "1": "happiness", "2": "sadness", "3": "surprise", "4": "fear", "5": "disgust",
-                     "6": "anger", "7": "contempt"}
+AFFECTNET_NUMBERS = {
+    "0": "neutral",
+    "1": "happiness",
+    "2": "sadness",
+    "3": "surprise",
+    "4": "fear",
+    "5": "disgust",
+    "6": "anger",
+    "7": "contempt",
+}
 
 
 def affectnet_files(root: str | Path, split: str) -> Files:
@@ -347,6 +377,7 @@ def folder_files(root: str | Path, split: str) -> Files:
 
 
 # --- the registry -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DatasetKind:
@@ -377,8 +408,12 @@ DATASET_KINDS: Mapping[str, DatasetKind] = {
     "ferplus": DatasetKind("FER+", _SPLITS3, lambda root, split, size: load_ferplus(root, split, size)),
     "fer2013": DatasetKind("FER2013 CSV", _SPLITS3, load_fer2013_csv),
     "fer2013-folders": _file_kind("FER2013 folders", _SPLITS3, fer2013_folder_files),
-    "rafdb": _file_kind("RAF-DB", ("train", "test"), rafdb_files,
-                        "to validate, hold out part of train (valid_fraction: 0.1 in a training config)"),
+    "rafdb": _file_kind(
+        "RAF-DB",
+        ("train", "test"),
+        rafdb_files,
+        "to validate, hold out part of train (valid_fraction: 0.1 in a training config)",
+    ),
     "affectnet": _file_kind("AffectNet", _SPLITS3, affectnet_files),
     "folder": _file_kind("class folders", (), folder_files),
     "packed": DatasetKind("packed file", _SPLITS3, _load_packed),

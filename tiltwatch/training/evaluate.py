@@ -118,17 +118,27 @@ def metrics(labels: np.ndarray, pred: np.ndarray, classes: tuple[str, ...]) -> d
         support, predicted = int((labels == i).sum()), int((pred == i).sum())
         p = tp / predicted if predicted else 0.0
         r = tp / support if support else 0.0
-        per_class[c] = {"precision": round(p, 4), "recall": round(r, 4),
-                        "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0, "support": support}
+        per_class[c] = {
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+            "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+            "support": support,
+        }
     cm = np.zeros((len(idx), len(idx)), int)
     pos = {i: k for k, i in enumerate(idx)}
     for t, p in zip(labels, pred):
         cm[pos[int(t)], pos[int(p)]] += 1
     acc_ci, bal_ci = bootstrap_ci(labels, pred)
-    return {"n": int(len(labels)), "accuracy": round(float((labels == pred).mean()), 4),
-            "balanced_accuracy": round(float(np.mean([v["recall"] for v in per_class.values()])), 4),
-            "accuracy_ci95": acc_ci, "balanced_accuracy_ci95": bal_ci,
-            "per_class": per_class, "confusion": cm.tolist(), "classes": list(classes)}
+    return {
+        "n": int(len(labels)),
+        "accuracy": round(float((labels == pred).mean()), 4),
+        "balanced_accuracy": round(float(np.mean([v["recall"] for v in per_class.values()])), 4),
+        "accuracy_ci95": acc_ci,
+        "balanced_accuracy_ci95": bal_ci,
+        "per_class": per_class,
+        "confusion": cm.tolist(),
+        "classes": list(classes),
+    }
 
 
 def bootstrap_ci(labels: np.ndarray, pred: np.ndarray, resamples: int = 1000) -> tuple[list, list]:
@@ -146,8 +156,10 @@ def bootstrap_ci(labels: np.ndarray, pred: np.ndarray, resamples: int = 1000) ->
         support = np.bincount(y, minlength=present.max() + 1)[present]
         hits = np.bincount(y[right], minlength=present.max() + 1)[present]
         bals.append(np.mean(hits[support > 0] / support[support > 0]))  # a rare class may draw no face
-    return ([round(float(q), 4) for q in np.percentile(accs, [2.5, 97.5])],
-            [round(float(q), 4) for q in np.percentile(bals, [2.5, 97.5])])
+    return (
+        [round(float(q), 4) for q in np.percentile(accs, [2.5, 97.5])],
+        [round(float(q), 4) for q in np.percentile(bals, [2.5, 97.5])],
+    )
 
 
 #: dataset kinds whose labels follow another convention than FER+'s votes -> the head trained on it
@@ -174,8 +186,14 @@ def predict(clf: EmotionClassifier, crops: np.ndarray, classes: tuple[str, ...],
     return masked.argmax(1)
 
 
-def evaluate(spec: str, model: str = DEFAULT_MODEL, tta: bool = False, crop: str = "none",
-             name_filter: str | None = None, head: str = "auto") -> dict:
+def evaluate(
+    spec: str,
+    model: str = DEFAULT_MODEL,
+    tta: bool = False,
+    crop: str = "none",
+    name_filter: str | None = None,
+    head: str = "auto",
+) -> dict:
     clf = EmotionClassifier.load(model, head=choose_head(spec, model, head))
     ds = load_eval_set(spec, name_filter, whole_photos=crop == "detect")
     crops, found = ds.images, np.ones(len(ds.labels), bool)
@@ -203,18 +221,26 @@ def path_agreement(spec: str, model: str = DEFAULT_MODEL, n: int = 500) -> dict:
     f = found
     if not f.any():
         raise InputError(f"{spec}: the live path found no face in {len(idx)} images; nothing to compare")
-    return {"dataset": spec, "model": clf.card.name, "images": int(len(idx)), "faces_found": round(float(f.mean()), 4),
-            "label_agreement": round(float((direct[f] == live[f]).mean()), 4),
-            "accuracy_direct": round(float((direct[f] == labels[f]).mean()), 4),
-            "accuracy_live_path": round(float((live[f] == labels[f]).mean()), 4)}
+    return {
+        "dataset": spec,
+        "model": clf.card.name,
+        "images": int(len(idx)),
+        "faces_found": round(float(f.mean()), 4),
+        "label_agreement": round(float((direct[f] == live[f]).mean()), 4),
+        "accuracy_direct": round(float((direct[f] == labels[f]).mean()), 4),
+        "accuracy_live_path": round(float((live[f] == labels[f]).mean()), 4),
+    }
 
 
 def print_table(m: dict) -> str:
-    lines = [f"{m['dataset']}  model={m['model']}  head={m.get('head', 'logits')}  crop={m['crop']}  "
-             f"tta={m['tta']}  n={m['n']}",
-             f"accuracy {m['accuracy']:.4f} (95% CI {_ci(m, 'accuracy_ci95')})   balanced accuracy "
-             f"{m['balanced_accuracy']:.4f} (95% CI {_ci(m, 'balanced_accuracy_ci95')})", "",
-             f"{'class':<10} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
+    lines = [
+        f"{m['dataset']}  model={m['model']}  head={m.get('head', 'logits')}  crop={m['crop']}  "
+        f"tta={m['tta']}  n={m['n']}",
+        f"accuracy {m['accuracy']:.4f} (95% CI {_ci(m, 'accuracy_ci95')})   balanced accuracy "
+        f"{m['balanced_accuracy']:.4f} (95% CI {_ci(m, 'balanced_accuracy_ci95')})",
+        "",
+        f"{'class':<10} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
+    ]
     for c, v in m["per_class"].items():
         lines.append(f"{c:<10} {v['precision']:>9.4f} {v['recall']:>7.4f} {v['f1']:>7.4f} {v['support']:>8}")
     return "\n".join(lines)
@@ -239,8 +265,15 @@ def plot_confusion(m: dict, path: Path) -> None:
     ax.set_yticks(range(len(m["classes"])), m["classes"])
     for i in range(len(cm)):
         for j in range(len(cm)):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n{int(cm[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set(xlabel="predicted", ylabel="true", title=f"{m['model']} on {m['dataset']} (acc {m['accuracy']:.3f})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -254,8 +287,18 @@ def record_in_card(m: dict, key: str, command: str, model: str = DEFAULT_MODEL) 
 
     path = resolve_model(model)[0].with_suffix(".json")
     card = ModelCard.from_json(path)
-    keep = ("dataset", "head", "crop", "tta", "n", "accuracy", "balanced_accuracy", "accuracy_ci95",
-            "balanced_accuracy_ci95", "per_class")
+    keep = (
+        "dataset",
+        "head",
+        "crop",
+        "tta",
+        "n",
+        "accuracy",
+        "balanced_accuracy",
+        "accuracy_ci95",
+        "balanced_accuracy_ci95",
+        "per_class",
+    )
     entry = {k: m[k] for k in keep if k in m} if "per_class" in m else dict(m)
     card.metrics = card.metrics | {key: entry | {"command": command}}  # (assigned: a card without metrics gains them)
     return card.write(path)

@@ -44,8 +44,9 @@ def class_subfolders(root: str | Path, aliases: Mapping[str, str] | None = None)
     return [(d, EMOTIONS.index(names[d.name.lower()])) for d in subdirs]
 
 
-def list_class_folders(root: str | Path, name_filter: str | None = None,
-                       aliases: Mapping[str, str] | None = None) -> tuple[list[Path], np.ndarray]:
+def list_class_folders(
+    root: str | Path, name_filter: str | None = None, aliases: Mapping[str, str] | None = None
+) -> tuple[list[Path], np.ndarray]:
     """-> (image files, their labels as indices into EMOTIONS), sorted by folder then name.
 
     Usage::
@@ -59,8 +60,11 @@ def list_class_folders(root: str | Path, name_filter: str | None = None,
                 paths.append(f)
                 labels.append(cls)
     if not paths:
-        raise InputError(f"{root}: no images found" + (f" matching {name_filter!r}" if name_filter else "")
-                         + f" (extensions {', '.join(sorted(IMAGE_EXTS))})")
+        raise InputError(
+            f"{root}: no images found"
+            + (f" matching {name_filter!r}" if name_filter else "")
+            + f" (extensions {', '.join(sorted(IMAGE_EXTS))})"
+        )
     return paths, np.array(labels, np.int64)
 
 
@@ -86,9 +90,13 @@ def present_classes(labels: np.ndarray) -> tuple[str, ...]:
     return tuple(c for i, c in enumerate(EMOTIONS) if i in seen)
 
 
-def load_class_folders(root: str | Path, name_filter: str | None = None, size: int | None = 48,
-                       grey: bool = True, aliases: Mapping[str, str] | None = None,
-                       ) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray, tuple[str, ...]]:
+def load_class_folders(
+    root: str | Path,
+    name_filter: str | None = None,
+    size: int | None = 48,
+    grey: bool = True,
+    aliases: Mapping[str, str] | None = None,
+) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray, tuple[str, ...]]:
     """-> (images, labels as indices into EMOTIONS, the classes present, in EMOTIONS order)."""
     paths, labels = list_class_folders(root, name_filter, aliases)
     return read_images(paths, size, grey), labels, present_classes(labels)

@@ -7,7 +7,7 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -49,7 +49,9 @@ class _PooledHeads(nn.Module):
     def __init__(self, features: nn.Module, width: int, num_classes: int, dropout: float, aux_classes: int):
         super().__init__()
         self.features = features
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(width, num_classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(width, num_classes)
+        )
         self.aux_head = nn.Linear(width, aux_classes) if aux_classes else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -62,8 +64,14 @@ class _PooledHeads(nn.Module):
 class VGGNet(_PooledHeads):
     """VGG-style stack: ``stages[i]`` lists the widths of stage i's convs; 2x2 max-pool between stages."""
 
-    def __init__(self, stages: list[list[int]], num_classes: int = 8, in_channels: int = 1, dropout: float = 0.3,
-                 aux_classes: int = 0):
+    def __init__(
+        self,
+        stages: list[list[int]],
+        num_classes: int = 8,
+        in_channels: int = 1,
+        dropout: float = 0.3,
+        aux_classes: int = 0,
+    ):
         layers: list[nn.Module] = []
         cin = in_channels
         for i, stage in enumerate(stages):
@@ -80,8 +88,9 @@ class _Residual(nn.Module):
 
     def __init__(self, width: int):
         super().__init__()
-        self.body = nn.Sequential(_conv_bn(width, width), nn.Conv2d(width, width, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(width))
+        self.body = nn.Sequential(
+            _conv_bn(width, width), nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)
+        )
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,8 +101,16 @@ class ResNet(_PooledHeads):
     """Plain ``stem`` convs at full size, then stages of one conv to ``widths[i]`` and
     ``blocks[i]`` residual blocks, a 2x2 max-pool before each stage."""
 
-    def __init__(self, stem: list[int], widths: list[int], blocks: list[int], num_classes: int = 8,
-                 in_channels: int = 1, dropout: float = 0.3, aux_classes: int = 0):
+    def __init__(
+        self,
+        stem: list[int],
+        widths: list[int],
+        blocks: list[int],
+        num_classes: int = 8,
+        in_channels: int = 1,
+        dropout: float = 0.3,
+        aux_classes: int = 0,
+    ):
         layers: list[nn.Module] = []
         cin = in_channels
         for cout in stem:
@@ -115,8 +132,9 @@ def vgg_small(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) 
 def vgg_deep(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -> nn.Module:
     """About 2.0M parameters; vgg_small's widths at the FER+ paper's VGG13 depth (3 convs in the
     last three stages). 1.7 ms a face on 2 CPU threads: within the live budget."""
-    return VGGNet([[32, 32], [64, 64, 64], [128, 128, 128], [256, 256, 256]], num_classes, in_channels,
-                  aux_classes=aux_classes)
+    return VGGNet(
+        [[32, 32], [64, 64, 64], [128, 128, 128], [256, 256, 256]], num_classes, in_channels, aux_classes=aux_classes
+    )
 
 
 @register_model
@@ -136,8 +154,9 @@ def res_wide(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -
 @register_model
 def vgg_medium(num_classes: int = 8, in_channels: int = 1, aux_classes: int = 0) -> nn.Module:
     """About 3.5M parameters; more capacity for longer (GPU) runs."""
-    return VGGNet([[64, 64], [128, 128], [256, 256], [512, 256]], num_classes, in_channels, dropout=0.4,
-                  aux_classes=aux_classes)
+    return VGGNet(
+        [[64, 64], [128, 128], [256, 256], [512, 256]], num_classes, in_channels, dropout=0.4, aux_classes=aux_classes
+    )
 
 
 class Ensemble(nn.Module):

@@ -39,8 +39,12 @@ def pack_dataset(spec: str, splits: list[str], out: str | Path, size: int = 48) 
     arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT), "source": np.array(kind)}
     for split in splits:
         fs = load_dataset(spec, split, size)
-        arrays |= {f"{split}.images": fs.images, f"{split}.targets": fs.targets, f"{split}.labels": fs.labels,
-                   f"{split}.names": np.array(fs.names)}
+        arrays |= {
+            f"{split}.images": fs.images,
+            f"{split}.targets": fs.targets,
+            f"{split}.labels": fs.labels,
+            f"{split}.names": np.array(fs.names),
+        }
         if kind == "ferplus" and (root / "fer2013_labels.csv").is_file():
             arrays[f"{split}.fer2013"] = ferplus_fer2013_labels(root, fs.names)
     out = Path(out)
@@ -75,8 +79,12 @@ def load_packed(path: str | Path, split: str, size: int = 48):
         if f"{split}.images" not in f.files:
             have = sorted(k.removesuffix(".images") for k in f.files if k.endswith(".images"))
             raise MissingSplitError(f"{path} holds no {split!r} split (it holds {', '.join(have)})")
-        return FaceSet(resize_faces(f[f"{split}.images"], size), f[f"{split}.targets"], f[f"{split}.labels"],
-                       [str(n) for n in f[f"{split}.names"]])
+        return FaceSet(
+            resize_faces(f[f"{split}.images"], size),
+            f[f"{split}.targets"],
+            f[f"{split}.labels"],
+            [str(n) for n in f[f"{split}.names"]],
+        )
 
 
 def packed_fer2013_labels(path: str | Path, names: list[str]) -> np.ndarray:
@@ -85,7 +93,9 @@ def packed_fer2013_labels(path: str | Path, names: list[str]) -> np.ndarray:
     with _open(path) as f:
         keys = [k.removesuffix(".fer2013") for k in f.files if k.endswith(".fer2013")]
         if not keys:
-            raise InputError(f"{path}: packed without FER2013's labels (pack a FER+ root that has "
-                             "fer2013_labels.csv); they are needed for the FER2013 head")
+            raise InputError(
+                f"{path}: packed without FER2013's labels (pack a FER+ root that has "
+                "fer2013_labels.csv); they are needed for the FER2013 head"
+            )
         by_name = {str(n): int(v) for k in keys for n, v in zip(f[f"{k}.names"], f[f"{k}.fer2013"])}
     return np.array([by_name.get(n, -1) for n in names], np.int64)

@@ -158,8 +158,12 @@ def labelled_face(faces: list[FaceResult], box: np.ndarray) -> FaceResult | None
     return face if iou >= MIN_IOU else None
 
 
-def predict_samples(samples: list[PoseSample], faces_of: Callable[[np.ndarray], list[FaceResult]],
-                    progress: Callable[[int, int], None] | None = None, frame: float = 0.0) -> np.ndarray:
+def predict_samples(
+    samples: list[PoseSample],
+    faces_of: Callable[[np.ndarray], list[FaceResult]],
+    progress: Callable[[int, int], None] | None = None,
+    frame: float = 0.0,
+) -> np.ndarray:
     """(N, 3) predicted (yaw, pitch, roll) in the dataset's convention (``frame``: see
     :func:`dataset_angles_from_rotation`); NaN rows where no face was found."""
     pred = np.full((len(samples), 3), np.nan)
@@ -187,8 +191,11 @@ def yaw_bin_masks(true: np.ndarray) -> dict[str, np.ndarray]:
 
 def _figures(true: np.ndarray, pred: np.ndarray) -> dict:
     found = ~np.isnan(pred).any(1)
-    out: dict = {"images": int(len(true)), "found": int(found.sum()),
-                 "faces_found": float(found.mean()) if len(true) else float("nan")}
+    out: dict = {
+        "images": int(len(true)),
+        "found": int(found.sum()),
+        "faces_found": float(found.mean()) if len(true) else float("nan"),
+    }
     if found.any():
         err = np.abs(pred[found] - true[found])
         mae = {a: float(err[:, i].mean()) for i, a in enumerate(ANGLES)}
@@ -208,14 +215,17 @@ def pose_report(true: np.ndarray, pred: np.ndarray) -> dict:
     fit = {}
     for i, a in enumerate(ANGLES):
         t, p = true[found, i], pred[found, i]
-        fit[a] = {"bias": float((p - t).mean()) if len(t) else None,
-                  "slope": float(np.polyfit(t, p, 1)[0]) if len(t) > 2 and np.ptp(t) > 0 else None}
+        fit[a] = {
+            "bias": float((p - t).mean()) if len(t) else None,
+            "slope": float(np.polyfit(t, p, 1)[0]) if len(t) > 2 and np.ptp(t) > 0 else None,
+        }
     report["fit"] = fit
     return report
 
 
-def evaluate_pose(samples: list[PoseSample], analyzer,
-                  progress: Callable[[int, int], None] | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+def evaluate_pose(
+    samples: list[PoseSample], analyzer, progress: Callable[[int, int], None] | None = None
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """Run ``analyzer`` (a tiltwatch Analyzer) on every sample -> (report, true, predicted).
     A calibrated pose estimator's angles are compared across the fitted frame pitch; the
     solver alone's as they are."""
@@ -229,6 +239,7 @@ def evaluate_pose(samples: list[PoseSample], analyzer,
 
 def format_report(report: dict) -> str:
     """A few lines for the terminal."""
+
     def line(name: str, r: dict) -> str:
         m = r["mae"]
         maes = " ".join(f"{k} {m[k]:.2f}" if m[k] is not None else f"{k} -" for k in (*ANGLES, "mean"))
@@ -236,8 +247,10 @@ def format_report(report: dict) -> str:
 
     rows = [line("all", report)] + [line(f"|yaw| {k}", r) for k, r in report["by_yaw"].items()]
     fit = report["fit"]
-    rows.append("  bias/slope: " + "  ".join(
-        f"{a} {fit[a]['bias']:+.2f}/{fit[a]['slope']:.2f}" for a in ANGLES if fit[a]["slope"] is not None))
+    rows.append(
+        "  bias/slope: "
+        + "  ".join(f"{a} {fit[a]['bias']:+.2f}/{fit[a]['slope']:.2f}" for a in ANGLES if fit[a]["slope"] is not None)
+    )
     return "\n".join(rows)
 
 

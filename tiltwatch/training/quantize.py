@@ -21,8 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                      quantize_static)
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from ..errors import InputError
@@ -34,7 +33,7 @@ CALIBRATION_IMAGES = 512  # with these the int8 pair scored 85.9% on FER+ valid,
 
 class _Batches(CalibrationDataReader):
     def __init__(self, x: np.ndarray, batch: int = 32):
-        self._it = iter([{"input": x[i:i + batch]} for i in range(0, len(x), batch)])
+        self._it = iter([{"input": x[i : i + batch]} for i in range(0, len(x), batch)])
 
     def get_next(self) -> dict | None:
         return next(self._it, None)
@@ -54,10 +53,19 @@ def quantize_int8(fp32: str | Path, out: str | Path, calibration: np.ndarray) ->
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared))  # shape inference + folding, as the quantizer asks
-        quantize_static(str(prepared), str(out), _Batches(calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        reduce_range=True,
-                        calibrate_method=CalibrationMethod.MinMax)
-    return {"format": "QDQ: int8 weights (7 bits) per output channel, uint8 activations per tensor "
-                      "(onnxruntime.quantization)",
-            "calibration": f"{len(calibration)} FER+ training images (fixed random draw), min-max ranges"}
+        quantize_static(
+            str(prepared),
+            str(out),
+            _Batches(calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            reduce_range=True,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+    return {
+        "format": "QDQ: int8 weights (7 bits) per output channel, uint8 activations per tensor "
+        "(onnxruntime.quantization)",
+        "calibration": f"{len(calibration)} FER+ training images (fixed random draw), min-max ranges",
+    }

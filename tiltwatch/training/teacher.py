@@ -100,8 +100,12 @@ def save_teacher(path: str | Path, names: list[str], heads: dict[str, np.ndarray
     """Write the face names, every head's logits and the teacher's models to one ``.npz``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, names=np.asarray(names), models=np.asarray(json.dumps(models)),
-                        **{f"head_{h}": v for h, v in heads.items()})
+    np.savez_compressed(
+        path,
+        names=np.asarray(names),
+        models=np.asarray(json.dumps(models)),
+        **{f"head_{h}": v for h, v in heads.items()},
+    )
     return path
 
 
@@ -123,7 +127,9 @@ def load_teacher(path: str | Path, names: list[str], heads: list[str]) -> list[n
     row = {n: i for i, n in enumerate(stored)}
     missing = [n for n in names if n not in row]
     if missing:
-        raise ConfigError(f"teacher_logits: {path} has no logits for {len(missing)} of the {len(names)} training "
-                          f"faces (e.g. {missing[0]}); make it with tiltwatch teach on this config's data and splits")
+        raise ConfigError(
+            f"teacher_logits: {path} has no logits for {len(missing)} of the {len(names)} training "
+            f"faces (e.g. {missing[0]}); make it with tiltwatch teach on this config's data and splits"
+        )
     idx = np.array([row[n] for n in names], np.int64)
     return [table[h][idx] for h in heads]

@@ -7,9 +7,10 @@ augmentation, cosine learning rate, fixed seeds, bfloat16 autocast where the har
 ``aux_head: fer2013`` trains a second head on the same FER+ images' original FER2013 labels.
 ``init`` starts from another run's weights. ``teacher`` distils one or more trained checkpoints
 (their mean logits, on the same augmented batches) into the model; ``teacher_logits`` distils
-logits computed once per face by ``tiltwatch teach`` (a teacher too slow to run every batch). The validation split alone picks the best
-checkpoint; test splits are never read here. ``train_on_valid: true`` trains on train and valid
-together for a fixed schedule instead: nothing is picked, the result is the last epoch (``last.pt``).
+logits computed once per face by ``tiltwatch teach`` (a teacher too slow to run every batch).
+The validation split alone picks the best checkpoint; test splits are never read here.
+``train_on_valid: true`` trains on train and valid together for a fixed schedule instead:
+nothing is picked, the result is the last epoch (``last.pt``).
 Progress goes to the ``tiltwatch.training`` logger at INFO (each epoch's metrics as one JSON line,
 as ``metrics.csv`` holds them); ``tiltwatch train`` prints those lines on stdout.
 
@@ -33,9 +34,9 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ..errors import ConfigError, InputError
@@ -43,8 +44,16 @@ from ..vision.preprocess import to_model_input
 from .augment import AugmentConfig, augment
 from .calibrate import accuracies
 from .checkpoints import load_checkpoints, read_checkpoint
-from .datasets import (DATASET_KINDS, FaceSet, MissingSplitError, dataset_splits, ferplus_fer2013_labels, holdout,
-                       load_dataset, parse_spec)
+from .datasets import (
+    DATASET_KINDS,
+    FaceSet,
+    MissingSplitError,
+    dataset_splits,
+    ferplus_fer2013_labels,
+    holdout,
+    load_dataset,
+    parse_spec,
+)
 from .models import create_model
 from .packed import packed_fer2013_labels
 from .teacher import load_teacher
@@ -121,14 +130,19 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _valid_is_a_split(self) -> TrainConfig:
         if self.train_on_valid and self.valid_fraction is not None:
-            raise ValueError("train_on_valid joins the dataset's own valid split to training; "
-                             "it makes no sense with valid_fraction (drop one of the two)")
+            raise ValueError(
+                "train_on_valid joins the dataset's own valid split to training; "
+                "it makes no sense with valid_fraction (drop one of the two)"
+            )
         if self.fit_minutes and self.warmup_epochs < 1:
-            raise ValueError("fit_minutes fits the schedule after the first epoch, so that epoch must be all "
-                             "warm-up: set warmup_epochs to 1 or more")
+            raise ValueError(
+                "fit_minutes fits the schedule after the first epoch, so that epoch must be all "
+                "warm-up: set warmup_epochs to 1 or more"
+            )
         if self.teacher and self.teacher_logits:
-            raise ValueError("teacher (run on every batch) and teacher_logits (computed once) are two ways to "
-                             "distil; set one")
+            raise ValueError(
+                "teacher (run on every batch) and teacher_logits (computed once) are two ways to distil; set one"
+            )
         return self
 
 
@@ -141,8 +155,10 @@ def load_config(path: str | Path, **overrides) -> TrainConfig:
     try:
         return TrainConfig(**raw)
     except ValidationError as exc:
-        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
-                         for e in exc.errors())
+        errs = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
         raise ConfigError(f"{path}: {errs}") from None
 
 
@@ -182,8 +198,10 @@ def data_spec(data: str) -> str:
     if sep and kind in DATASET_KINDS:
         return data
     if sep and len(kind) > 1 and not Path(data).exists():  # a mistyped kind, not a Windows drive letter
-        raise ConfigError(f"data: unknown dataset kind {kind!r} in {data!r}; use one of {', '.join(DATASET_KINDS)} "
-                          "or a plain FER+ root")
+        raise ConfigError(
+            f"data: unknown dataset kind {kind!r} in {data!r}; use one of {', '.join(DATASET_KINDS)} "
+            "or a plain FER+ root"
+        )
     return f"ferplus:{data}"
 
 
@@ -193,8 +211,7 @@ def load_train_valid(cfg: TrainConfig) -> tuple[FaceSet, FaceSet]:
     spec = data_spec(cfg.data)
     if cfg.valid_fraction is not None:
         return holdout(load_dataset(spec, "train", cfg.input_size), cfg.valid_fraction, cfg.seed)
-    no_valid = (f"data: {spec} has no validation split; set valid_fraction (e.g. 0.1) to hold out "
-                "part of train instead")
+    no_valid = f"data: {spec} has no validation split; set valid_fraction (e.g. 0.1) to hold out part of train instead"
     if "valid" not in dataset_splits(spec):  # RAF-DB, or folder: whose one split is train itself
         raise ConfigError(no_valid)
     try:  # valid first: a missing one fails before the (larger) train split is read
@@ -207,8 +224,10 @@ def load_train_valid(cfg: TrainConfig) -> tuple[FaceSet, FaceSet]:
 def _aux_spec(cfg: TrainConfig) -> str:
     spec = data_spec(cfg.data)
     if parse_spec(spec)[0] not in ("ferplus", "packed") or cfg.valid_fraction is not None:
-        raise ConfigError("aux_head: fer2013 needs FER+ data (its fer2013_labels.csv, or a file tiltwatch pack made "
-                          "of it) with its own valid split")
+        raise ConfigError(
+            "aux_head: fer2013 needs FER+ data (its fer2013_labels.csv, or a file tiltwatch pack made "
+            "of it) with its own valid split"
+        )
     return spec
 
 
@@ -241,8 +260,16 @@ def _run_teacher(teacher: torch.nn.Module, x: torch.Tensor, amp: bool) -> tuple[
 
 def _distill_loss(heads: tuple, t: tuple, temp: float) -> torch.Tensor:
     """KL divergence from the teacher's softened logits ``t`` to the model's, head by head (Hinton et al. 2015)."""
-    return sum(F.kl_div(F.log_softmax(s.float() / temp, 1), F.log_softmax(tt.float() / temp, 1), log_target=True,
-                        reduction="batchmean") * temp**2 for s, tt in zip(heads, t)) / len(heads)
+    return sum(
+        F.kl_div(
+            F.log_softmax(s.float() / temp, 1),
+            F.log_softmax(tt.float() / temp, 1),
+            log_target=True,
+            reduction="batchmean",
+        )
+        * temp**2
+        for s, tt in zip(heads, t)
+    ) / len(heads)
 
 
 def _init_from(model: torch.nn.Module, path: str) -> None:
@@ -255,8 +282,10 @@ def _init_from(model: torch.nn.Module, path: str) -> None:
     except RuntimeError as exc:  # same names, other sizes
         missing, unexpected = [str(exc).splitlines()[-1].strip()], []
     if unexpected or any(not k.startswith("aux_head.") for k in missing):
-        raise ConfigError(f"init: {path} is not a {type(model).__name__} of this shape "
-                          f"(missing or different: {missing[:3]}, unexpected: {unexpected[:3]})")
+        raise ConfigError(
+            f"init: {path} is not a {type(model).__name__} of this shape "
+            f"(missing or different: {missing[:3]}, unexpected: {unexpected[:3]})"
+        )
     log.info(f"initialised from {path}" + (f" (new: {', '.join(missing)})" if missing else ""))
 
 
@@ -358,7 +387,9 @@ def _start(cfg: TrainConfig) -> tuple[Path, torch.device]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.backends.cudnn.benchmark = dev.type == "cuda"  # few input shapes: each convolution's fastest kernel, found once
+    torch.backends.cudnn.benchmark = (
+        dev.type == "cuda"
+    )  # few input shapes: each convolution's fastest kernel, found once
     return out, dev
 
 
@@ -370,8 +401,12 @@ def _prepare_data(cfg: TrainConfig, aux_spec: str | None, dev: torch.device) -> 
         tr = tr.join(va)
     offline = None
     if cfg.teacher_logits:
-        offline = [torch.from_numpy(a) for a in load_teacher(
-            cfg.teacher_logits, tr.names, ["logits", "fer2013_logits"] if aux_spec else ["logits"])]
+        offline = [
+            torch.from_numpy(a)
+            for a in load_teacher(
+                cfg.teacher_logits, tr.names, ["logits", "fer2013_logits"] if aux_spec else ["logits"]
+            )
+        ]
     xtr, xva = _tensor(tr, cfg.input_size), _tensor(va, cfg.input_size)
     ytr = torch.from_numpy(tr.targets if cfg.soft_labels else np.eye(tr.targets.shape[1], dtype=np.float32)[tr.labels])
     weights = None
@@ -417,11 +452,14 @@ def _resume(run: _Run) -> None:
     run.start_epoch, run.best_acc, run.minutes_before = ck["epoch"] + 1, ck["best_acc"], ck.get("minutes", 0.0)
     if run.cfg.fit_minutes:  # the schedule fitted in the first sitting; config.json says so again
         run.schedule.epochs = ck["config"]["epochs"]
-        (run.out / "config.json").write_text(run.cfg.model_copy(update={"epochs": run.schedule.epochs})
-                                             .model_dump_json(indent=2))
+        (run.out / "config.json").write_text(
+            run.cfg.model_copy(update={"epochs": run.schedule.epochs}).model_dump_json(indent=2)
+        )
     torch.set_rng_state(ck["rng"])
-    log.info(f"resumed from {last} at epoch {run.start_epoch}"
-             + ("" if run.cfg.train_on_valid else f" (best valid score {run.best_acc:.4f})"))
+    log.info(
+        f"resumed from {last} at epoch {run.start_epoch}"
+        + ("" if run.cfg.train_on_valid else f" (best valid score {run.best_acc:.4f})")
+    )
 
 
 def _train_epoch(run: _Run, epoch: int, gen: torch.Generator) -> tuple[float, float, float]:
@@ -461,10 +499,14 @@ def _step(run: _Run, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     if d.aux:  # the mean over the faces that have a FER2013 label; 0 where none has (no NaN, no wait)
         a = d.atr[idx].to(dev)
         loss = loss + cfg.aux_weight * F.cross_entropy(heads[1].float(), a, ignore_index=-1, reduction="sum") / (
-            (a >= 0).sum().clamp(min=1))
+            (a >= 0).sum().clamp(min=1)
+        )
     if run.teacher is not None or d.offline is not None:
-        t = (_run_teacher(run.teacher, x, run.amp) if run.teacher is not None
-             else tuple(o[idx].to(dev) for o in d.offline))
+        t = (
+            _run_teacher(run.teacher, x, run.amp)
+            if run.teacher is not None
+            else tuple(o[idx].to(dev) for o in d.offline)
+        )
         loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * _distill_loss(heads, t, cfg.distill_temperature)
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -495,22 +537,45 @@ def _save(run: _Run, epoch: int, row: dict, score: float) -> None:
     cfg, out = run.cfg, run.out
     if score > run.best_acc and not cfg.train_on_valid:
         run.best_acc = score
-        torch.save({"model": run.kept.state_dict(), "config": run.config_record(), "epoch": epoch,
-                    "valid_acc": row["valid_acc"], "valid_aux_acc": row.get("valid_aux_acc")}, out / "best.pt")
-    torch.save({"model": run.model.state_dict(), "opt": run.opt.state_dict(), "sched": run.sched.state_dict(),
-                "epoch": epoch, "best_acc": run.best_acc, "rng": torch.get_rng_state(), "config": run.config_record(),
-                "ema": run.ema.state_dict() if run.ema is not None else None, "minutes": row["minutes"]},
-               out / "last.pt")
-    plot_metrics(out / "metrics.csv", out / "metrics.png",
-                 "valid split (trained on: a check only)" if cfg.train_on_valid else "validation")
+        torch.save(
+            {
+                "model": run.kept.state_dict(),
+                "config": run.config_record(),
+                "epoch": epoch,
+                "valid_acc": row["valid_acc"],
+                "valid_aux_acc": row.get("valid_aux_acc"),
+            },
+            out / "best.pt",
+        )
+    torch.save(
+        {
+            "model": run.model.state_dict(),
+            "opt": run.opt.state_dict(),
+            "sched": run.sched.state_dict(),
+            "epoch": epoch,
+            "best_acc": run.best_acc,
+            "rng": torch.get_rng_state(),
+            "config": run.config_record(),
+            "ema": run.ema.state_dict() if run.ema is not None else None,
+            "minutes": row["minutes"],
+        },
+        out / "last.pt",
+    )
+    plot_metrics(
+        out / "metrics.csv",
+        out / "metrics.png",
+        "valid split (trained on: a check only)" if cfg.train_on_valid else "validation",
+    )
 
 
 def _fit_schedule(schedule: Schedule, cfg: TrainConfig, first_epoch_minutes: float, out: Path) -> None:
     """Fit ``schedule`` to as many epochs as fit in ``fit_minutes`` at the first epoch's pace (at
     most the config's ``epochs``, at least the one done), recorded in the run's config.json."""
     fitted = max(1, min(cfg.epochs, int(cfg.fit_minutes / first_epoch_minutes)))
-    log.info(f"schedule fitted to {cfg.fit_minutes} min: {fitted} epochs of at most {cfg.epochs} "
-             f"({first_epoch_minutes:.2f} min an epoch)")
+    log.info(
+        f"schedule fitted to {cfg.fit_minutes} min: {fitted} epochs of at most {cfg.epochs} "
+        f"({first_epoch_minutes:.2f} min an epoch)"
+    )
     schedule.epochs = fitted
     (out / "config.json").write_text(cfg.model_copy(update={"epochs": fitted}).model_dump_json(indent=2))
 

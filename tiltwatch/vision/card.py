@@ -28,9 +28,9 @@ from .preprocess import MEAN, STD
 FER_TRAINING_DATA = {
     "datasets": ["FER2013", "FER+"],
     "terms": "FER2013's images come from a research dataset (the ICML 2013 representation learning challenge; "
-             "faces found by web image search); FER+ is Microsoft's relabelling of the same images (10 annotator "
-             "votes each). Their terms are the datasets' own, not this project's licence: a deployer must check "
-             "them before using a model trained on them",
+    "faces found by web image search); FER+ is Microsoft's relabelling of the same images (10 annotator "
+    "votes each). Their terms are the datasets' own, not this project's licence: a deployer must check "
+    "them before using a model trained on them",
 }
 
 

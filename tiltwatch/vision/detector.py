@@ -42,8 +42,15 @@ class FaceDetector:
     and adds the faces it alone finds: near faces in half-profile and profile.
     """
 
-    def __init__(self, min_score: float = 0.5, full_range: bool = True, min_size: int = 12, max_side: int | None = None,
-                 tiles: int = 1, both_ranges: bool = False):
+    def __init__(
+        self,
+        min_score: float = 0.5,
+        full_range: bool = True,
+        min_size: int = 12,
+        max_side: int | None = None,
+        tiles: int = 1,
+        both_ranges: bool = False,
+    ):
         if tiles < 1:
             raise ValueError(f"tiles must be at least 1, got {tiles}")
         self.min_score = min_score
@@ -57,8 +64,9 @@ class FaceDetector:
             self._mp.process(np.zeros((64, 64, 3), np.uint8))  # first call logs start-up warnings
             self._near = None
             if both_ranges and full_range:
-                self._near = mp.solutions.face_detection.FaceDetection(model_selection=0,
-                                                                       min_detection_confidence=min_score)
+                self._near = mp.solutions.face_detection.FaceDetection(
+                    model_selection=0, min_detection_confidence=min_score
+                )
                 self._near.process(np.zeros((64, 64, 3), np.uint8))
 
     def detect(self, image: np.ndarray) -> list[FaceResult]:
@@ -71,7 +79,7 @@ class FaceDetector:
         if self.tiles == 1:
             return faces
         extra = []
-        for (x0, y0, x1, y1) in _tile_grid(image.shape[1], image.shape[0], self.tiles):
+        for x0, y0, x1, y1 in _tile_grid(image.shape[1], image.shape[0], self.tiles):
             for f in self._detect(image[y0:y1, x0:x1]):
                 f.box += np.array([x0, y0, x0, y0], np.float32)
                 f.keypoints += np.array([x0, y0], np.float32)
@@ -92,7 +100,9 @@ class FaceDetector:
             if x2 - x1 < self.min_size or y2 - y1 < self.min_size:
                 continue
             kps = np.array([[k.x * w, k.y * h] for k in det.location_data.relative_keypoints], np.float32)
-            faces.append(FaceResult(box=np.array([x1, y1, x2, y2], np.float32), score=float(det.score[0]), keypoints=kps))
+            faces.append(
+                FaceResult(box=np.array([x1, y1, x2, y2], np.float32), score=float(det.score[0]), keypoints=kps)
+            )
         return faces
 
     def close(self) -> None:
@@ -119,7 +129,10 @@ def _add_new(kept: list[FaceResult], extra: list[FaceResult], overlap: float = 0
     inside the whole), counts once."""
     kept = list(kept)
     for f in sorted(extra, key=lambda f: -f.score):
-        if not kept or sv.box_iou_batch(f.box[None], np.stack([k.box for k in kept]),
-                                        overlap_metric=sv.OverlapMetric.IOS).max() <= overlap:
+        if (
+            not kept
+            or sv.box_iou_batch(f.box[None], np.stack([k.box for k in kept]), overlap_metric=sv.OverlapMetric.IOS).max()
+            <= overlap
+        ):
             kept.append(f)
     return kept

@@ -27,6 +27,7 @@ from ..errors import ModelError
 from .card import ModelCard
 from .preprocess import MEAN, STD, to_model_input
 
+
 def shipped_models() -> list[str]:
     """Names of the emotion models shipped in the package (their exported ONNX files)."""
     return sorted(p.name[:-5] for p in resources.files("tiltwatch.models").iterdir() if p.name.endswith(".onnx"))
@@ -39,7 +40,9 @@ def resolve_model(name_or_path: str) -> tuple[Path, ModelCard]:
         shipped = resources.files("tiltwatch.models")
         p = Path(str(shipped.joinpath(f"{name_or_path}.onnx")))
         if not p.is_file():
-            raise ModelError(f"unknown emotion model {name_or_path!r}; shipped: {', '.join(shipped_models()) or 'none'}")
+            raise ModelError(
+                f"unknown emotion model {name_or_path!r}; shipped: {', '.join(shipped_models()) or 'none'}"
+            )
     elif not p.is_file():
         raise ModelError(f"{p}: model file not found")
     card_path = p.with_suffix(".json")
@@ -79,8 +82,9 @@ class EmotionClassifier:
             raise ModelError(f"{path}: model has {n_out} outputs but its card names {len(card.classes)} classes")
 
     @classmethod
-    def load(cls, name_or_path: str = DEFAULT_MODEL, threads: int | None = None,
-             head: str | None = None) -> "EmotionClassifier":
+    def load(
+        cls, name_or_path: str = DEFAULT_MODEL, threads: int | None = None, head: str | None = None
+    ) -> EmotionClassifier:
         return cls(*resolve_model(name_or_path), threads=threads, head=head)
 
     @property

@@ -24,8 +24,9 @@ class HaarFaceDetector:
 
     def detect(self, image: np.ndarray) -> list[FaceResult]:
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        boxes = self._cascade.detectMultiScale(grey, self.scale_factor, self.min_neighbors,
-                                               minSize=(self.min_size, self.min_size))
+        boxes = self._cascade.detectMultiScale(
+            grey, self.scale_factor, self.min_neighbors, minSize=(self.min_size, self.min_size)
+        )
         return [FaceResult(box=np.array([x, y, x + w, y + h], np.float32), score=1.0) for x, y, w, h in boxes]
 
     def close(self) -> None:

@@ -54,8 +54,16 @@ def eye_mouth_points(landmarks: np.ndarray) -> np.ndarray:
 def keypoint_rows(points: np.ndarray) -> np.ndarray:
     """(6, D) from (468, D) mesh points, in BlazeFace's keypoint order: right eye, left eye,
     nose tip, mouth, right ear, left ear (the head model's 3D points give the keypoints' 3D model)."""
-    return np.stack([points[list(RIGHT_EYE)].mean(0), points[list(LEFT_EYE)].mean(0), points[NOSE_TIP],
-                     points[list(MOUTH)].mean(0), points[EARS[0]], points[EARS[1]]])
+    return np.stack(
+        [
+            points[list(RIGHT_EYE)].mean(0),
+            points[list(LEFT_EYE)].mean(0),
+            points[NOSE_TIP],
+            points[list(MOUTH)].mean(0),
+            points[EARS[0]],
+            points[EARS[1]],
+        ]
+    )
 
 
 def keypoints_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
@@ -138,8 +146,10 @@ class FaceMesher:
             return [_landmarks(self._graphs[0], image_bgr, r) for r in rois]
         k = len(self._graphs)
         chunks = [rois[i::k] for i in range(k)]
-        futures = [self._pool.submit(lambda g=g, c=c: [_landmarks(g, image_bgr, r) for r in c])
-                   for g, c in zip(self._graphs[1:], chunks[1:])]
+        futures = [
+            self._pool.submit(lambda g=g, c=c: [_landmarks(g, image_bgr, r) for r in c])
+            for g, c in zip(self._graphs[1:], chunks[1:])
+        ]
         results = [[_landmarks(self._graphs[0], image_bgr, r) for r in chunks[0]]] + [f.result() for f in futures]
         out: list[np.ndarray | None] = [None] * len(rois)
         for i, res in enumerate(results):
@@ -202,8 +212,13 @@ def _landmarks(graph: SolutionBase, image_bgr: np.ndarray, roi: Roi) -> np.ndarr
         return None
     crop = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
     cw, ch = x1 - x0, y1 - y0
-    rect = rect_pb2.NormalizedRect(x_center=(roi.cx - x0) / cw, y_center=(roi.cy - y0) / ch,
-                                   width=roi.side / cw, height=roi.side / ch, rotation=roi.angle)
+    rect = rect_pb2.NormalizedRect(
+        x_center=(roi.cx - x0) / cw,
+        y_center=(roi.cy - y0) / ch,
+        width=roi.side / cw,
+        height=roi.side / ch,
+        rotation=roi.angle,
+    )
     res = graph.process({"image": crop, "roi": rect})
     if res.landmarks is None:
         return None

@@ -55,7 +55,7 @@ _SCALE = 90.0
 def _odd(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
     """Terms odd in yaw (for yaw and roll): each changes sign with a mirror image."""
     y, p = yaw / _SCALE, pitch / _SCALE
-    return np.stack([y, y * np.abs(y), y * p, y * p * p, y ** 3, y * np.abs(p)], -1)
+    return np.stack([y, y * np.abs(y), y * p, y * p * p, y**3, y * np.abs(p)], -1)
 
 
 def _even(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
@@ -132,8 +132,8 @@ class PoseCorrection:
             y = min(max(float(a[0]), -self.limit[0]), self.limit[0]) / _SCALE
             p = min(max(float(a[1]), -self.limit[1]), self.limit[1]) / _SCALE
             ay, ap = abs(y), abs(p)
-            odd1 = np.array([y, y * ay, y * p, y * p * p, y ** 3, y * ap])
-            even1 = np.array([p, ay, y * y, p * p, p * ay, p * y * y, ay ** 3])
+            odd1 = np.array([y, y * ay, y * p, y * p * p, y**3, y * ap])
+            even1 = np.array([p, ay, y * y, p * p, p * ay, p * y * y, ay**3])
             return np.array([a[0] + odd1 @ self.yaw, a[1] + even1 @ self.pitch, a[2] + odd1 @ self.roll])
         y, p = np.clip(a[..., 0], -self.limit[0], self.limit[0]), np.clip(a[..., 1], -self.limit[1], self.limit[1])
         odd, even = _odd(y, p), _even(y, p)
@@ -185,7 +185,7 @@ def canonical_points(landmarks: np.ndarray, roll: float) -> np.ndarray:
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:  # torch's GELU(approximate="tanh")
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
 
 
 @dataclass
@@ -221,12 +221,12 @@ class PoseNetwork:
         n = len(self.index)
         out = np.empty((2, 3 * n + 2))
         x = c * sel[:, 0] + s * sel[:, 1]
-        out[0, 0:3 * n:3], out[1, 0:3 * n:3] = x[:n], -x[n:]
+        out[0, 0 : 3 * n : 3], out[1, 0 : 3 * n : 3] = x[:n], -x[n:]
         y = c * sel[:, 1] - s * sel[:, 0]
-        out[0, 1:3 * n:3], out[1, 1:3 * n:3] = y[:n], y[n:]
+        out[0, 1 : 3 * n : 3], out[1, 1 : 3 * n : 3] = y[:n], y[n:]
         z = (pts[self._rows, 2] - centre[2]) / scale
-        out[0, 2:3 * n:3], out[1, 2:3 * n:3] = z[:n], z[n:]
-        out[:, 3 * n:] = [[zyx[0] / _SCALE, zyx[1] / _SCALE], [-zyx[0] / _SCALE, zyx[1] / _SCALE]]
+        out[0, 2 : 3 * n : 3], out[1, 2 : 3 * n : 3] = z[:n], z[n:]
+        out[:, 3 * n :] = [[zyx[0] / _SCALE, zyx[1] / _SCALE], [-zyx[0] / _SCALE, zyx[1] / _SCALE]]
         return out
 
     def residual(self, features: np.ndarray) -> np.ndarray:
@@ -237,8 +237,13 @@ class PoseNetwork:
 
     def save(self, path) -> None:
         weights = {k: np.asarray(getattr(self, k), np.float32) for k in ("mean", "std", "w1", "b1", "w2", "b2")}
-        np.savez_compressed(path, **weights, index=self.index.astype(np.int16), perm=self.perm.astype(np.int16),
-                            scale=np.float32(self.scale))
+        np.savez_compressed(
+            path,
+            **weights,
+            index=self.index.astype(np.int16),
+            perm=self.perm.astype(np.int16),
+            scale=np.float32(self.scale),
+        )
 
     @classmethod
     def load(cls) -> PoseNetwork | None:
@@ -247,8 +252,12 @@ class PoseNetwork:
             return None
         with path.open("rb") as fh:
             d = np.load(fh)
-            return cls(*(d[k].astype(np.float64) for k in ("mean", "std", "w1", "b1", "w2", "b2")),
-                       d["index"].astype(np.int64), d["perm"].astype(np.int64), float(d["scale"]))
+            return cls(
+                *(d[k].astype(np.float64) for k in ("mean", "std", "w1", "b1", "w2", "b2")),
+                d["index"].astype(np.int64),
+                d["perm"].astype(np.int64),
+                float(d["scale"]),
+            )
 
 
 class HeadPoseEstimator:

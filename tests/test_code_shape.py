@@ -1,0 +1,28 @@
+"""The code keeps the shape a newcomer can read: no function over 80 lines, ruff clean and formatted."""
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_no_function_is_over_80_lines():
+    long = []
+    for path in sorted((ROOT / "tiltwatch").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1})")
+    assert long == [], "split these into named steps: " + ", ".join(long)
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
+def test_ruff_is_clean(command):
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))  # the test extra's pinned ruff
+    assert ruff, "ruff is part of the test extra: pip install -e '.[test]'"
+    res = subprocess.run([ruff, *command, "tiltwatch", "tests", "scripts"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-1000:]
