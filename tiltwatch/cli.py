@@ -41,13 +41,24 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+class LogLevel(str, Enum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 @app.callback()
 def _main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="print the version and exit"
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say more: --log-level info"),
+    log_level: LogLevel = typer.Option(LogLevel.warning, help="the least important log lines shown"),
 ) -> None:
     """Faces on camera: who is there, where they look, what they feel."""
+    level = logging.INFO if verbose and log_level == LogLevel.warning else getattr(logging, log_level.value.upper())
+    logging.getLogger().setLevel(level)
 
 
 @app.command("settings")
