@@ -252,3 +252,15 @@ def test_abstaining_faces_keep_the_visit_open_but_move_nothing(tmp_path):
         assert up.faces == [] and up.observations == [] and up.closed == []
     visit = vb.close_all()[0]
     assert visit.frames == 1 and visit.dominant == "happiness"
+
+
+def test_an_alert_on_for_hours_keeps_a_bounded_series_over_its_whole_span():
+    from tiltwatch.analytics.alerts import SERIES_KEPT, Hysteresis
+
+    h = Hysteresis(threshold=0.5, release=0.3, seconds=1.0)
+    for i in range(36_000):  # 10 hours at one value a second
+        assert h.update(float(i), 0.9) is None
+        assert len(h.series) <= 2 * SERIES_KEPT
+    start, end, peak, series = h.update(36_000.0, 0.0)
+    assert (start, end, peak) == (0.0, 36_000.0, 0.9)
+    assert series[0][0] == 0.0 and series[-1][0] > 35_000  # evidence spans the whole alert, evenly

@@ -21,6 +21,8 @@ from ..emotions import EMOTIONS
 from .records import Alert
 from .site import AlertRules
 
+SERIES_KEPT = 120  # points of an open alert's series kept for its evidence (thinned to 60 when it closes)
+
 
 @dataclass
 class Hysteresis:
@@ -47,6 +49,8 @@ class Hysteresis:
             return None
         if self._beyond(v, self.release):  # still on (hysteresis band counts as on)
             self.series.append((t, v))
+            if len(self.series) > 2 * SERIES_KEPT:  # an alert on for hours: every other point, evenly spread
+                self.series = self.series[::2]
             self.peak = max(self.peak, v) if self.above else min(self.peak, v)
             if not self.active and t - self.since >= self.seconds:
                 self.active = True
