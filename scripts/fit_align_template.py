@@ -4,7 +4,7 @@ Runs the face mesh on FER+ training crops (upscaled 4x) and prints the median ri
 left-eye and mouth centres in 48x48 coordinates. The live pipeline warps each face so
 those points land there, so its crops are framed like the crops the model trained on.
 
-Usage: python scripts/fit_align_template.py ../shared/datasets/ferplus [N]
+Usage: python scripts/fit_align_template.py DATA/ferplus [N]
 """
 
 import sys
