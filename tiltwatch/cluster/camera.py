@@ -133,7 +133,7 @@ class CameraActor:
         from ..analytics.site import SiteConfig
         from ..config import AnalyzerConfig
         from ..errors import TiltwatchError, first_line
-        from ..pipeline.build import build_analyzer, resolve_config
+        from ..pipeline.build import build_analyzer
 
         spec = self.spec
         analyzer = analytics = store = None
@@ -159,7 +159,7 @@ class CameraActor:
                     cam.id,
                     masked_source(spec.source),
                     start_time=wall0,
-                    lost_seconds=resolve_config(base, cam, spec.overrides).lost_seconds,
+                    lost_seconds=analyzer.config.lost_seconds,
                 )
                 analyzer.exclude = analytics.staff_filter  # staff faces: counted per zone, never analysed
                 self.run_id = analytics.run_id

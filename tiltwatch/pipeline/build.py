@@ -15,7 +15,7 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,25 +72,20 @@ def output_sinks(
     """The file sinks of ``outputs`` (``jsonl``, ``csv``, ``video``) in ``folder``; ``photos``: a row per
     face in faces.csv and an annotated image per photo in annotated/ instead of the track summary and video."""
     from ..sinks import AnnotatedVideoSink, JsonlSink, SummaryCsvSink
+    from ..sinks.photos import AnnotatedImagesSink, FacesCsvSink
 
-    sinks: list[Sink] = []
+    def jsonl(path: Path) -> Sink:
+        return JsonlSink(path, with_landmarks=landmarks)
+
     if photos:
-        from ..sinks.photos import AnnotatedImagesSink, FacesCsvSink
-
-        names = output_names(list(outputs), photos=True)
+        kinds = {"jsonl": jsonl, "csv": FacesCsvSink, "video": lambda p: AnnotatedImagesSink(p, blur=blur)}
+    else:
         kinds = {
-            "jsonl": lambda p: JsonlSink(p, with_landmarks=landmarks),
-            "csv": FacesCsvSink,
-            "video": lambda p: AnnotatedImagesSink(p, blur=blur),
+            "jsonl": jsonl,
+            "csv": SummaryCsvSink,
+            "video": lambda p: AnnotatedVideoSink(p, fps=fps, blur=blur, preset=video_preset),
         }
-        return [kinds[o](folder / n) for o, n in zip(outputs, names)]
-    if "jsonl" in outputs:
-        sinks.append(JsonlSink(folder / OUTPUT_FILES["jsonl"], with_landmarks=landmarks))
-    if "csv" in outputs:
-        sinks.append(SummaryCsvSink(folder / OUTPUT_FILES["csv"]))
-    if "video" in outputs:
-        sinks.append(AnnotatedVideoSink(folder / OUTPUT_FILES["video"], fps=fps, blur=blur, preset=video_preset))
-    return sinks
+    return [kinds[o](folder / name) for o, name in zip(outputs, output_names(list(outputs), photos))]
 
 
 @dataclass
@@ -101,7 +96,6 @@ class Run:
     analyzer: Analyzer
     sinks: list[Sink]
     analytics: Any = None  # the AnalyticsSink, with a site and a store
-    files: list[Path] = field(default_factory=list)  # what the run writes
 
     def execute(self, progress: bool = False, max_frames: int | None = None) -> RunStats:
         try:
@@ -129,28 +123,19 @@ def build_run(
     and ``store`` the analytics that turn the run into visits and alerts (staff faces never analysed)."""
     from ..sources import ImageSource
 
-    analytics = cam = None
-    config = resolve_config(base, overrides=overrides)
-    if site is not None:
-        cam = site.camera(camera)
-        config = resolve_config(base, cam, overrides)
+    cam = site.camera(camera) if site is not None else None
+    photos = isinstance(source, ImageSource)
+    analyzer = build_analyzer(base, cam, overrides, still=photos, fps=source.fps)
+    analytics = None
     if site is not None and store is not None:
         from ..analytics.sink import AnalyticsSink
 
         analytics = AnalyticsSink(
-            store, site, cam.id, source.name, start_time=start_time, lost_seconds=config.lost_seconds
+            store, site, cam.id, source.name, start_time=start_time, lost_seconds=analyzer.config.lost_seconds
         )
-    analyzer = build_analyzer(
-        base,
-        cam,
-        overrides,
-        still=isinstance(source, ImageSource),
-        fps=source.fps,
-        exclude=analytics.staff_filter if analytics is not None else None,
-    )
+        analyzer.exclude = analytics.staff_filter  # staff faces: counted per zone, never analysed
     video_fps = (source.fps or 5.0) / getattr(source, "stride", 1)
-    photos = isinstance(source, ImageSource)
     sinks = output_sinks(out, outputs, video_fps, blur, video_preset, landmarks, photos) + list(extra_sinks)
     if analytics is not None:
         sinks.append(analytics)
-    return Run(source, analyzer, sinks, analytics, [out / n for n in output_names(list(outputs), photos)])
+    return Run(source, analyzer, sinks, analytics)

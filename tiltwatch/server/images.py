@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .. import Analyzer
-from ..config import PRESETS, AnalyzerConfig
+from ..config import AnalyzerConfig
 from ..errors import BusyError, InputError
 from ..pipeline.build import resolve_config
 from ..types import FrameResult
@@ -59,8 +59,8 @@ class ImagePool:
     def _analyzer(self) -> Analyzer:
         analyzer = getattr(self._local, "analyzer", None)
         if analyzer is None:
-            # unrelated images: the photo preset over the server's settings, the exact path
-            photo = resolve_config(self.config or AnalyzerConfig(), overrides=PRESETS["photo"], still=True)
+            # unrelated images: the server's settings as for photos (exact path, photo preset)
+            photo = resolve_config(self.config or AnalyzerConfig(), still=True)
             analyzer = self._local.analyzer = Analyzer(photo)
             with self._lock:
                 self._analyzers.append(analyzer)

@@ -42,10 +42,13 @@ class LiveAlerts(Sink):
         stream: str,
         publish: Publish,
         start_time: float | None = None,
+        lost_seconds: float = 2.0,
     ):
         self.stream = stream
         self.publish = publish
-        self.sink = AnalyticsSink(store, site, camera_id, source, start_time=start_time, on_alert=self._closed)
+        self.sink = AnalyticsSink(
+            store, site, camera_id, source, start_time=start_time, lost_seconds=lost_seconds, on_alert=self._closed
+        )
         self._open: dict[tuple[str, str], dict[str, Any]] = {}  # (visit key, kind) -> its alert_open message
         self._lock = threading.Lock()
 

@@ -16,19 +16,15 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from ..timeparse import parse_time as parse_iso_or_epoch
+from ..timeparse import parse_time
 from .state import Server, server
 
 router = APIRouter()
 
 
-def parse_time(text: str | None, name: str) -> float | None:
-    """ISO 8601 or epoch seconds -> epoch seconds; ConfigError (422) with a one-line message otherwise."""
-    return parse_iso_or_epoch(text, name, epoch_ok=True)
-
-
 def _window(start: str | None, end: str | None) -> tuple[float | None, float | None]:
-    t0, t1 = parse_time(start, "start"), parse_time(end, "end")
+    # ISO 8601 or epoch seconds; ConfigError (422) with a one-line message otherwise
+    t0, t1 = parse_time(start, "start", epoch_ok=True), parse_time(end, "end", epoch_ok=True)
     if t0 is not None and t1 is not None and t1 <= t0:
         raise HTTPException(422, "end must be after start")
     return t0, t1

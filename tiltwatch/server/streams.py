@@ -214,6 +214,7 @@ class LiveStream:
                     self.spec.id,
                     self.publish,
                     start_time=wall0,
+                    lost_seconds=analyzer.config.lost_seconds,  # (visits end as the tracker's ids do, as in jobs)
                 )
                 analyzer.exclude = live.staff_filter  # staff faces: counted per zone, never analysed
                 self._live = live

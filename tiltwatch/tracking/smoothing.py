@@ -65,8 +65,10 @@ class TrackSmoother:
     def _one_euro(self, st: _State, pose: np.ndarray | None, dt: float) -> tuple:
         if pose is None:
             return st.pose, st.pose_speed
-        if st.pose is None or dt <= 0:
+        if st.pose is None:
             return pose.copy(), st.pose_speed
+        if dt <= 0:  # the same moment again: nothing to filter with (as the exponential's weight 0)
+            return st.pose, st.pose_speed
         raw_speed = (pose - st.pose) / dt
         speed = (
             raw_speed
