@@ -311,9 +311,47 @@ def test_schema_is_migrated_once_and_matches_the_models(store_url: str) -> None:
     engine = create_engine(store_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0003"
+        assert context.get_current_revision() == "0004"
         assert compare_metadata(context, Base.metadata) == []  # the migration builds what schema.py says
     engine.dispose()
+
+
+def test_a_database_at_0003_upgrades_and_keeps_its_visits(store_url: str) -> None:
+    """A store written before visits had a baseline: opened now, its rows are kept and read back
+    with no baseline (the absolute rule applied to them), and new visits store theirs."""
+    import json
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from tiltwatch.store.migrate import config
+
+    old = visit("r0:1", 10.0, 20.0, closed=True)
+    columns = [c for c in fields_of(old) if c not in ("baseline", "baseline_frames", "peak_tilt", "peak_deviation")]
+    row = {c: getattr(old, c) for c in columns}
+    row.update({c: json.dumps(row[c]) for c in ("zones", "dwell_s", "mean_probs")})
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        command.upgrade(config(store_url, conn), "0003")
+        conn.execute(sa.insert(sa.table("visits", *map(sa.column, columns))), [row])
+    engine.dispose()
+    with Store(store_url) as store:
+        (back,) = store.visits()
+        assert back == old and (back.baseline, back.baseline_frames, back.peak_deviation) == (None, 0, None)
+        new = visit("r1:1", 30.0, 40.0)
+        new.baseline, new.baseline_frames, new.peak_tilt, new.peak_deviation = [0.1] * 8, 42, 0.75, 0.5
+        store.upsert_visit(new)
+        assert store.visits(start=30.0) == [new]
+    engine = create_engine(store_url)
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0004"
+    engine.dispose()
+
+
+def fields_of(record) -> list[str]:
+    from dataclasses import fields
+
+    return [f.name for f in fields(record)]
 
 
 def open_together(url: str, stores: int = 4) -> list[BaseException]:

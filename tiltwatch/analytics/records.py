@@ -47,6 +47,12 @@ class Visit:
     attention: float | None  # share of time attentive (None if never in a zone with a cone)
     closed: bool = False  # the track ended (not seen for longer than the tracker keeps ids)
     interrupted: bool = False  # closed by a later run or purge: its process was killed mid-visit
+    # the person's own resting expression (analytics/baseline.py): the median of each of the 8
+    # smoothed probabilities over the visit's first confident seconds; None until learned, or never
+    baseline: list[float] | None = None
+    baseline_frames: int = 0  # confident observations the baseline was learned from (0: none)
+    peak_tilt: float | None = None  # highest tilt score (largest of the tilt emotions, smoothed)
+    peak_deviation: float | None = None  # highest rise of a tilt emotion above its baseline (None: no baseline)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Double, Index, Integer, String, Text, false
+from sqlalchemy import JSON, BigInteger, Boolean, Double, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared INTEGER PRIMARY KEY.
@@ -87,6 +87,10 @@ class VisitRow(Base):
     attention: Mapped[float | None] = mapped_column(Double, nullable=True)
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    baseline: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    baseline_frames: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    peak_tilt: Mapped[float | None] = mapped_column(Double, nullable=True)
+    peak_deviation: Mapped[float | None] = mapped_column(Double, nullable=True)
 
 
 class AlertRow(Base):
