@@ -10,13 +10,17 @@ restart does not stop the cameras) and are found again by name (:func:`get_camer
 Two ways to read:
 
 * live (the default): :class:`~tiltwatch.server.readers.LiveReader`, newest frame only, reconnects
-  with backoff; a file or ``sample`` is played paced to its frame rate (``loop`` to repeat it);
+  with backoff, and its no-frame watchdog (``stall_s``) gives up a connection that sends nothing;
+  a file or ``sample`` is played paced to its frame rate (``loop`` to repeat it);
 * ``every_frame``: a file read whole, in order, as fast as the analyzer goes (``tiltwatch analyze``'s
   results, frame for frame; what ``bench --cluster`` measures).
 
 States: ``starting`` (models loading), ``ready`` (started with ``hold``: waiting for ``go()``),
-``running``, ``finished`` (the file ended, or ``max_frames``), ``stopped`` (``stop()``), ``failed``
+``running``, ``reconnecting`` (the source dropped or sends nothing: the reader reconnects),
+``finished`` (the file ended, or ``max_frames``), ``stopped`` (``stop()``), ``failed``
 (``last_error`` says why). ``restarts`` comes from Ray's control store (``None`` where it cannot say).
+A control plane (:mod:`.control`) reads ``poll()``: the status and, with ``publish``, each frame's
+summary and the alerts as the server's WebSocket sends them; ``jpeg()`` is the newest frame, annotated.
 
 Usage::
 
@@ -43,6 +47,11 @@ from . import NAMESPACE, require_ray
 log = logging.getLogger(__name__)
 
 
+CAMERA_SLOT = "tiltwatch_camera"  # the Ray resource a camera takes with ``slot``: a node's cap of cameras
+STALL_S = 5.0  # running, but no frame for this long: reconnecting
+MESSAGES = 256  # frame and alert messages kept for poll()
+
+
 @dataclass
 class CameraSpec:
     """Everything a camera actor needs, all plain data (it travels to whichever node runs the actor)."""
@@ -52,16 +61,20 @@ class CameraSpec:
     camera: str | None = None  # which camera of the site config this is (default: the site's only one)
     site: dict[str, Any] | None = None  # SiteConfig.model_dump(): with store_url, visits and alerts are stored
     store_url: str | None = None  # sqlite:///file.db (tests) or postgresql+psycopg://... (production)
+    store_batch_s: float = 2.0  # the store writes at least this often (a crash loses at most that much)
     config: dict[str, Any] = field(default_factory=dict)  # the base AnalyzerConfig (preset + settings file)
     overrides: dict[str, Any] = field(default_factory=dict)  # explicit settings, over the site camera's own
     every_frame: bool = False  # read a file whole and in order instead of live (newest frame only)
     loop: bool = False  # live: play a file or 'sample' again at its end
+    stall_s: float | None = 15.0  # live cameras and URLs: reconnect when no frame came for this long
     max_frames: int | None = None  # stop after this many analysed frames (per run)
     results: str | None = None  # append each frame's FrameResult.to_dict() here, one JSON line each
     encode: bool = False  # also annotate and encode H.264 (to a scratch file: what files cost)
     video_preset: str = "superfast"
+    publish: bool = False  # keep each frame's summary and the alerts for poll() (the control plane's feed)
     num_cpus: float = 1.0  # Ray resources of the actor
     memory_mb: int | None = None  # Ray's logical memory reservation (scheduling only, not a hard limit)
+    slot: bool = False  # take one CAMERA_SLOT: only nodes that declare them run it, at most that many
     max_task_retries: int = -1  # method calls retried across restarts (-1: always)
     hold: bool = False  # load the models, open the source, then wait for go() (a benchmark's common start)
 
@@ -77,14 +90,20 @@ class CameraActor:
         self.spec = spec
         self.state = "starting"
         self.last_error: str | None = None
-        self.frames = self.faces = 0
+        self.frames = self.faces = self.faces_now = 0
         self.run_id: str | None = None
         self.started_at = time.time()
-        self.dropped = self.reconnects = 0
         self._done_at: deque[float] = deque(maxlen=60)
         self._first_at: float | None = None
         self._began_at: float | None = None  # when the loop began (after go): a run's fps is over its span
         self._last_at: float | None = None
+        self._latest = None  # (Frame, FrameResult) of the newest analysed frame
+        self._jpeg: tuple[int, bool, bytes] | None = None
+        self._messages: deque[tuple[int, dict]] = deque(maxlen=MESSAGES)
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._source = self._frames = self._live = None
+        self._wall0 = time.time()
         self._stop = threading.Event()
         self._go = threading.Event()
         self._thread = threading.Thread(target=self._work, name=f"camera:{spec.id}", daemon=True)
@@ -94,15 +113,24 @@ class CameraActor:
 
     def status(self) -> dict[str, Any]:
         ray = require_ray()
+        from ..server.readers import masked_source
+
         ctx = ray.get_runtime_context()
         times = list(self._done_at)
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 2 and times[-1] > times[0] else 0.0
         span = self._last_at - self._began_at if self._began_at is not None and self._last_at else 0.0
+        reader = self._source
+        latest = self._latest
         return {
             "id": self.spec.id,
-            "state": self.state,
+            "camera": self.spec.camera,
+            "source": masked_source(self.spec.source),
+            "loop": self.spec.loop,
+            "state": self._state(),
             "frames": self.frames,
             "faces": self.faces,
+            "faces_now": self.faces_now,
+            "frame": latest[1].index if latest is not None else -1,
             "fps": round(fps, 2),
             "fps_run": round(self.frames / span, 2) if span > 0 else 0.0,
             "seconds": span,
@@ -111,10 +139,47 @@ class CameraActor:
             "restarts": _restarts(ctx.get_actor_id()),
             "run_id": self.run_id,
             "started_at": self.started_at,
-            "dropped_frames": self.dropped,
-            "reconnects": self.reconnects,
-            "last_error": self.last_error,
+            "dropped_frames": getattr(reader, "dropped", 0),
+            "reconnects": getattr(reader, "reconnects", 0),
+            "stalls": getattr(reader, "stalls", 0),
+            "last_error": getattr(reader, "problem", None) or self.last_error,
         }
+
+    def poll(self, since: int = 0) -> dict[str, Any]:
+        """The status and the messages (``publish``: frames, alerts) after number ``since``; ``seq``: the last."""
+        with self._lock:
+            messages = [m for n, m in self._messages if n > since]
+            seq = self._seq
+        return {"status": self.status(), "messages": messages, "seq": seq, "open_alerts": self.open_alerts()}
+
+    def jpeg(self, blur: bool = False, quality: int = 80) -> bytes | None:
+        """The newest analysed frame, annotated, as JPEG (None before the first)."""
+        import cv2
+
+        from ..sinks.draw import annotate
+
+        latest = self._latest
+        if latest is None:
+            return None
+        frame, result = latest
+        cached = self._jpeg
+        if cached is not None and cached[:2] == (result.index, blur):
+            return cached[2]
+        ok, buf = cv2.imencode(".jpg", annotate(frame.image, result, blur=blur), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            return None
+        self._jpeg = (result.index, blur, buf.tobytes())
+        return self._jpeg[2]
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        live = self._live
+        return live.open_alerts() if live is not None and hasattr(live, "open_alerts") else []
+
+    def describe(self) -> dict[str, Any]:
+        """The spec this actor runs (a control plane that restarted finds its cameras by it)."""
+        from dataclasses import asdict
+
+        return asdict(self.spec)
 
     def go(self) -> None:
         """Start analysing (a camera started with ``hold``, once it is ``ready``)."""
@@ -127,68 +192,36 @@ class CameraActor:
         self._thread.join(timeout)
         return self.status()
 
+    def _state(self) -> str:
+        reader = self._source
+        if self.state in ("starting", "running") and getattr(reader, "problem", None):
+            return "reconnecting"  # the source dropped or stalled: its reader reconnects
+        if self.state == "running" and not self.spec.every_frame and self._last_at is not None:
+            if time.monotonic() - self._last_at > STALL_S:
+                return "reconnecting"  # connected, but nothing comes (the watchdog takes over at stall_s)
+        return self.state
+
+    def _publish(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._seq += 1
+            self._messages.append((self._seq, message))
+
     # --- the work thread ----------------------------------------------------------------------
 
     def _work(self) -> None:
-        from ..analytics.site import SiteConfig
-        from ..config import AnalyzerConfig
         from ..errors import TiltwatchError, first_line
-        from ..pipeline.build import build_analyzer
 
         spec = self.spec
         analyzer = analytics = store = None
         files: list = []
         try:
-            site = SiteConfig.model_validate(spec.site) if spec.site is not None else None
-            cam = site.camera(spec.camera) if site is not None else None
-            base = AnalyzerConfig.model_validate(spec.config) if spec.config else AnalyzerConfig.preset()
-            frames, fps, name, reader = self._open()
-            self._frames = frames
-            analyzer = build_analyzer(base, cam, spec.overrides, fps=fps)
-            files = self._file_sinks(fps)
-            wall0 = time.time()  # the live reader's t=0 (a file's: its first frame, as for analyze)
-            if site is not None and spec.store_url:
-                from ..analytics.sink import AnalyticsSink
-                from ..server.readers import masked_source
-                from ..store import Store
-
-                store = Store(spec.store_url)
-                analytics = AnalyticsSink(
-                    store,
-                    site,
-                    cam.id,
-                    masked_source(spec.source),
-                    start_time=wall0,
-                    lost_seconds=analyzer.config.lost_seconds,
-                )
-                analyzer.exclude = analytics.staff_filter  # staff faces: counted per zone, never analysed
-                self.run_id = analytics.run_id
-            if hasattr(reader, "start"):
-                reader.start()
+            analyzer, analytics, store, files, reader, fps, name = self._setup()
             if spec.hold:
                 self.state = "ready"
                 while not (self._go.wait(0.2) or self._stop.is_set()):
                     pass
             self._began_at = time.monotonic()
-            for frame in frames:
-                if self._stop.is_set():
-                    break
-                rate = getattr(reader, "fps", None) or fps  # (a live file's rate is known once it is open)
-                if self._first_at is None and rate:  # as the runner does: the source's rate, once
-                    analyzer.set_fps(rate / (getattr(reader, "stride", 1) or 1))
-                result = analyzer.analyze(frame.image, frame.timestamp, frame.index, name)
-                for sink in files:
-                    sink.write(frame, result)
-                if analytics is not None:
-                    try:
-                        analytics.write(frame, result)
-                    except TiltwatchError as exc:  # the store is down: keep analysing, say why
-                        self.last_error = str(exc)
-                self._count(result)
-                if reader is not None and hasattr(reader, "dropped"):
-                    self.dropped, self.reconnects = reader.dropped, reader.reconnects
-                if spec.max_frames is not None and self.frames >= spec.max_frames:
-                    break
+            self._loop(analyzer, analytics, files, reader, fps, name)
             if reader is not None and getattr(reader, "finished", False) and getattr(reader, "problem", None):
                 raise TiltwatchError(reader.problem)
             self.state = "stopped" if self._stop.is_set() else "finished"
@@ -198,10 +231,73 @@ class CameraActor:
         finally:
             self._close(files, analytics, store, analyzer)
 
+    def _setup(self):
+        """Site, analyzer, source, file sinks and the store's analytics; the live reader started."""
+        from ..analytics.site import SiteConfig
+        from ..config import AnalyzerConfig
+        from ..pipeline.build import build_analyzer
+
+        spec = self.spec
+        site = SiteConfig.model_validate(spec.site) if spec.site is not None else None
+        cam = site.camera(spec.camera) if site is not None else None
+        base = AnalyzerConfig.model_validate(spec.config) if spec.config else AnalyzerConfig.preset()
+        frames, fps, name, reader = self._open()
+        self._frames = frames
+        analyzer = build_analyzer(base, cam, spec.overrides, fps=fps)
+        files = self._file_sinks(fps)
+        self._wall0 = time.time()  # the live reader's t=0 (a file's: its first frame, as for analyze)
+        analytics = store = None
+        if site is not None and spec.store_url:
+            analytics, store = self._analytics(site, cam.id, analyzer.config.lost_seconds)
+            analyzer.exclude = analytics.staff_filter  # staff faces: counted per zone, never analysed
+        if hasattr(reader, "start"):
+            reader.start()
+        return analyzer, analytics, store, files, reader, fps, name
+
+    def _analytics(self, site, camera: str, lost_seconds: float):
+        """Visits, alerts and zone counts into the store (with ``publish``: alerts announced as they open)."""
+        from ..analytics.sink import AnalyticsSink
+        from ..server.live_alerts import LiveAlerts
+        from ..server.readers import masked_source
+        from ..store import Store
+
+        spec = self.spec
+        store = Store(spec.store_url, batch_seconds=spec.store_batch_s)
+        wall0 = self._wall0
+        source = masked_source(spec.source)
+        if spec.publish:
+            live = LiveAlerts(store, site, camera, source, spec.id, self._publish, wall0, lost_seconds)
+            self.run_id = live.sink.run_id
+        else:
+            live = AnalyticsSink(store, site, camera, source, start_time=wall0, lost_seconds=lost_seconds)
+            self.run_id = live.run_id
+        self._live = live
+        return live, store
+
+    def _loop(self, analyzer, analytics, files, reader, fps, name) -> None:
+        from ..errors import TiltwatchError
+
+        spec = self.spec
+        for frame in self._frames:
+            if self._stop.is_set():
+                break
+            rate = getattr(reader, "fps", None) or fps  # (a live file's rate is known once it is open)
+            if self._first_at is None and rate:  # as the runner does: the source's rate, once
+                analyzer.set_fps(rate / (getattr(reader, "stride", 1) or 1))
+            result = analyzer.analyze(frame.image, frame.timestamp, frame.index, name)
+            for sink in files:
+                sink.write(frame, result)
+            if analytics is not None:
+                try:
+                    analytics.write(frame, result)
+                except TiltwatchError as exc:  # the store is down: keep analysing, say why
+                    self.last_error = str(exc)
+            self._count(frame, result)
+            if spec.max_frames is not None and self.frames >= spec.max_frames:
+                break
+
     def _open(self):
         """(frames, fps, source name, reader) for the spec's way of reading."""
-        from ..sources.base import Frame
-
         if self.spec.every_frame:
             from ..pipeline.threads import prefetch
             from ..sources import open_source
@@ -211,20 +307,10 @@ class CameraActor:
             return prefetch(src), src.fps, src.name, src
         from ..server.readers import LiveReader
 
-        reader = LiveReader(self.spec.source, loop=self.spec.loop)  # (started once the models are loaded)
+        stall = self.spec.stall_s  # (started once the models are loaded)
+        reader = LiveReader(self.spec.source, loop=self.spec.loop, stall_s=stall)
         self._source = reader
-
-        def frames():
-            while not self._stop.is_set():
-                item = reader.get(timeout=0.5)
-                if item is None:
-                    if reader.finished:
-                        return
-                    continue
-                index, t, image = item
-                yield Frame(index=index, timestamp=t, image=image)
-
-        return frames(), reader.fps, self.spec.id, reader
+        return reader.frames(self._stop), reader.fps, self.spec.id, reader
 
     def _file_sinks(self, fps: float | None) -> list:
         sinks: list = []
@@ -244,7 +330,7 @@ class CameraActor:
             )
         return sinks
 
-    def _count(self, result) -> None:
+    def _count(self, frame, result) -> None:
         now = time.monotonic()
         if self._first_at is None:
             self._first_at = now
@@ -252,14 +338,25 @@ class CameraActor:
         self._done_at.append(now)
         self.frames += 1
         self.faces += len(result.faces)
+        self.faces_now = len(result.faces)
         if self.state in ("starting", "ready"):
             self.state = "running"
+        if not self.spec.every_frame:
+            self._latest = (frame, result)  # (live only: a file read whole keeps no frames)
+        if self.spec.publish:
+            from ..server.streams import frame_message
+
+            times = list(self._done_at)
+            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 2 and times[-1] > times[0] else 0.0
+            live = self._live if hasattr(self._live, "zone_of") else None
+            stamp = self._wall0 + frame.timestamp
+            self._publish(frame_message(self.spec.id, self.spec.camera, result, stamp, fps, live))
 
     def _close(self, files, analytics, store, analyzer) -> None:
         from ..errors import first_line
 
-        source = getattr(self, "_source", None)
-        frames = getattr(self, "_frames", None)  # (the read-ahead thread stops before its source closes)
+        source = self._source
+        frames = self._frames  # (the read-ahead thread stops before its source closes)
         steps = [getattr(frames, "close", None), getattr(source, "stop", None) or getattr(source, "close", None)]
         steps += [s.close for s in files] + [analytics.close if analytics is not None else None]
         steps += [store.close if store is not None else None, analyzer.close if analyzer is not None else None]
@@ -321,6 +418,8 @@ def camera_options(spec: CameraSpec, node_id: str | None = None, spread: bool = 
         "max_task_retries": spec.max_task_retries,
         "num_cpus": spec.num_cpus,
     }
+    if spec.slot:
+        opts["resources"] = {CAMERA_SLOT: 1}
     if spec.memory_mb:
         opts["memory"] = int(spec.memory_mb) * 1024 * 1024
     if node_id is not None:

@@ -42,7 +42,11 @@ class LocalCluster:
         cpus_per_node: float = 2,
         object_store_mb: int = 100,
         memory_mb_per_node: int | None = None,
+        cameras_per_node: int | None = None,
+        head_cameras: int | None = None,
     ):
+        """``cameras_per_node``: each node declares that many camera slots (cameras started with
+        ``slot`` take one each: a node's cap); ``head_cameras``: the head's own (0: it runs none)."""
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
         self.ray = ray = require_ray()
@@ -56,8 +60,17 @@ class LocalCluster:
         }
         if memory_mb_per_node:
             args["memory"] = memory_mb_per_node * 1024 * 1024
+        head = {**args, "include_dashboard": False}
+        if cameras_per_node is not None:
+            from .camera import CAMERA_SLOT
+
+            args["resources"] = {CAMERA_SLOT: cameras_per_node}
+            cap = cameras_per_node if head_cameras is None else head_cameras
+            head["resources"] = {CAMERA_SLOT: cap} if cap else {}
+            if cap == 0:
+                head["num_cpus"] = 0  # (nothing of ours runs there)
         t0 = time.perf_counter()
-        self._cluster = Cluster(initialize_head=True, head_node_args={**args, "include_dashboard": False})
+        self._cluster = Cluster(initialize_head=True, head_node_args=head)
         self._nodes = [self._cluster.head_node]
         for _ in range(nodes - 1):
             self._nodes.append(self._cluster.add_node(**args))

@@ -2,7 +2,12 @@
 
 * cameras and ``rtsp://`` / ``http://`` URLs (OpenCV): when the stream drops or cannot be
   opened, it is retried with exponential backoff (0.5 s doubling up to 30 s) for as long
-  as the stream runs; ``problem`` says why meanwhile (the stream shows ``degraded``);
+  as the stream runs; ``problem`` says why meanwhile (the stream shows ``degraded``).
+  With ``stall_s``, a **no-frame watchdog**: a connection that opens or reads nothing for
+  that long (a camera that hangs without closing: OpenCV's read would block for its own
+  30 s or more) is given up and a new one opened, through the same backoff; ``stalls``
+  counts them. Each connection reads on its own thread, so a read that never returns
+  holds up nothing: its thread ends when the read does, its frames no longer used;
 * a video file or ``sample``, *played as a live stream*: paced to its own frame rate
   (the reader sleeps between frames) and, with ``loop``, started again at the end.
 
@@ -11,8 +16,10 @@ and counted in ``dropped``. ``reconnects`` counts reconnection attempts.
 
 Usage::
 
-    reader = LiveReader("rtsp://cam-7/stream"); reader.start()
+    reader = LiveReader("rtsp://cam-7/stream", stall_s=10); reader.start()
     item = reader.get(timeout=0.5)      # (index, seconds since start, BGR image) or None
+    for frame in reader.frames(stop):   # or: Frame objects until `stop` is set or the reader ends
+        ...
     reader.stop()
 """
 
@@ -30,6 +37,7 @@ import numpy as np
 
 from ..errors import InputError, first_line
 from ..sources import STREAM_SCHEMES, SampleSource, VideoFileSource
+from ..sources.base import Frame
 
 log = logging.getLogger(__name__)
 BACKOFF_START_S = 0.5
@@ -64,8 +72,14 @@ def check_source(source: str) -> str:
 
 
 class LiveReader:
-    def __init__(self, source: str, loop: bool = False):
+    """``stall_s``: the no-frame watchdog of cameras and URLs (None: off; files and the sample are
+    paced here, they never stall)."""
+
+    def __init__(self, source: str, loop: bool = False, stall_s: float | None = None):
+        if stall_s is not None and stall_s <= 0:
+            raise InputError(f"the no-frame watchdog needs a time above 0 s, got {stall_s}")
         self.source = source
+        self.stall_s = stall_s
         self.kind = check_source(source)
         self.loop = loop
         self.name = masked_source(source)
@@ -73,6 +87,7 @@ class LiveReader:
         self.fps: float | None = self._sample.fps if self._sample is not None else None
         self.dropped = 0
         self.reconnects = 0
+        self.stalls = 0  # connections the watchdog gave up
         self.problem: str | None = None  # why no frames come right now (the stream is degraded)
         self.finished = False  # a file or the sample ended (no loop), or the reader gave up
         self._latest: tuple[int, float, np.ndarray] | None = None
@@ -95,6 +110,17 @@ class LiveReader:
             self._cond.wait_for(lambda: self._latest is not None or self.finished, timeout)
             item, self._latest = self._latest, None
             return item
+
+    def frames(self, stop: threading.Event, wait: float = 0.5) -> Iterator[Frame]:
+        """The frames as they come (newest only), until ``stop`` is set or the reader has finished."""
+        while not stop.is_set():
+            item = self.get(timeout=wait)
+            if item is None:
+                if self.finished:
+                    return
+                continue
+            index, t, image = item
+            yield Frame(index=index, timestamp=t, image=image)
 
     @property
     def depth(self) -> int:
@@ -145,30 +171,32 @@ class LiveReader:
     def _capture(self, target: int | str) -> None:
         failures = 0
         while not self._stop.is_set():
-            cap = cv2.VideoCapture(target)
-            try:
-                if not cap.isOpened():
-                    failures += 1
-                    if not self._wait_backoff(failures, "cannot open the stream"):
-                        return
-                    continue
-                if self.fps is None:
-                    fps = cap.get(cv2.CAP_PROP_FPS)
-                    self.fps = float(fps) if fps and 0 < fps < 240 else None
-                got = False
-                while not self._stop.is_set():
-                    ok, image = cap.read()
-                    if not ok or image is None:
-                        break
-                    got, failures = True, 0
-                    self._offer(image)
-            finally:
-                cap.release()
+            conn = _Connection(self, target)
+            conn.start()
+            stalled = self._watch(conn)
             if self._stop.is_set():
                 return
-            failures = 1 if got else failures + 1
-            if not self._wait_backoff(failures, "the stream dropped"):
+            if stalled:
+                self.stalls += 1
+                why = f"no frame for {self.stall_s:g} s (watchdog)"
+            else:
+                why = "the stream dropped" if conn.opened else "cannot open the stream"
+            failures = 1 if conn.got else failures + 1
+            if not self._wait_backoff(failures, why):
                 return
+
+    def _watch(self, conn: _Connection) -> bool:
+        """Wait for the connection to end; True when the watchdog gave it up (nothing for ``stall_s``)."""
+        while conn.is_alive():
+            conn.join(0.25)
+            if self._stop.is_set():
+                conn.abandoned = True
+                return False
+            if self.stall_s is not None and conn.is_alive() and time.monotonic() - conn.last_at > self.stall_s:
+                conn.abandoned = True  # (its thread ends when its read returns; its frames are not used)
+                log.warning("%s: no frame for %g s; reconnecting", self.name, self.stall_s)
+                return True
+        return False
 
     def _frames(self) -> Iterator[np.ndarray]:
         """One pass over the file or the sample."""
@@ -205,3 +233,33 @@ class LiveReader:
                 if played == 0:
                     raise InputError(f"{self.name}: no frame could be read")
                 return
+
+
+class _Connection(threading.Thread):
+    """One connection to a camera or URL: open it, then read until it ends, handing frames to the reader
+    while it is not ``abandoned``. ``last_at``: when it started, opened or last read a frame."""
+
+    def __init__(self, reader: LiveReader, target: int | str):
+        super().__init__(name=f"conn:{reader.name}"[:40], daemon=True)
+        self.reader, self.target = reader, target
+        self.opened = self.got = self.abandoned = False
+        self.last_at = time.monotonic()
+
+    def run(self) -> None:
+        reader = self.reader
+        cap = cv2.VideoCapture(self.target)
+        try:
+            if not cap.isOpened() or self.abandoned:
+                return
+            self.opened, self.last_at = True, time.monotonic()
+            if reader.fps is None:
+                fps = cap.get(cv2.CAP_PROP_FPS)
+                reader.fps = float(fps) if fps and 0 < fps < 240 else None
+            while not (reader._stop.is_set() or self.abandoned):
+                ok, image = cap.read()
+                if not ok or image is None or self.abandoned:
+                    return
+                self.got, self.last_at = True, time.monotonic()
+                reader._offer(image)
+        finally:
+            cap.release()

@@ -38,6 +38,7 @@ from .settings import StreamSpec
 
 log = logging.getLogger(__name__)
 STALL_S = 5.0  # running but no frame for this long: degraded
+WATCHDOG_S = 15.0  # a camera or URL that sends nothing for this long is reconnected (the reader's watchdog)
 LATENCY_WINDOW = 300  # frames of per-stage latency kept for metrics
 
 
@@ -201,7 +202,7 @@ class LiveStream:
     def _work(self) -> None:
         analyzer = live = reader = None
         try:
-            reader = self._reader = LiveReader(self.spec.source, loop=self.spec.loop)
+            reader = self._reader = LiveReader(self.spec.source, loop=self.spec.loop, stall_s=WATCHDOG_S)
             camera = self.site.camera(self.spec.camera) if self.site is not None else None
             analyzer = build_analyzer(self.config or AnalyzerConfig.preset(), camera)
             wall0 = time.time()  # the reader's t=0: stream seconds + wall0 = epoch seconds
@@ -221,18 +222,11 @@ class LiveStream:
             reader.start()
             self._last_frame_at = time.monotonic()
             first = True
-            while not self._stop.is_set():
-                item = reader.get(timeout=0.5)
-                if item is None:
-                    if reader.finished:
-                        break
-                    continue
-                index, t, image = item
+            for frame in reader.frames(self._stop):
                 if first and reader.fps:
                     analyzer.set_fps(reader.fps)
                 first = False
-                result = analyzer.analyze(image, t, index, self.spec.id)
-                frame = Frame(index=index, timestamp=t, image=image)
+                result = analyzer.analyze(frame.image, frame.timestamp, frame.index, self.spec.id)
                 self._record(analyzer, frame, result)
                 if live is not None:
                     try:
@@ -240,7 +234,7 @@ class LiveStream:
                     except TiltwatchError as exc:  # the store is down: keep the stream live, say why
                         self.last_error = str(exc)
                         log.error("stream %s: %s", self.spec.id, exc)
-                self.publish(self._message(result, wall0 + t, live))
+                self.publish(self._message(result, wall0 + frame.timestamp, live))
             if reader.finished and reader.problem:
                 raise TiltwatchError(reader.problem)
             self.state = "stopped"
@@ -278,34 +272,41 @@ class LiveStream:
             self.state = "running"
 
     def _message(self, result: FrameResult, timestamp: float, live: LiveAlerts | None) -> dict[str, Any]:
-        faces = []
-        for f in result.faces:
-            emo = f.smoothed.emotion or f.emotion
-            pose = f.smoothed.pose or f.pose
-            valence, arousal = valence_arousal(emo.probs) if emo is not None else (None, None)
-            faces.append(
-                {
-                    "track_id": f.track_id,
-                    "box": [round(v, 1) for v in f.xywh],
-                    "label": emo.label if emo else None,
-                    "probs": emo.to_dict(digits=3)["probs"] if emo else None,  # (live: 3 digits do)
-                    "pose": pose.to_dict() if pose else None,
-                    "valence": None if valence is None else round(valence, 3),
-                    "arousal": None if arousal is None else round(arousal, 3),
-                    "zone": live.zone_of(f) if live is not None else None,
-                }
-            )
-        return {
-            "type": "frame",
-            "stream": self.spec.id,
-            "camera": self.camera,
-            "frame": result.index,
-            "timestamp": round(timestamp, 3),
-            "width": result.width,
-            "height": result.height,
-            "fps": round(self.fps, 2),
-            "faces": faces,
-        }
+        return frame_message(self.spec.id, self.camera, result, timestamp, self.fps, live)
+
+
+def frame_message(
+    stream: str, camera: str | None, result: FrameResult, timestamp: float, fps: float, live: LiveAlerts | None
+) -> dict[str, Any]:
+    """A frame's summary as the WebSocket sends it (a live stream's and a camera actor's alike)."""
+    faces = []
+    for f in result.faces:
+        emo = f.smoothed.emotion or f.emotion
+        pose = f.smoothed.pose or f.pose
+        valence, arousal = valence_arousal(emo.probs) if emo is not None else (None, None)
+        faces.append(
+            {
+                "track_id": f.track_id,
+                "box": [round(v, 1) for v in f.xywh],
+                "label": emo.label if emo else None,
+                "probs": emo.to_dict(digits=3)["probs"] if emo else None,  # (live: 3 digits do)
+                "pose": pose.to_dict() if pose else None,
+                "valence": None if valence is None else round(valence, 3),
+                "arousal": None if arousal is None else round(arousal, 3),
+                "zone": live.zone_of(f) if live is not None else None,
+            }
+        )
+    return {
+        "type": "frame",
+        "stream": stream,
+        "camera": camera,
+        "frame": result.index,
+        "timestamp": round(timestamp, 3),
+        "width": result.width,
+        "height": result.height,
+        "fps": round(fps, 2),
+        "faces": faces,
+    }
 
 
 class StreamManager:
