@@ -6,10 +6,23 @@ stays open until the value crosses back past ``release``; a value hovering aroun
 threshold therefore gives one alert, not a flicker of many. An alert is emitted when it
 closes (or when its visit or the run ends), with its full time range.
 
+Tilt and the track's baseline (:mod:`tiltwatch.analytics.baseline`): once a track has one, a
+tilt emotion counts only while it is both at least ``threshold`` and at least ``margin`` above
+its baseline. One hysteresis does both: it follows, per emotion, ``min(p, p - b + threshold -
+margin)``, which is at least ``threshold`` exactly when both hold and falls below ``release``
+when either falls back (the deviation past ``margin - (threshold - release)``). The alert's
+value and series stay the absolute probability; its evidence adds the baseline and the peak
+deviation. While the baseline is still being learned the track's frames wait (at most
+``baseline.seconds`` of them); when learning ends they are replayed under the rule that then
+applies, so each visit gets exactly the tilt alerts of one rule over its whole length, with
+their true times, only announced up to ``baseline.seconds`` late. A track with no baseline (too
+few confident observations, a face that was not steady, or ``enabled: false``) follows the
+absolute rule alone, exactly as without a baseline.
+
 Usage::
 
     engine = AlertEngine(site.alerts, camera="cam-1")
-    alerts = engine.update(visit_key, track_id, t, zone, smoothed_probs, attentive)
+    alerts = engine.update(visit_key, track_id, t, zone, smoothed_probs, attentive, baseline=learner)
 """
 
 from __future__ import annotations
@@ -17,7 +30,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..emotions import EMOTIONS
+from .baseline import BaselineLearner
 from .records import Alert
 from .site import AlertRules
 
@@ -41,17 +57,19 @@ class Hysteresis:
     def _beyond(self, v: float, level: float) -> bool:
         return v >= level if self.above else v <= level
 
-    def update(self, t: float, v: float) -> tuple[float, float, float, list] | None:
-        """Feed one value; returns (start, end, peak, series) when an alert closes, else None."""
+    def update(self, t: float, v: float, shown: float | None = None) -> tuple[float, float, float, list] | None:
+        """Feed one value; returns (start, end, peak, series) when an alert closes, else None.
+        ``shown``: what the peak and series record, when not ``v`` itself (tilt: the absolute value)."""
+        shown = v if shown is None else shown
         if self.since is None:
             if self._beyond(v, self.threshold):
-                self.since, self.peak, self.series = t, v, [(t, v)]
+                self.since, self.peak, self.series = t, shown, [(t, shown)]
             return None
         if self._beyond(v, self.release):  # still on (hysteresis band counts as on)
-            self.series.append((t, v))
+            self.series.append((t, shown))
             if len(self.series) > 2 * SERIES_KEPT:  # an alert on for hours: every other point, evenly spread
                 self.series = self.series[::2]
-            self.peak = max(self.peak, v) if self.above else min(self.peak, v)
+            self.peak = max(self.peak, shown) if self.above else min(self.peak, shown)
             if not self.active and t - self.since >= self.seconds:
                 self.active = True
             return None
@@ -91,6 +109,9 @@ class _VisitAlerts:
     last_spike: float = float("-inf")
     tilt_emotion: str = ""
     zone: str | None = None
+    baseline: BaselineLearner | None = None
+    tilt_deviation: float | None = None  # the open tilt episode's peak rise above the baseline
+    waiting: list = field(default_factory=list)  # (t, probs) while the baseline learns, replayed after
 
 
 class AlertEngine:
@@ -99,6 +120,7 @@ class AlertEngine:
         self.camera = camera
         self._visits: dict[str, _VisitAlerts] = {}
         self._track: dict[str, int] = {}
+        self._tilt_idx = [EMOTIONS.index(e) for e in rules.tilt.emotions]
 
     def _state(self, key: str) -> _VisitAlerts:
         if key not in self._visits:
@@ -112,62 +134,94 @@ class AlertEngine:
         return self._visits[key]
 
     def update(
-        self, visit_key: str, track_id: int, t: float, zone: str | None, probs, attentive: bool | None
+        self,
+        visit_key: str,
+        track_id: int,
+        t: float,
+        zone: str | None,
+        probs,
+        attentive: bool | None,
+        baseline: BaselineLearner | None = None,
     ) -> list[Alert]:
+        """One face of a visit at ``t``: its smoothed probabilities, whether it looks into its zone's
+        cone (None: no cone or no pose) and its track's baseline (None: the absolute rule alone)."""
         st = self._state(visit_key)
         self._track[visit_key] = track_id
         st.zone = zone if zone is not None else st.zone
-        out: list[Alert] = []
-
-        idx = [EMOTIONS.index(e) for e in self.rules.tilt.emotions]
-        neg = max(float(probs[i]) for i in idx)
-        if st.tilt.since is None or not st.tilt_emotion:
-            st.tilt_emotion = EMOTIONS[max(idx, key=lambda i: probs[i])]
-        done = st.tilt.update(t, neg)
-        if done:
-            out.append(
-                self._alert(
-                    "tilt",
-                    visit_key,
-                    done,
-                    self.rules.tilt.threshold,
-                    st,
-                    {"emotion": st.tilt_emotion, "emotions": self.rules.tilt.emotions},
-                )
-            )
-
+        st.baseline = baseline if baseline is not None else st.baseline
+        probs = np.asarray(probs, float)
+        out = self._tilt(visit_key, st, t, probs)
         if attentive is not None:
-            rule = self.rules.disengagement
-            st.attention.append((t, bool(attentive)))
-            while st.attention and st.attention[0][0] < t - rule.window:
-                st.attention.popleft()
-            if t - st.attention[0][0] >= rule.window * 0.9:  # judge only a (nearly) full window
-                share = sum(a for _, a in st.attention) / len(st.attention)
-                done = st.disengaged.update(t, share)
-                if done:
-                    out.append(
-                        self._alert("disengagement", visit_key, done, rule.threshold, st, {"window_s": rule.window})
-                    )
+            out += self._disengagement(visit_key, st, t, attentive)
+        return out + self._distress(visit_key, st, t, probs)
 
+    def _tilt_value(self, st: _VisitAlerts, probs: np.ndarray) -> tuple[float, float, str, float | None]:
+        """(what the hysteresis follows, the absolute value shown, the emotion, the rise above the baseline)."""
+        rule = self.rules.tilt
+        p = probs[self._tilt_idx]
+        base = None if st.baseline is None else st.baseline.probs
+        if base is None:  # the absolute rule
+            i = int(np.argmax(p))
+            return float(p[i]), float(p[i]), rule.emotions[i], None
+        rise = p - base[self._tilt_idx]
+        gate = np.minimum(p, rise + (rule.threshold - rule.margin))  # >= threshold: both hold
+        i = int(np.argmax(gate))
+        return float(gate[i]), float(p[i]), rule.emotions[i], float(rise.max())
+
+    def _tilt(self, key: str, st: _VisitAlerts, t: float, probs: np.ndarray) -> list[Alert]:
+        if st.baseline is not None and st.baseline.learning:  # which rule applies is not known yet
+            st.waiting.append((t, probs))
+            return []
+        return self._replay(key, st) + self._tilt_step(key, st, t, probs)
+
+    def _replay(self, key: str, st: _VisitAlerts) -> list[Alert]:
+        """The baseline's learning is over: the frames that waited for it, under the rule that now applies."""
+        waiting, st.waiting = st.waiting, []
+        return [a for t, probs in waiting for a in self._tilt_step(key, st, t, probs)]
+
+    def _tilt_step(self, key: str, st: _VisitAlerts, t: float, probs: np.ndarray) -> list[Alert]:
+        gate, shown, emotion, rise = self._tilt_value(st, probs)
+        if st.tilt.since is None:  # no episode yet: this frame's emotion would start it
+            st.tilt_emotion, st.tilt_deviation = emotion, None
+        done = st.tilt.update(t, gate, shown)
+        if st.tilt.since is not None and rise is not None:
+            st.tilt_deviation = rise if st.tilt_deviation is None else max(rise, st.tilt_deviation)
+        return [self._alert("tilt", key, done, self.rules.tilt.threshold, st, self._tilt_evidence(st))] if done else []
+
+    def _tilt_evidence(self, st: _VisitAlerts) -> dict:
+        rule = self.rules.tilt
+        extra = {"emotion": st.tilt_emotion, "emotions": rule.emotions}
+        base = None if st.baseline is None else st.baseline.probs
+        if base is not None:
+            extra["baseline"] = {e: round(float(base[EMOTIONS.index(e)]), 4) for e in rule.emotions}
+            extra["margin"] = rule.margin
+            if st.tilt_deviation is not None:
+                extra["deviation"] = round(st.tilt_deviation, 4)
+        return extra
+
+    def _disengagement(self, key: str, st: _VisitAlerts, t: float, attentive: bool) -> list[Alert]:
+        rule = self.rules.disengagement
+        st.attention.append((t, bool(attentive)))
+        while st.attention and st.attention[0][0] < t - rule.window:
+            st.attention.popleft()
+        if t - st.attention[0][0] < rule.window * 0.9:  # judge only a (nearly) full window
+            return []
+        share = sum(a for _, a in st.attention) / len(st.attention)
+        done = st.disengaged.update(t, share)
+        return [self._alert("disengagement", key, done, rule.threshold, st, {"window_s": rule.window})] if done else []
+
+    def _distress(self, key: str, st: _VisitAlerts, t: float, probs: np.ndarray) -> list[Alert]:
         rule = self.rules.distress
         level = float(probs[EMOTIONS.index("fear")] + probs[EMOTIONS.index("sadness")])
         st.distress.append((t, level))
         while st.distress and st.distress[0][0] < t - rule.within:
             st.distress.popleft()
         t_low, low = min(reversed(st.distress), key=lambda p: p[1])  # the latest low point
-        if level >= rule.threshold and level - low >= rule.rise and t - st.last_spike >= rule.cooldown:
-            st.last_spike = t
-            out.append(
-                self._alert(
-                    "distress",
-                    visit_key,
-                    (t_low, t, level, list(st.distress)),
-                    rule.threshold,
-                    st,
-                    {"rise": round(level - low, 4), "from": round(low, 4)},
-                )
-            )
-        return out
+        if level < rule.threshold or level - low < rule.rise or t - st.last_spike < rule.cooldown:
+            return []
+        st.last_spike = t
+        evidence = {"rise": round(level - low, 4), "from": round(low, 4)}
+        return [self._alert("distress", key, (t_low, t, level, list(st.distress)), rule.threshold, st, evidence)]
 
     def close(self, visit_key: str, t: float) -> list[Alert]:
         """The visit ended: emit its open alerts with ``t`` as their end."""
@@ -175,13 +229,15 @@ class AlertEngine:
         if st is None:
             return []
         out = []
-        for kind, h, thr in (
-            ("tilt", st.tilt, self.rules.tilt.threshold),
-            ("disengagement", st.disengaged, self.rules.disengagement.threshold),
-        ):
-            done = h.finish(t)
-            if done:
-                out.append(self._alert(kind, visit_key, done, thr, st, {}))
+        if st.baseline is not None and st.baseline.learning:  # it ended within its learning window
+            st.baseline.finish()
+            out += self._replay(visit_key, st)
+        done = st.tilt.finish(t)
+        if done:
+            out.append(self._alert("tilt", visit_key, done, self.rules.tilt.threshold, st, self._tilt_evidence(st)))
+        done = st.disengaged.finish(t)
+        if done:
+            out.append(self._alert("disengagement", visit_key, done, self.rules.disengagement.threshold, st, {}))
         return out
 
     def open_alerts(self) -> list[OpenAlert]:

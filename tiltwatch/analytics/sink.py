@@ -43,7 +43,9 @@ class AnalyticsSink(Sink):
         self.t0 = time.time() if start_time is None else start_time
         self.run_id = store.start_run(self.camera.id, source)
         self.zones = ZoneMap(self.camera)
-        self.visits = VisitBuilder(self.camera, self.run_id, site.sample_every, lost_seconds)
+        self.visits = VisitBuilder(
+            self.camera, self.run_id, site.sample_every, lost_seconds, site.baseline, site.alerts.tilt.emotions
+        )
         self.alerts = AlertEngine(site.alerts, self.camera.id)
         self.on_alert = on_alert
         self._last_count = float("-inf")
@@ -82,7 +84,7 @@ class AnalyticsSink(Sink):
         for v in up.visits:
             self.store.upsert_visit(v)
         for f in up.faces:
-            self._emit(self.alerts.update(f.visit_key, f.track_id, t, f.zone, f.probs, f.attentive))
+            self._emit(self.alerts.update(f.visit_key, f.track_id, t, f.zone, f.probs, f.attentive, f.baseline))
         for key in up.closed:
             self._emit(self.alerts.close(key, t))
         if result.detected and t - self._last_count >= self.site.sample_every:

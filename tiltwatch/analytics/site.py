@@ -113,12 +113,16 @@ class CameraConfig(_Strict):
 
 class TiltRule(_Strict):
     """Sustained negative affect: any of ``emotions`` above ``threshold`` for ``seconds``.
-    The alert stays open until the value falls below ``release`` (hysteresis: no flicker)."""
+    The alert stays open until the value falls below ``release`` (hysteresis: no flicker).
+    Once the track has a baseline (:class:`BaselineRule`) that emotion must also stand at least
+    ``margin`` above the person's own resting level of it; the alert then stays open while it is
+    still ``margin - (threshold - release)`` above it (the same band as the absolute value's)."""
 
     emotions: list[str] = ["anger", "sadness", "fear"]
     threshold: float = Field(0.5, gt=0, le=1)
     release: float = Field(0.35, ge=0, le=1)
     seconds: float = Field(3.0, ge=0)
+    margin: float = Field(0.2, ge=0, le=1, description="rise above the track's baseline needed, once it has one")
 
     @field_validator("emotions")
     @classmethod
@@ -154,6 +158,23 @@ class DistressRule(_Strict):
     cooldown: float = Field(10.0, ge=0, description="seconds before the same visit can spike again")
 
 
+class BaselineRule(_Strict):
+    """A person's own resting expression: each track learns the median of each of its smoothed
+    emotion probabilities over the first ``seconds`` of its visit, from the observations whose
+    quality is at least ``min_quality`` (abstained faces never count), then keeps it fixed. With
+    fewer than ``min_frames`` such observations, or a face that was not steady over them (a tilt
+    emotion's 10th to 90th percentile range above ``max_spread``), the track gets no baseline and the
+    absolute rule alone applies to it. While it learns, a tilt alert may begin but cannot fire."""
+
+    enabled: bool = True
+    seconds: float = Field(4.0, gt=0, le=600, description="the learning window, from the visit's first observation")
+    min_frames: int = Field(10, ge=1, description="confident observations needed for a baseline")
+    min_quality: float = Field(0.5, ge=0, le=1, description="an observation counts when its quality is at least this")
+    max_spread: float = Field(
+        0.3, ge=0, le=1, description="a steady face: each tilt emotion's 10th-90th percentile range over the window"
+    )
+
+
 class AlertRules(_Strict):
     tilt: TiltRule = TiltRule()
     disengagement: DisengagementRule = DisengagementRule()
@@ -164,6 +185,7 @@ class SiteConfig(_Strict):
     site: str = "site"
     cameras: list[CameraConfig] = Field(min_length=1)
     alerts: AlertRules = AlertRules()
+    baseline: BaselineRule = BaselineRule()
     sample_every: float = Field(0.5, gt=0, description="seconds between stored observations of one visit")
     retention_days: float | None = Field(None, gt=0)
 

@@ -2,7 +2,8 @@
 
 Usage::
 
-    builder = VisitBuilder(camera_cfg, run_id="r1", sample_every=0.5, lost_seconds=2.0)
+    builder = VisitBuilder(camera_cfg, run_id="r1", sample_every=0.5, lost_seconds=2.0,
+                           baseline=site.baseline, tilt_emotions=site.alerts.tilt.emotions)
     update = builder.update(result, t=start_epoch + result.timestamp)
     update.observations, update.visits, update.closed   # what to store
 """
@@ -16,8 +17,9 @@ import numpy as np
 from ..emotions import EMOTIONS
 from ..types import FrameResult
 from .affect import attentive, valence_arousal
+from .baseline import BaselineLearner
 from .records import Observation, Visit
-from .site import CameraConfig
+from .site import BaselineRule, CameraConfig, TiltRule
 from .zones import ZoneMap
 
 
@@ -36,6 +38,9 @@ class _Track:
     cone_time: float = 0.0  # seconds spent in a zone with an attention cone, with a pose
     last_sample: float = float("-inf")
     zone: str | None = None
+    baseline: BaselineLearner | None = None
+    peak_tilt: float | None = None  # the largest tilt emotion, smoothed
+    peak_deviation: float | None = None  # the largest rise of a tilt emotion above its baseline
 
 
 @dataclass
@@ -47,6 +52,7 @@ class FaceState:
     zone: str | None
     probs: np.ndarray
     attentive: bool | None
+    baseline: BaselineLearner | None = None  # the track's (shared with the alert engine)
 
 
 @dataclass
@@ -58,12 +64,25 @@ class VisitUpdate:
 
 
 class VisitBuilder:
-    def __init__(self, camera: CameraConfig, run_id: str, sample_every: float = 0.5, lost_seconds: float = 2.0):
+    """``baseline``: how each track learns its resting expression (default: the site default);
+    ``tilt_emotions``: those whose peak and peak deviation from the baseline each visit records."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        run_id: str,
+        sample_every: float = 0.5,
+        lost_seconds: float = 2.0,
+        baseline: BaselineRule | None = None,
+        tilt_emotions: list[str] | None = None,
+    ):
         self.camera = camera
         self.zones = ZoneMap(camera)
         self.run_id = run_id
         self.sample_every = sample_every
         self.lost_seconds = lost_seconds
+        self.baseline = BaselineRule() if baseline is None else baseline
+        self._tilt = [EMOTIONS.index(e) for e in (TiltRule().emotions if tilt_emotions is None else tilt_emotions)]
         self._tracks: dict[int, _Track] = {}
 
     def update(self, result: FrameResult, t: float) -> VisitUpdate:
@@ -80,6 +99,7 @@ class VisitBuilder:
                 continue
             if tr is None:
                 tr = self._tracks[face.track_id] = _Track(f"{self.run_id}:{face.track_id}", face.track_id, t, t)
+                tr.baseline = BaselineLearner(self.baseline, t, steady=self._tilt)
             dt = min(t - tr.last, self.lost_seconds) if tr.frames else 0.0
             zone_cfg = self.zones.zone_of_box(face.box)
             zone = zone_cfg.name if zone_cfg is not None and not zone_cfg.staff else None
@@ -99,7 +119,8 @@ class VisitBuilder:
             tr.va_sum += va
             tr.frames += 1
             tr.last, tr.zone = t, zone
-            up.faces.append(FaceState(tr.key, tr.track_id, zone, probs, att))
+            self._tilt_peaks(tr, t, probs, face.quality)
+            up.faces.append(FaceState(tr.key, tr.track_id, zone, probs, att, tr.baseline))
             if t - tr.last_sample >= self.sample_every:
                 tr.last_sample = t
                 up.observations.append(
@@ -125,12 +146,23 @@ class VisitBuilder:
                 del self._tracks[tid]
         return up
 
+    def _tilt_peaks(self, tr: _Track, t: float, probs: np.ndarray, quality: float | None) -> None:
+        """Feed the track's baseline; keep the visit's peak tilt score and peak deviation from the baseline."""
+        tr.baseline.update(t, probs, quality)
+        tilt = probs[self._tilt]
+        tr.peak_tilt = max(float(tilt.max()), tr.peak_tilt or 0.0)
+        if tr.baseline.probs is not None:
+            rise = float((tilt - tr.baseline.probs[self._tilt]).max())
+            tr.peak_deviation = rise if tr.peak_deviation is None else max(rise, tr.peak_deviation)
+
     def close_all(self) -> list[Visit]:
         visits = [self._visit(tr, closed=True) for tr in self._tracks.values()]
         self._tracks.clear()
         return visits
 
     def _visit(self, tr: _Track, closed: bool = False) -> Visit:
+        if closed:  # a visit over within its learning window keeps what it learned, if enough
+            tr.baseline.finish()
         mean = tr.prob_sum / max(tr.frames, 1)
         va = tr.va_sum / max(tr.frames, 1)
         return Visit(
@@ -149,4 +181,8 @@ class VisitBuilder:
             mean_arousal=round(float(va[1]), 4),
             attention=round(tr.att_time / tr.cone_time, 4) if tr.cone_time > 0 else None,
             closed=closed,
+            baseline=tr.baseline.rounded(),
+            baseline_frames=tr.baseline.frames,
+            peak_tilt=None if tr.peak_tilt is None else round(tr.peak_tilt, 4),
+            peak_deviation=None if tr.peak_deviation is None else round(tr.peak_deviation, 4),
         )
