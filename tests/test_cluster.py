@@ -40,8 +40,11 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
+
+
+def make_clip(path):
     """2 s of the sample at 480x270, 15 fps, H.264."""
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
     src = SampleSource(seconds=2, fps=15, size=(480, 270))
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=15)

@@ -59,6 +59,7 @@ class ClusterOptions:
     slots: bool = False  # each camera takes one camera slot (always so on local:N)
     stall_s: float = 15.0  # the actors' no-frame watchdog
     poll_s: float = 0.5
+    local: Any = None  # local:N's LocalCluster, once started (start_local: Ray wants the main thread)
 
     @property
     def local_nodes(self) -> int | None:
@@ -71,6 +72,28 @@ class ClusterOptions:
         if not 1 <= int(m.group(1)) <= 16:
             raise ConfigError(f"--cluster {self.address!r}: N of local:N goes from 1 to 16")
         return int(m.group(1))
+
+    def start_local(self) -> None:
+        """Start local:N's cluster now: a head that runs no camera and N nodes of ``cameras_per_node``
+        each (call it from the main thread: Ray's nodes set signal handlers). A no-op otherwise."""
+        n = self.local_nodes
+        if n is None or self.local is not None:
+            return
+        import signal
+
+        from .local import LocalCluster
+
+        per = self.cameras_per_node
+        cpus = max(per * self.num_cpus, 1)
+        handler = signal.getsignal(signal.SIGTERM)
+        self.local = LocalCluster(nodes=n + 1, cpus_per_node=cpus, cameras_per_node=per, head_cameras=0)
+        signal.signal(signal.SIGTERM, handler)  # Ray's own would exit(15) once the server re-raises SIGTERM
+        self.slots = True
+
+    def stop_local(self) -> None:
+        if self.local is not None:
+            self.local.shutdown()
+            self.local = None
 
     def check(self) -> None:
         """ConfigError (one line) for settings no cluster can take."""
@@ -198,6 +221,9 @@ class ClusterStream:
         from .camera import remove_camera
 
         self.wanted = False
+        if self.handle is not None and self.state == "pending":  # never placed: nothing to close
+            require_ray().kill(self.handle, no_restart=True)
+            self.handle, self._pending = None, None
         if self.handle is not None:
             last = remove_camera(self.spec.id, timeout=timeout)
             if last is not None:
@@ -237,7 +263,6 @@ class ClusterManager:
         self.publish = publish
         self.blur = blur
         self.config = config
-        self.local = None  # the LocalCluster of local:N
         self._streams: dict[str, ClusterStream] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -250,15 +275,8 @@ class ClusterManager:
     def connect(self) -> list[str]:
         """Join (or, for local:N, start) the cluster, adopt its camera actors, start polling; their ids."""
         ray = require_ray()
-        n = self.options.local_nodes
-        if n is not None:
-            from .local import LocalCluster
-
-            per = self.options.cameras_per_node
-            self.local = LocalCluster(
-                nodes=n + 1, cpus_per_node=max(per * self.options.num_cpus, 1), cameras_per_node=per, head_cameras=0
-            )
-            self.options.slots = True
+        if self.options.local_nodes is not None:
+            self.options.start_local()
         else:
             self._join(ray)
         adopted = self._adopt(ray)
@@ -400,11 +418,10 @@ class ClusterManager:
         if self._thread is not None:
             self._thread.join(10)
         ray = require_ray()
-        if self.local is not None:
-            for stream in self.all():
+        if self.options.local is not None:
+            for stream in sorted(self.all(), key=lambda s: s.state != "pending"):  # (or they take the room)
                 stream.stop()
-            self.local.shutdown()
-            self.local = None
+            self.options.stop_local()
         elif ray.is_initialized():
             ray.shutdown()
 

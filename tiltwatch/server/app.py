@@ -53,17 +53,19 @@ PAGE_HEADERS = {  # the dashboard loads nothing from anywhere else
 }
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, cluster=None) -> FastAPI:
     """The app for ``settings``; raises ConfigError (one line) for a bad site config or key file.
 
-    With no API key configured anywhere, one is generated and printed once to stdout."""
+    ``cluster``: a :class:`~tiltwatch.cluster.control.ClusterOptions`: the streams run as camera
+    actors on that Ray cluster (the server is their control plane). With no API key configured
+    anywhere, one is generated and printed once to stdout."""
     settings = settings or Settings()
     keys = settings.keys()
     if not keys:
         keys = [KeyRing.generate()]
         print(f"API key: {keys[0]}", flush=True)  # the only place a key is ever printed
     site = load_site(settings.site) if settings.site is not None else None
-    srv = Server(settings=settings, site=site, hub=Hub())
+    srv = Server(settings=settings, site=site, hub=Hub(), cluster=cluster)
     srv.metrics = Metrics(srv)
     install_log_masking()
 
@@ -133,11 +135,27 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     srv.hub.bind(asyncio.get_running_loop())
     srv.closing.clear()
     store = await asyncio.to_thread(Store, s.db)
-    srv.streams = StreamManager(store, srv.site, srv.hub.publish, blur=s.blur_faces, config=s.analyzer)
+    if srv.cluster is not None:
+        from ..cluster.control import ClusterManager
+
+        manager = None
+        try:
+            manager = ClusterManager(srv.cluster, s.db, srv.site, srv.hub.publish, blur=s.blur_faces, config=s.analyzer)
+            await asyncio.to_thread(manager.connect)  # adopts the camera actors already running
+        except Exception:
+            if manager is not None:
+                await asyncio.to_thread(manager.stop_all)
+            store.close()
+            raise
+        srv.streams = manager
+    else:
+        srv.streams = StreamManager(store, srv.site, srv.hub.publish, blur=s.blur_faces, config=s.analyzer)
     srv.jobs = JobManager(s.data_dir, store, srv.site, annotate=s.allow_frames, blur=s.blur_faces, config=s.analyzer)
     srv.images = ImagePool(s.image_workers, s.image_queue, config=s.analyzer)
     try:
         for spec in s.streams:
+            if srv.cluster is not None and srv.streams.has(spec.id):
+                continue  # its camera actor runs already (this server restarted): adopted as it is
             srv.streams.add(spec)
             srv.streams.start(spec.id)
     except Exception:
@@ -154,7 +172,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _shutdown(srv: Server, store: Any) -> None:
-    srv.streams.stop_all()  # closes visits and alerts: they reach the store
+    srv.streams.stop_all()  # closes visits and alerts: they reach the store (camera actors go on)
     srv.jobs.close()
     srv.images.close()
     store.close()  # flushes what is buffered

@@ -22,6 +22,7 @@ from ..cli_settings import AnalyzerChoice, analyzer_flags
 from ..errors import ConfigError, TiltwatchError
 
 SAMPLE_ID = "sample"
+CLUSTER = "Cluster (--cluster)"
 
 
 def _stream_specs(streams: list[str], sample: bool | None, site_path: Path | None, loop: bool) -> list:
@@ -65,11 +66,14 @@ def serve(
     media_dir: Path | None = None,
     trusted_proxies: tuple[str, ...] | list[str] = (),
     analyzer=None,
+    cluster=None,
 ) -> None:
     """Run the API and dashboard until SIGINT/SIGTERM. ``sample=None``: the sample plays when no stream is given.
 
     ``analyzer``: the :class:`~tiltwatch.config.AnalyzerConfig` of streams and jobs (default: the
-    ``fast`` preset). Raises :class:`ConfigError` (one line) for a bad site config, key file or stream."""
+    ``fast`` preset). ``cluster``: a :class:`~tiltwatch.cluster.control.ClusterOptions`: the streams
+    run as camera actors on that Ray cluster. Raises :class:`ConfigError` (one line) for a bad site
+    config, key file, stream or cluster setting."""
     from pydantic import ValidationError
 
     from .app import create_app
@@ -96,12 +100,25 @@ def serve(
         raise ConfigError(validation_message(list(exc.errors()))) from None
     for spec in settings.streams:
         check_source(spec.source)  # a missing file fails here, in one line, before anything starts
-    app = create_app(settings)
-    config = uvicorn_config(app, host, port)
-    install_log_masking()  # after uvicorn configured its loggers
-    server = _make_server(config, app.state.server.closing)
-    print(f"dashboard: http://{host}:{port}/", flush=True)
-    server.run()
+    if cluster is not None:
+        from ..cluster import require_ray
+        from ..cluster.control import shared_store_url
+
+        cluster.check()
+        shared_store_url(db)  # (an SQLite database in memory cannot be shared)
+        require_ray()
+    try:
+        if cluster is not None:
+            cluster.start_local()  # local:N (here: Ray's nodes want the main thread)
+        app = create_app(settings, cluster=cluster)
+        config = uvicorn_config(app, host, port)
+        install_log_masking()  # after uvicorn configured its loggers
+        server = _make_server(config, app.state.server.closing)
+        print(f"dashboard: http://{host}:{port}/", flush=True)
+        server.run()
+    finally:
+        if cluster is not None:
+            cluster.stop_local()  # (normally done at shutdown, cameras first)
 
 
 def uvicorn_config(app, host: str, port: int):
@@ -173,12 +190,46 @@ def serve_command(
     trusted_proxy: list[str] = typer.Option(
         [], "--trusted-proxy", help="reverse proxy address or network whose X-Forwarded-For is believed (repeat)"
     ),
+    cluster: Optional[str] = typer.Option(
+        None,
+        help="run the streams as camera actors on this Ray cluster (HOST:PORT, ray://HOST:10001, auto; "
+        "the 'cluster' extra): they outlive this server, which adopts them when it starts again; "
+        "local:N starts N nodes on this machine (and a head that runs none) for trying it",
+        rich_help_panel=CLUSTER,
+    ),
+    camera_cpus: float = typer.Option(1.0, min=0, help="logical CPUs Ray reserves per camera", rich_help_panel=CLUSTER),
+    camera_memory: Optional[int] = typer.Option(
+        None, min=1, help="memory (MB) Ray reserves per camera (scheduling only)", rich_help_panel=CLUSTER
+    ),
+    cameras_per_node: Optional[int] = typer.Option(
+        None,
+        min=1,
+        help="local:N: cameras a node takes (default 4); a real cluster: each camera takes one "
+        "'tiltwatch_camera' resource, declared per node by ray start --resources (default: no cap)",
+        rich_help_panel=CLUSTER,
+    ),
+    watchdog: float = typer.Option(
+        15.0, min=0.1, help="a camera that sends no frame for this many seconds is reconnected", rich_help_panel=CLUSTER
+    ),
     analyzer: AnalyzerChoice = None,
 ) -> None:
     """Serve the HTTP API and the live dashboard (open http://HOST:PORT/ and enter the API key).
 
     The analyzer settings apply to streams and video jobs; single images always run the photo preset."""
     try:
+        options = None
+        if cluster is not None:
+            from ..cluster.control import ClusterOptions
+
+            local = cluster.strip().startswith("local")
+            options = ClusterOptions(
+                cluster,
+                num_cpus=camera_cpus,
+                memory_mb=camera_memory,
+                cameras_per_node=cameras_per_node or 4,
+                slots=local or cameras_per_node is not None,
+                stall_s=watchdog,
+            )
         serve(
             host,
             port,
@@ -196,6 +247,7 @@ def serve_command(
             media_dir,
             trusted_proxy,
             analyzer.config(),
+            options,
         )
     except TiltwatchError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)

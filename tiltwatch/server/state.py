@@ -33,6 +33,7 @@ class Server:
     jobs: Any = None  # JobManager
     images: Any = None  # ImagePool
     metrics: Any = None  # Metrics
+    cluster: Any = None  # tiltwatch.cluster.control.ClusterOptions: streams run as camera actors (None: here)
 
 
 async def server(request: Request) -> Server:
