@@ -8,6 +8,11 @@ Usage::
 Column names equal the dataclass field names, so rows and records convert field by field.
 Only generic types (``JSON``, ``Double``, ...) are used: the same schema runs on SQLite and
 PostgreSQL. Any change here needs a new migration in ``migrations/versions``.
+
+Appended rows are keyed (unique indexes, ``uq_*``): an observation by visit and time, an alert by
+visit, kind, start and end, a staff-zone count by camera, zone and time (a visit key is the run and the
+track, the run is the camera's epoch). The store inserts with "on conflict do nothing", so a batch
+written again (a retried flush whose first commit did land) adds nothing.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ class Base(DeclarativeBase):
 
 
 class RunRow(Base):
-    """One process run on one camera: ``started_at`` / ``ended_at`` in epoch seconds."""
+    """One process run on one camera: ``started_at`` / ``ended_at`` in epoch seconds; ``epoch``: its number
+    among the camera's runs (1, 2, ...: a restarted camera starts the next, so no track joins an old one)."""
 
     __tablename__ = "runs"
+    __table_args__ = (Index("uq_runs_camera_epoch", "camera", "epoch", unique=True),)
 
     run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     camera: Mapped[str] = mapped_column(String(NAME))
+    epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
     source: Mapped[str] = mapped_column(Text)
     started_at: Mapped[float] = mapped_column(Double)
     ended_at: Mapped[float | None] = mapped_column(Double, nullable=True)
@@ -49,6 +57,7 @@ class ObservationRow(Base):
     __table_args__ = (
         Index("ix_observations_camera_t", "camera", "t"),
         Index("ix_observations_visit_key", "visit_key"),
+        Index("uq_observations_visit_t", "visit_key", "t", unique=True),  # a batch written twice: once
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -100,6 +109,7 @@ class AlertRow(Base):
     __table_args__ = (
         Index("ix_alerts_camera_start", "camera", "start"),
         Index("ix_alerts_kind", "kind"),
+        Index("uq_alerts_visit_kind_start_end", "visit_key", "kind", "start", "end", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -119,7 +129,10 @@ class ZoneCountRow(Base):
     """:class:`~tiltwatch.analytics.records.ZoneCount` (staff zones: counts only)."""
 
     __tablename__ = "zone_counts"
-    __table_args__ = (Index("ix_zone_counts_camera_t", "camera", "t"),)
+    __table_args__ = (
+        Index("ix_zone_counts_camera_t", "camera", "t"),
+        Index("uq_zone_counts_camera_zone_t", "camera", "zone", "t", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     camera: Mapped[str] = mapped_column(String(NAME))

@@ -42,6 +42,7 @@ Record = Observation | Alert | ZoneCount
 TABLES: dict[type, type[Base]] = {Observation: ObservationRow, Alert: AlertRow, ZoneCount: ZoneCountRow}
 KEYS_PER_QUERY = 500  # stays far below every database's limit on bound parameters
 DAY_S = 86400.0
+EPOCH_TRIES = 3  # a run's epoch taken by a concurrent start: try the next
 ABANDONED_S = 600.0  # an open run with nothing written for this long was left by a killed process
 
 
@@ -65,13 +66,27 @@ def _row(record: Any) -> dict[str, Any]:
     return row
 
 
+def _insert_new(table: type[Base], dialect: str):
+    """INSERT that skips rows whose key (the table's unique index) is stored already: a batch written
+    again, after a flush whose commit landed but whose answer was lost, adds nothing."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # (other databases: a retried batch fails on the key instead)
+        return insert(table)
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
 class Store:
     """Persistent, batched store of :mod:`tiltwatch.analytics.records`.
 
     ``url`` is any SQLAlchemy URL; ``postgresql://`` uses psycopg 3. The schema is migrated to
     the newest revision on open. Records are buffered and written in one transaction when
     ``batch_size`` are waiting or ``batch_seconds`` have passed since the last write (checked
-    on each add), on :meth:`flush` and on :meth:`close`. Queries flush first, so they see
+    on each add), on :meth:`flush` and on :meth:`close`: a process killed loses at most the batch
+    not yet written. Appended records are keyed (see ``schema.py``) and inserted with "on conflict
+    do nothing", so a batch written twice is stored once. Queries flush first, so they see
     everything added so far. Thread-safe; an in-memory SQLite database is per thread.
     """
 
@@ -125,9 +140,28 @@ class Store:
         Runs of the camera that a killed process left open are closed first (:meth:`close_abandoned`)."""
         self.close_abandoned(camera)
         run_id = uuid.uuid4().hex[:12]
-        with self._transaction("start a run") as session:
-            session.add(RunRow(run_id=run_id, camera=camera, source=source, started_at=time.time()))
-        return run_id
+        for attempt in range(EPOCH_TRIES):
+            try:
+                with self._transaction("start a run") as session:
+                    last = session.scalar(select(func.max(RunRow.epoch)).where(RunRow.camera == camera)) or 0
+                    row = RunRow(run_id=run_id, camera=camera, epoch=last + 1, source=source, started_at=time.time())
+                    session.add(row)
+                return run_id
+            except StoreError:
+                if attempt == EPOCH_TRIES - 1:  # (another process took that epoch at the same moment: the next)
+                    raise
+        raise AssertionError("unreachable")
+
+    def runs(self, camera: str | None = None) -> list[dict[str, Any]]:
+        """The runs (of ``camera``, or all) by start: run_id, camera, epoch, source, started_at, ended_at,
+        interrupted."""
+        self.flush()
+        names = ("run_id", "camera", "epoch", "source", "started_at", "ended_at", "interrupted")
+        query = select(*(getattr(RunRow, n) for n in names)).order_by(RunRow.started_at, RunRow.run_id)
+        if camera is not None:
+            query = query.where(RunRow.camera == camera)
+        with self._transaction("read runs") as session:
+            return [dict(zip(names, row, strict=True)) for row in session.execute(query)]
 
     def end_run(self, run_id: str, at: float | None = None) -> None:
         """Write what is buffered, then mark ``run_id`` ended at ``at`` (default: now)."""
@@ -242,7 +276,7 @@ class Store:
     def _write(self, session: Session) -> None:
         for table, rows in self._rows.items():
             if rows:
-                session.execute(insert(table), rows)
+                session.execute(_insert_new(table, session.get_bind().dialect.name), rows)
         # Upsert without dialect-specific ON CONFLICT: find which keys exist, update those, insert the rest.
         visits = list(self._visits.values())
         for i in range(0, len(visits), KEYS_PER_QUERY):
