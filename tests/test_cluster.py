@@ -93,26 +93,54 @@ def test_a_camera_actor_gives_the_results_of_analyze(cluster, clip, tmp_path):
     assert ours == theirs
 
 
-def test_a_killed_camera_resumes_with_a_new_run(cluster, clip, tmp_path):
-    db = tmp_path / "store.db"
+def observations(db):
+    """{run_id: sorted observation times} and the (visit_key, t) stored more than once."""
+    with sqlite3.connect(db) as con:
+        rows = con.execute("select visit_key, t from observations").fetchall()
+        twice = con.execute("select visit_key, t from observations group by visit_key, t having count(*) > 1")
+        twice = twice.fetchall()
+    by_run: dict[str, list[float]] = {}
+    for key, t in rows:
+        by_run.setdefault(key.split(":")[0], []).append(t)
+    return {run: sorted(ts) for run, ts in by_run.items()}, twice
+
+
+def test_a_killed_camera_resumes_with_a_new_run_and_loses_at_most_a_batch(cluster, clip, tmp_path):
+    db, batch_s = tmp_path / "store.db", 1.0
     spec = CameraSpec(
-        id="kill", source=str(clip), camera="cam-a", site=SITE, store_url=f"sqlite:///{db}", loop=True, num_cpus=1
+        id="kill",
+        source=str(clip),
+        camera="cam-a",
+        site=SITE,
+        store_url=f"sqlite:///{db}",
+        store_batch_s=batch_s,
+        loop=True,
+        num_cpus=1,
     )
     actor = start_camera(spec)
     try:
         before = wait_for(actor, lambda s: s["state"] == "running" and s["frames"] >= 3)
-        t0 = time.monotonic()
+        wait_for(actor, lambda s: db.exists() and len(observations(db)[0].get(before["run_id"], [])) >= 3)
+        t0, killed_at = time.monotonic(), time.time()
         ray.kill(actor, no_restart=False)
         after = wait_for(actor, lambda s: s["pid"] != before["pid"] and s["state"] == "running" and s["frames"] >= 3)
         resumed_s = time.monotonic() - t0
+        wait_for(actor, lambda s: len(observations(db)[0].get(after["run_id"], [])) >= 3)
     finally:
         remove_camera("kill")
-    print(f"resumed in {resumed_s:.1f} s")
-    assert resumed_s < 30
+    by_run, twice = observations(db)
+    lost_s = killed_at - by_run[before["run_id"]][-1]  # what the killed process had not written
+    gap_s = by_run[after["run_id"]][0] - by_run[before["run_id"]][-1]
+    print(f"resumed in {resumed_s:.1f} s; last stored {lost_s:.2f} s before the kill; gap {gap_s:.1f} s")
+    assert resumed_s < 30 and twice == []
+    assert lost_s < batch_s + 3.0  # one batch (and one observation interval, 0.5 s) at most, with room
+    assert gap_s < batch_s + resumed_s + 6.0  # that batch and the restart
     assert after["restarts"] == 1 and after["run_id"] != before["run_id"]
     stored = runs(db)
     assert [r[0] for r in stored] == [before["run_id"], after["run_id"]]
     assert stored[1][2] is not None  # removed: its run ended (its visits closed)
+    with sqlite3.connect(db) as con:
+        assert con.execute("select epoch from runs order by started_at").fetchall() == [(1,), (2,)]
 
 
 def test_camera_actors_are_named_detached_and_restarted_for_ever():
