@@ -205,6 +205,73 @@ def test_the_cameras_of_a_failed_node_go_on_on_the_other(cluster, clip, tmp_path
     assert b1["run_id"] != b0["run_id"] and len(runs(tmp_path / "cam-b.db")) == 2
 
 
+class MjpegCamera:
+    """A network camera on 127.0.0.1: MJPEG over HTTP (as many IP cameras serve it), the sample's frames
+    at 15 fps. Its first connection sends ``first`` frames, then ``drop``s it (closes) or ``hang``s (keeps
+    it open and sends nothing: what a camera that freezes does); later connections stream until the end."""
+
+    def __init__(self, first: int, then: str):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import cv2
+
+        jpegs = [cv2.imencode(".jpg", f.image)[1].tobytes() for f in SampleSource(seconds=2, fps=15, size=(480, 270))]
+        self.connections = 0
+        self.done = threading.Event()
+        camera = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                camera.connections += 1
+                first_one = camera.connections == 1
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                n = 0
+                try:
+                    while not camera.done.is_set() and not (first_one and n >= first):
+                        jpeg = jpegs[n % len(jpegs)]
+                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                        self.wfile.write(head.encode() + jpeg + b"\r\n")
+                        n += 1
+                        time.sleep(1 / 15)
+                    if first_one and then == "hang":
+                        camera.done.wait(120)
+                except OSError:
+                    pass  # the reader went away
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.done.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("then", ["drop", "hang"])
+def test_a_network_stream_that_drops_or_hangs_reconnects_inside_its_actor(cluster, then):
+    camera = MjpegCamera(first=45, then=then)  # 3 s, then it drops / hangs
+    spec = CameraSpec(id=f"net-{then}", source=camera.url, stall_s=3.0, num_cpus=1)
+    actor = start_camera(spec)
+    try:
+        before = wait_for(actor, lambda s: s["state"] == "running" and s["frames"] >= 3)
+        back = wait_for(
+            actor, lambda s: camera.connections >= 2 and s["state"] == "running" and s["frames"] > before["frames"] + 10
+        )
+    finally:
+        remove_camera(spec.id)
+        camera.close()
+    assert back["pid"] == before["pid"] and back["restarts"] == 0 and back["reconnects"] >= 1  # inside the actor
+    assert back["stalls"] == (1 if then == "hang" else 0)  # a hung connection: given up by the watchdog
+
+
 def test_bench_on_a_local_cluster_says_each_streams_fps_and_node(clip, tmp_path):
     out = tmp_path / "bench.json"
     r = tiltwatch("bench", clip, "--cluster", "local:2", "--streams", 2, "--frames", 10, "--no-encode", "--json", out)
