@@ -152,6 +152,47 @@ def _make_server(config, closing: threading.Event):
     return Server(config)
 
 
+CLUSTER_OPTIONS = {  # serve's cluster flags
+    "cluster": typer.Option(
+        None,
+        help="run the streams as camera actors on this Ray cluster (HOST:PORT, ray://HOST:10001, auto; "
+        "the 'cluster' extra): they outlive this server, which adopts them when it starts again; "
+        "local:N starts N nodes on this machine (and a head that runs none) for trying it",
+        rich_help_panel=CLUSTER,
+    ),
+    "camera_cpus": typer.Option(1.0, min=0, help="logical CPUs Ray reserves per camera", rich_help_panel=CLUSTER),
+    "camera_memory": typer.Option(
+        None, min=1, help="memory (MB) Ray reserves per camera (scheduling only)", rich_help_panel=CLUSTER
+    ),
+    "cameras_per_node": typer.Option(
+        None,
+        min=1,
+        help="local:N: cameras a node takes (default 4); a real cluster: each camera takes one "
+        "'tiltwatch_camera' resource, declared per node by ray start --resources (default: no cap)",
+        rich_help_panel=CLUSTER,
+    ),
+    "watchdog": typer.Option(
+        15.0, min=0.1, help="a camera that sends no frame for this many seconds is reconnected", rich_help_panel=CLUSTER
+    ),
+}
+
+
+def _cluster_options(cluster, camera_cpus, camera_memory, cameras_per_node, watchdog):
+    """serve's cluster flags as ClusterOptions (None without --cluster)."""
+    if cluster is None:
+        return None
+    from ..cluster.control import ClusterOptions
+
+    return ClusterOptions(
+        cluster,
+        num_cpus=camera_cpus,
+        memory_mb=camera_memory,
+        cameras_per_node=cameras_per_node or 4,
+        slots=cluster.strip().startswith("local") or cameras_per_node is not None,
+        stall_s=watchdog,
+    )
+
+
 @analyzer_flags()
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0: every interface)"),
@@ -190,46 +231,18 @@ def serve_command(
     trusted_proxy: list[str] = typer.Option(
         [], "--trusted-proxy", help="reverse proxy address or network whose X-Forwarded-For is believed (repeat)"
     ),
-    cluster: Optional[str] = typer.Option(
-        None,
-        help="run the streams as camera actors on this Ray cluster (HOST:PORT, ray://HOST:10001, auto; "
-        "the 'cluster' extra): they outlive this server, which adopts them when it starts again; "
-        "local:N starts N nodes on this machine (and a head that runs none) for trying it",
-        rich_help_panel=CLUSTER,
-    ),
-    camera_cpus: float = typer.Option(1.0, min=0, help="logical CPUs Ray reserves per camera", rich_help_panel=CLUSTER),
-    camera_memory: Optional[int] = typer.Option(
-        None, min=1, help="memory (MB) Ray reserves per camera (scheduling only)", rich_help_panel=CLUSTER
-    ),
-    cameras_per_node: Optional[int] = typer.Option(
-        None,
-        min=1,
-        help="local:N: cameras a node takes (default 4); a real cluster: each camera takes one "
-        "'tiltwatch_camera' resource, declared per node by ray start --resources (default: no cap)",
-        rich_help_panel=CLUSTER,
-    ),
-    watchdog: float = typer.Option(
-        15.0, min=0.1, help="a camera that sends no frame for this many seconds is reconnected", rich_help_panel=CLUSTER
-    ),
+    cluster: Optional[str] = CLUSTER_OPTIONS["cluster"],
+    camera_cpus: float = CLUSTER_OPTIONS["camera_cpus"],
+    camera_memory: Optional[int] = CLUSTER_OPTIONS["camera_memory"],
+    cameras_per_node: Optional[int] = CLUSTER_OPTIONS["cameras_per_node"],
+    watchdog: float = CLUSTER_OPTIONS["watchdog"],
     analyzer: AnalyzerChoice = None,
 ) -> None:
     """Serve the HTTP API and the live dashboard (open http://HOST:PORT/ and enter the API key).
 
     The analyzer settings apply to streams and video jobs; single images always run the photo preset."""
     try:
-        options = None
-        if cluster is not None:
-            from ..cluster.control import ClusterOptions
-
-            local = cluster.strip().startswith("local")
-            options = ClusterOptions(
-                cluster,
-                num_cpus=camera_cpus,
-                memory_mb=camera_memory,
-                cameras_per_node=cameras_per_node or 4,
-                slots=local or cameras_per_node is not None,
-                stall_s=watchdog,
-            )
+        options = _cluster_options(cluster, camera_cpus, camera_memory, cameras_per_node, watchdog)
         serve(
             host,
             port,
