@@ -210,43 +210,7 @@ th{{background:#f3f3f3}}</style></head><body>
 
 def export_csv(folder: Path, visits: list[Visit], alerts: list[Alert], obs: list[Observation]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "visits.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            [
-                "visit_key",
-                "camera",
-                "track_id",
-                "start_utc",
-                "end_utc",
-                "seconds",
-                "zones",
-                "frames",
-                "dominant",
-                "mean_valence",
-                "mean_arousal",
-                "attention",
-                *[f"mean_{e}" for e in EMOTIONS],
-            ]
-        )
-        for v in visits:
-            w.writerow(
-                [
-                    v.visit_key,
-                    v.camera,
-                    v.track_id,
-                    _iso(v.start),
-                    _iso(v.end),
-                    round(v.end - v.start, 2),
-                    ";".join(v.zones),
-                    v.frames,
-                    v.dominant,
-                    v.mean_valence,
-                    v.mean_arousal,
-                    "" if v.attention is None else v.attention,
-                    *v.mean_probs,
-                ]
-            )
+    _visits_csv(folder / "visits.csv", visits)
     with open(folder / "alerts.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["kind", "camera", "zone", "visit_key", "track_id", "start_utc", "end_utc", "value", "threshold"])
@@ -282,6 +246,54 @@ def export_csv(folder: Path, visits: list[Visit], alerts: list[Alert], obs: list
                     o.pitch,
                     o.attentive,
                     *o.probs,
+                ]
+            )
+
+
+def _visits_csv(path: Path, visits: list[Visit]) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            [
+                "visit_key",
+                "camera",
+                "track_id",
+                "start_utc",
+                "end_utc",
+                "seconds",
+                "zones",
+                "frames",
+                "dominant",
+                "mean_valence",
+                "mean_arousal",
+                "attention",
+                *[f"mean_{e}" for e in EMOTIONS],
+                "baseline_frames",
+                "peak_tilt",
+                "peak_deviation",
+                *[f"baseline_{e}" for e in EMOTIONS],
+            ]
+        )
+        for v in visits:
+            w.writerow(
+                [
+                    v.visit_key,
+                    v.camera,
+                    v.track_id,
+                    _iso(v.start),
+                    _iso(v.end),
+                    round(v.end - v.start, 2),
+                    ";".join(v.zones),
+                    v.frames,
+                    v.dominant,
+                    v.mean_valence,
+                    v.mean_arousal,
+                    "" if v.attention is None else v.attention,
+                    *v.mean_probs,
+                    v.baseline_frames,
+                    "" if v.peak_tilt is None else v.peak_tilt,
+                    "" if v.peak_deviation is None else v.peak_deviation,
+                    *(v.baseline or [""] * len(EMOTIONS)),
                 ]
             )
 

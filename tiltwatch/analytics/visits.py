@@ -39,8 +39,7 @@ class _Track:
     last_sample: float = float("-inf")
     zone: str | None = None
     baseline: BaselineLearner | None = None
-    peak_tilt: float | None = None  # the largest tilt emotion, smoothed
-    peak_deviation: float | None = None  # the largest rise of a tilt emotion above its baseline
+    tilt_max: np.ndarray | None = None  # each tilt emotion's highest smoothed value over the visit
 
 
 @dataclass
@@ -147,13 +146,20 @@ class VisitBuilder:
         return up
 
     def _tilt_peaks(self, tr: _Track, t: float, probs: np.ndarray, quality: float | None) -> None:
-        """Feed the track's baseline; keep the visit's peak tilt score and peak deviation from the baseline."""
+        """Feed the track's baseline; keep each tilt emotion's peak (its peak rise above the baseline
+        over the whole visit, learning included, is then the peak minus the baseline)."""
         tr.baseline.update(t, probs, quality)
         tilt = probs[self._tilt]
-        tr.peak_tilt = max(float(tilt.max()), tr.peak_tilt or 0.0)
-        if tr.baseline.probs is not None:
-            rise = float((tilt - tr.baseline.probs[self._tilt]).max())
-            tr.peak_deviation = rise if tr.peak_deviation is None else max(rise, tr.peak_deviation)
+        tr.tilt_max = tilt.copy() if tr.tilt_max is None else np.maximum(tr.tilt_max, tilt)
+
+    def _peaks(self, tr: _Track) -> tuple[float | None, float | None]:
+        """The visit's peak tilt score and peak deviation from the baseline (None without one)."""
+        if tr.tilt_max is None:
+            return None, None
+        peak = round(float(tr.tilt_max.max()), 4)
+        if tr.baseline.probs is None:
+            return peak, None
+        return peak, round(float((tr.tilt_max - tr.baseline.probs[self._tilt]).max()), 4)
 
     def close_all(self) -> list[Visit]:
         visits = [self._visit(tr, closed=True) for tr in self._tracks.values()]
@@ -164,6 +170,7 @@ class VisitBuilder:
         if closed:  # a visit over within its learning window keeps what it learned, if enough
             tr.baseline.finish()
         mean = tr.prob_sum / max(tr.frames, 1)
+        peak_tilt, peak_deviation = self._peaks(tr)
         va = tr.va_sum / max(tr.frames, 1)
         return Visit(
             camera=self.camera.id,
@@ -183,6 +190,6 @@ class VisitBuilder:
             closed=closed,
             baseline=tr.baseline.rounded(),
             baseline_frames=tr.baseline.frames,
-            peak_tilt=None if tr.peak_tilt is None else round(tr.peak_tilt, 4),
-            peak_deviation=None if tr.peak_deviation is None else round(tr.peak_deviation, 4),
+            peak_tilt=peak_tilt,
+            peak_deviation=peak_deviation,
         )
