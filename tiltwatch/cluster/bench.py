@@ -3,9 +3,14 @@
 Each stream is a camera actor (:mod:`.camera`) reading the clip whole and in order (``every_frame``),
 spread over the nodes; all load their models and open the clip, then start together. A stream's
 fps is its frames over the time from its first analysed frame to its last (model loading and
-Ray's start-up excluded); the total is all frames over the longest of those spans. The nodes
-of a local cluster share this machine's cores, so the figures say what Ray's actors cost
-and how they are placed, not what more machines would bring.
+Ray's start-up excluded); the total is all frames over the longest of those spans.
+
+When the machine has a core for each node, each node's camera processes are pinned to a core of
+their own (node i on the i-th core: every thread, and what they start, by ``sched_setaffinity``),
+so ``local:1`` against ``local:2`` is one one-core machine against two; the single-process
+baseline is ``taskset -c 0 tiltwatch bench CLIP --streams 1``. With fewer cores than nodes the
+nodes share them, and the figures say what Ray's actors cost and how they are placed, not what
+more machines would bring.
 
 Usage::
 
@@ -15,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 import uuid
@@ -42,32 +48,39 @@ def cluster_bench(
     encode: bool = True,
     preset: str = "superfast",
     timeout_s: float = 600.0,
+    pin: bool | None = None,
 ) -> dict:
-    """Start the local cluster, run each count of ``streams`` in turn on it, shut it down."""
+    """Start the local cluster, run each count of ``streams`` in turn on it, shut it down.
+
+    ``pin``: each node's camera processes on a core of their own (node i on the i-th core this process
+    may use), so that N nodes stand for N one-core machines; default: when there are cores enough."""
     from pathlib import Path
 
     from ..server.readers import check_source
     from .local import LocalCluster
 
     nodes = parse_cluster(cluster)
+    if pin is None:
+        pin = len(os.sched_getaffinity(0)) >= nodes
     if check_source(clip) == "file":
         clip = str(Path(clip).resolve())  # (the actors' working folder is not ours)
     per_node = max(1, math.ceil(max(streams, default=1) / nodes))  # one logical CPU a stream
     local = LocalCluster(nodes=nodes, cpus_per_node=per_node)
     try:
-        runs = [_run(local, clip, n, frames, config, encode, preset, timeout_s) for n in streams]
+        runs = [_run(local, clip, n, frames, config, encode, preset, timeout_s, pin) for n in streams]
     finally:
         local.shutdown()
     return {
         "cluster": cluster,
         "nodes": nodes,
+        "pinned": pin,
         "cluster_start_s": round(local.started_s, 1),
         "runs": runs,
         "streams": [dict(s, concurrent=r["streams_count"]) for r in runs for s in r["streams"]],
     }
 
 
-def _run(local, clip: str, n: int, frames: int, config: dict, encode: bool, preset: str, timeout_s: float) -> dict:
+def _run(local, clip: str, n: int, frames: int, config: dict, encode: bool, preset: str, timeout_s: float, pin: bool):
     import ray
 
     from .camera import CameraSpec, remove_camera, start_camera
@@ -94,6 +107,7 @@ def _run(local, clip: str, n: int, frames: int, config: dict, encode: bool, pres
         if failed:
             raise TiltwatchError(f"a benchmark camera failed: {failed[0]['last_error']}")
         load_s = time.perf_counter() - t0
+        pinned = _pin(ready, local.node_ids) if pin else None
         ray.get([a.go.remote() for a in actors])
         done = _wait(actors, lambda s: s["state"] not in ("ready", "running"), timeout_s)
     finally:
@@ -127,8 +141,26 @@ def _run(local, clip: str, n: int, frames: int, config: dict, encode: bool, pres
         "fps_per_stream": round(sum(p["fps"] for p in per) / n, 1),
         "fps_total": round(total / wall, 1) if wall > 0 else 0.0,
         "faces_per_frame": round(sum(s["faces"] for s in done) / max(total, 1), 2),
+        "cores": pinned,
         "streams": per,
     }
+
+
+def _pin(states: list[dict], node_ids: list) -> dict[int, int]:
+    """Each camera process (every thread of it: later ones and children inherit) on its node's core:
+    node i on the i-th core this process may use. {node index: core}."""
+    cores = sorted(os.sched_getaffinity(0))
+    index = {node: i for i, node in enumerate(node_ids)}
+    used: dict[int, int] = {}
+    for s in states:
+        i = index[s["node"]]
+        used[i] = core = cores[i % len(cores)]
+        for tid in os.listdir(f"/proc/{s['pid']}/task"):
+            try:
+                os.sched_setaffinity(int(tid), {core})
+            except (ProcessLookupError, PermissionError):  # a thread that just ended
+                pass
+    return dict(sorted(used.items()))
 
 
 def _wait(actors, ok, timeout_s: float) -> list[dict]:
@@ -148,7 +180,8 @@ def _wait(actors, ok, timeout_s: float) -> list[dict]:
 
 
 def format_cluster(r: dict) -> str:
-    lines = [f"{r['cluster']}: {r['nodes']} node(s) up in {r['cluster_start_s']} s"]
+    pinned = ", each node's cameras on a core of their own" if r.get("pinned") else ""
+    lines = [f"{r['cluster']}: {r['nodes']} node(s) up in {r['cluster_start_s']} s{pinned}"]
     for run in r["runs"]:
         lines.append(
             f"{run['clip']}: {run['streams_count']} stream(s) x {run['frames_per_stream']} frames, "
