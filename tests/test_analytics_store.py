@@ -1,5 +1,6 @@
 """Analytics into a real store: the sample clip through the CLI, and a synthetic sequence through the sink."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -77,6 +78,10 @@ def test_report_has_its_plots_and_csv(sample_store, tmp_path):
     assert page.count("src='data:image/png;base64,") == 4  # timelines, heatmap, attention, staff occupancy
     assert "No alerts." in page
     assert (tmp_path / "csv" / "visits.csv").read_text().count("\n") >= 2
+    with open(tmp_path / "csv" / "visits.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {"baseline_frames", "peak_tilt", "peak_deviation", "baseline_sadness"} <= set(rows[0])
+    assert all(float(r["peak_tilt"]) >= 0 for r in rows)
     res = tiltwatch("report", "--db", db, "--camera", "nope", "--date", "2026-11-21", "--out", tmp_path / "x.html")
     assert res.returncode == 2 and "camera 'nope' has no data" in res.stderr
 
