@@ -99,6 +99,18 @@ class Served:
             time.sleep(0.2)
         pytest.fail(f"{path}: no such answer within {timeout} s; last: {last}")
 
+    def frame_message(self, stream: str, timeout: float = 60.0) -> dict:
+        """The first ``frame`` message of ``stream`` on the WebSocket."""
+        from websockets.sync.client import connect
+
+        with connect(f"ws://127.0.0.1:{self.port}/api/v1/ws?key={KEY}", open_timeout=30) as ws:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                message = json.loads(ws.recv(timeout=timeout))
+                if message["type"] == "frame" and message["stream"] == stream:
+                    return message
+        pytest.fail(f"no frame message of {stream} within {timeout} s")
+
     def stop(self) -> bool:
         """SIGTERM; whether it shut down cleanly (uvicorn re-raises the signal once it has)."""
         if self.proc.poll() is None:
@@ -129,6 +141,7 @@ def running(n: int):
 
 
 def test_the_cameras_go_on_while_the_control_plane_restarts(cluster, clip, site, tmp_path):
+    """And the control plane shows a camera restarted by Ray, and starts anew one whose actor is gone."""
     db = tmp_path / "floor.db"
     args = ["--cluster", cluster.address, "--db", f"sqlite:///{db}", "--site", site, "--allow-frames"]
     args += ["--stream", f"cam-a={clip}", "--no-sample"]
@@ -151,14 +164,23 @@ def test_the_cameras_go_on_while_the_control_plane_restarts(cluster, clip, site,
         b = second.wait("/api/v1/streams/cam-a", lambda s: s["state"] == "running" and s["frames"] > later["frames"])
         assert (b["pid"], b["run_id"], b["node"]) == (a["pid"], a["run_id"], a["node"])  # adopted, not restarted
         assert [s["id"] for s in second.get("/api/v1/streams")["streams"]] == ["cam-a"]
+        assert second.frame_message("cam-a")["faces"]  # the actor's frames reach the WebSocket
+        path = "/api/v1/streams/cam-a"
+        ray.kill(get_camera("cam-a"), no_restart=False)  # the process dies: Ray restarts it
+        c = second.wait(path, lambda s: s["state"] == "running" and s["pid"] != b["pid"])
+        assert c["restarts"] == 1 and c["run_id"] != b["run_id"]
+        ray.kill(get_camera("cam-a"), no_restart=True)  # gone for good: the control plane starts it anew
+        d = second.wait(path, lambda s: s["state"] == "running" and s["pid"] != c["pid"])
+        assert d["restarts"] == 2 and d["run_id"] not in (b["run_id"], c["run_id"])
         assert second.request("/api/v1/streams/cam-a", "DELETE")[0] == 204
         assert gone("cam-a")
     finally:
         assert second.stop(), second.output
         remove_camera("cam-a")
     with sqlite3.connect(db) as con:
-        stored = con.execute("select run_id, ended_at from runs").fetchall()
-    assert len(stored) == 1 and stored[0][0] == a["run_id"] and stored[0][1] is not None  # one run, ended
+        stored = con.execute("select run_id, epoch, ended_at from runs order by epoch").fetchall()
+    assert [r[:2] for r in stored] == [(a["run_id"], 1), (c["run_id"], 2), (d["run_id"], 3)]  # one run a process
+    assert stored[-1][2] is not None  # the last one ended by DELETE
 
 
 def test_local_nodes_take_their_cap_of_cameras_and_the_head_none(clip, site, tmp_path):

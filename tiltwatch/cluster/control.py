@@ -138,7 +138,7 @@ class ClusterStream:
         self.state = "starting" if handle is not None else "stopped"
         self.seen_up = self.restarting = False
         self.seq = 0
-        self.restarted_by_us = 0  # actors started again by reconcile (their old one was gone)
+        self.restarts_before = 0  # restarts of the actors this stream had before its current one
         self._alerts: list[dict[str, Any]] = []
         self._pending = None  # the poll in flight
         self._asked_at = 0.0
@@ -189,7 +189,7 @@ class ClusterStream:
             "node_address": self.manager.node_address(node),
             "pid": last.get("pid"),
             "run_id": last.get("run_id"),
-            "restarts": (last.get("restarts") or 0) + self.restarted_by_us,
+            "restarts": (last.get("restarts") or 0) + self.restarts_before,
             "stalls": last.get("stalls", 0),
         }
 
@@ -480,7 +480,8 @@ class ClusterManager:
             log.warning("camera %s: its actor is gone%s", stream.spec.id, "; starting it again" * stream.wanted)
             stream.handle = None
             if stream.wanted:
-                stream.restarted_by_us += 1
+                stream.restarts_before += (stream.last.get("restarts") or 0) + 1  # Ray's, and this one
+                stream.last = dict(stream.last, restarts=0)
                 self.launch(stream)
             else:
                 stream.state = "stopped"
