@@ -228,10 +228,9 @@ class AlertEngine:
         st = self._visits.pop(visit_key, None)
         if st is None:
             return []
-        out = []
-        if st.baseline is not None and st.baseline.learning:  # it ended within its learning window
+        if st.baseline is not None:  # it may have ended within its learning window (finish is idempotent)
             st.baseline.finish()
-            out += self._replay(visit_key, st)
+        out = self._replay(visit_key, st)  # the frames that waited, if any
         done = st.tilt.finish(t)
         if done:
             out.append(self._alert("tilt", visit_key, done, self.rules.tilt.threshold, st, self._tilt_evidence(st)))
