@@ -220,7 +220,8 @@ class MjpegCamera:
 
         jpegs = [cv2.imencode(".jpg", f.image)[1].tobytes() for f in SampleSource(seconds=2, fps=15, size=(480, 270))]
         self.connections = 0
-        self.done = threading.Event()
+        self.done, self.cut = threading.Event(), threading.Event()  # cut: the first connection sends no more
+        self.cut_at = 0.0
         camera = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -238,6 +239,9 @@ class MjpegCamera:
                         self.wfile.write(head.encode() + jpeg + b"\r\n")
                         n += 1
                         time.sleep(1 / 15)
+                    if first_one:
+                        camera.cut_at = time.monotonic()
+                        camera.cut.set()
                     if first_one and then == "hang":
                         camera.done.wait(120)
                 except OSError:
@@ -264,9 +268,12 @@ def test_a_network_stream_that_drops_or_hangs_reconnects_inside_its_actor(cluste
     actor = start_camera(spec)
     try:
         before = wait_for(actor, lambda s: s["state"] == "running" and s["frames"] >= 3)
+        assert camera.cut.wait(60)
+        at_cut = ray.get(actor.status.remote(), timeout=30)["frames"]
         back = wait_for(
-            actor, lambda s: camera.connections >= 2 and s["state"] == "running" and s["frames"] > before["frames"] + 10
+            actor, lambda s: camera.connections >= 2 and s["state"] == "running" and s["frames"] > at_cut + 3
         )
+        print(f"{then}: analysing again {time.monotonic() - camera.cut_at:.1f} s after the camera's {then}")
     finally:
         remove_camera(spec.id)
         camera.close()
