@@ -136,6 +136,10 @@ def gone(camera: str, timeout: float = 30.0) -> bool:
     return False
 
 
+def states(answer: dict) -> list[str]:
+    return sorted(s["state"] for s in answer["streams"])
+
+
 def running(n: int):
     return lambda s: s["state"] == "running" and s["frames"] >= n
 
@@ -195,12 +199,10 @@ def test_local_nodes_take_their_cap_of_cameras_and_the_head_none(clip, site, tmp
     args += ["--stream", f"cam-a={clip}", "--stream", f"cam-b={clip}", "--no-sample"]
     served = Served(*args)
     try:
-        served.wait("/api/v1/streams", lambda r: any(s["state"] == "running" for s in r["streams"]), timeout=120)
-        time.sleep(3)  # (had the head a slot, the other would be running by now)
-        streams = {s["id"]: s for s in served.get("/api/v1/streams")["streams"]}
-        states = sorted(s["state"] for s in streams.values())
-        assert states == ["pending", "running"], streams
-        up = next(s for s in streams.values() if s["state"] == "running")
+        both = served.wait("/api/v1/streams", lambda r: states(r) == ["pending", "running"], timeout=120)
+        up = next(s for s in both["streams"] if s["state"] == "running")
+        time.sleep(3)  # (and it stays so: the head has no slot)
+        assert states(served.get("/api/v1/streams")) == ["pending", "running"]
         health = served.get("/health")["streams"]
         assert health == {"total": 2, "running": 1, "pending": 1}
     finally:

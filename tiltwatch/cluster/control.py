@@ -141,6 +141,7 @@ class ClusterStream:
         self.restarts_before = 0  # restarts of the actors this stream had before its current one
         self._alerts: list[dict[str, Any]] = []
         self._pending = None  # the poll in flight
+        self.lock = threading.Lock()  # held while it is stopped, or its poll's answer taken in
         self._asked_at = 0.0
 
     # --- what the API reads (as LiveStream) ---------------------------------------------------
@@ -220,17 +221,18 @@ class ClusterStream:
         """Stop the camera (its visits and alerts closed and stored) and end its actor."""
         from .camera import remove_camera
 
-        self.wanted = False
-        if self.handle is not None and self.state == "pending":  # never placed: nothing to close
-            require_ray().kill(self.handle, no_restart=True)
-            self.handle, self._pending = None, None
-        if self.handle is not None:
-            last = remove_camera(self.spec.id, timeout=timeout)
-            if last is not None:
-                self.last = last
-            self.handle, self._pending = None, None
-        self.state = "stopped"
-        self._alerts = []
+        with self.lock:  # (the manager's poll skips this stream meanwhile)
+            self.wanted = False
+            if self.handle is not None and self.state == "pending":  # never placed: nothing to close
+                require_ray().kill(self.handle, no_restart=True)
+                self.handle, self._pending = None, None
+            if self.handle is not None:
+                last = remove_camera(self.spec.id, timeout=timeout)
+                if last is not None:
+                    self.last = last
+                self.handle, self._pending = None, None
+            self.state = "stopped"
+            self._alerts = []
 
     # --- polled by the manager ----------------------------------------------------------------
 
@@ -452,19 +454,29 @@ class ClusterManager:
         refs = [s._pending for s in streams]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=min(1.0, ANSWER_S)) if refs else ([], [])
         ready = set(ready)
-        for s in streams:
-            ref = s._pending
-            if ref in ready:
-                s._pending = None
-                try:
-                    messages = s.take(ray.get(ref))
-                except Exception:  # noqa: BLE001 - it died between answer and get: next round
+        for s, ref in zip(streams, refs, strict=True):
+            if not s.lock.acquire(blocking=False):
+                continue  # being stopped right now
+            try:
+                if s.handle is None or s._pending is not ref:
+                    continue  # stopped (or started anew) since it was asked
+                if ref in ready:
+                    self._answered(s, ref)
+                elif now - s._asked_at > ANSWER_S:
                     self._unanswered(s)
-                    continue
-                for message in messages:
-                    self.publish(message)
-            elif now - s._asked_at > ANSWER_S:
-                self._unanswered(s)
+            finally:
+                s.lock.release()
+
+    def _answered(self, stream: ClusterStream, ref) -> None:
+        ray = require_ray()
+        stream._pending = None
+        try:
+            messages = stream.take(ray.get(ref))
+        except Exception:  # noqa: BLE001 - it died between answer and get
+            self._unanswered(stream)
+            return
+        for message in messages:
+            self.publish(message)
 
     def _unanswered(self, stream: ClusterStream) -> None:
         """A poll that failed or takes too long: Ray restarts the actor, places it, or it is gone for good."""
