@@ -136,7 +136,7 @@ class CameraActor:
             "seconds": span,
             "node": ctx.get_node_id(),
             "pid": os.getpid(),
-            "restarts": _restarts(ctx.get_actor_id()),
+            "restarts": self._restarts(ctx),
             "run_id": self.run_id,
             "started_at": self.started_at,
             "dropped_frames": getattr(reader, "dropped", 0),
@@ -144,6 +144,12 @@ class CameraActor:
             "stalls": getattr(reader, "stalls", 0),
             "last_error": getattr(reader, "problem", None) or self.last_error,
         }
+
+    def _restarts(self, ctx) -> int | None:
+        """How often Ray restarted this actor: read once, the figure is this process's for its life."""
+        if getattr(self, "_restarts_seen", None) is None:
+            self._restarts_seen = _restarts(ctx.get_actor_id())
+        return self._restarts_seen
 
     def poll(self, since: int = 0) -> dict[str, Any]:
         """The status and the messages (``publish``: frames, alerts) after number ``since``; ``seq``: the last."""
