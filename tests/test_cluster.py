@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 
 import av
 import pytest
@@ -18,6 +19,7 @@ from tiltwatch.cluster.local import LocalCluster  # noqa: E402
 from tiltwatch.sources import SampleSource  # noqa: E402
 
 from .conftest import tiltwatch  # noqa: E402
+from .test_store import pg_server  # noqa: E402, F401  (a fixture: a throwaway PostgreSQL server)
 
 SITE = {
     "site": "test floor",
@@ -141,6 +143,59 @@ def test_a_killed_camera_resumes_with_a_new_run_and_loses_at_most_a_batch(cluste
     assert stored[1][2] is not None  # removed: its run ended (its visits closed)
     with sqlite3.connect(db) as con:
         assert con.execute("select epoch from runs order by started_at").fetchall() == [(1,), (2,)]
+
+
+@pytest.fixture()
+def pg_url(pg_server):  # noqa: F811  (tests/test_store.py's PostgreSQL server: a new database)
+    from sqlalchemy import create_engine, text
+
+    name = f"cluster_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return pg_server.replace("@/postgres?", f"@/{name}?")
+
+
+def test_cameras_on_both_nodes_write_one_postgresql_store(cluster, clip, pg_url):
+    """The production store: PostgreSQL, written by a camera on each node at once; one killed meanwhile."""
+    from sqlalchemy import create_engine, text
+
+    from tiltwatch.store import Store
+
+    head, worker = cluster.node_ids
+    specs = {
+        cam: CameraSpec(id=f"pg-{cam}", source=str(clip), camera=cam, site=SITE, store_url=pg_url, loop=True)
+        for cam in ("cam-a", "cam-b")
+    }
+    actors = {cam: start_camera(specs[cam], node_id=node) for cam, node in (("cam-a", head), ("cam-b", worker))}
+    engine = create_engine(pg_url)
+
+    def stored(run_id) -> int:
+        with engine.connect() as conn:
+            query = text("select count(*) from observations where visit_key like :k")
+            return conn.execute(query, {"k": f"{run_id}:%"}).scalar_one()
+
+    try:
+        a0 = wait_for(actors["cam-a"], lambda s: s["state"] == "running" and s["frames"] >= 3)
+        b0 = wait_for(actors["cam-b"], lambda s: s["state"] == "running" and s["frames"] >= 3)
+        wait_for(actors["cam-b"], lambda s: stored(b0["run_id"]) >= 3)
+        ray.kill(actors["cam-b"], no_restart=False)
+        b1 = wait_for(actors["cam-b"], lambda s: s["pid"] != b0["pid"] and s["state"] == "running")
+        wait_for(actors["cam-b"], lambda s: stored(b1["run_id"]) >= 3)
+        wait_for(actors["cam-a"], lambda s: stored(a0["run_id"]) >= 3)
+    finally:
+        for spec in specs.values():
+            remove_camera(spec.id)
+    with engine.connect() as conn:
+        twice = conn.execute(text("select visit_key, t from observations group by visit_key, t having count(*) > 1"))
+        assert twice.fetchall() == []
+    engine.dispose()
+    with Store(pg_url) as store:
+        runs = [(r["run_id"], r["camera"], r["epoch"], r["ended_at"] is not None) for r in store.runs()]
+    assert sorted(runs) == sorted(
+        [(a0["run_id"], "cam-a", 1, True), (b0["run_id"], "cam-b", 1, False), (b1["run_id"], "cam-b", 2, True)]
+    )  # the killed run stays open until a later run closes it (after 10 quiet minutes) or purge
 
 
 def test_camera_actors_are_named_detached_and_restarted_for_ever():
