@@ -21,7 +21,7 @@ import typer
 
 from .cli_settings import AnalyzerChoice, analyzer_flags
 from .emotions import DEFAULT_MODEL
-from .errors import TiltwatchError
+from .errors import OutputError, TiltwatchError
 from .signals import stop_on_sigterm
 from .timeparse import parse_time
 
@@ -304,8 +304,6 @@ def _check_report_outputs(out: Path, csv_dir: Path | None) -> None:
     """Where the report goes must be writable, before any work: one line naming the path if not."""
     import os
 
-    from .errors import OutputError
-
     if out.is_dir():
         raise OutputError(f"{out}: is a folder; --out is the HTML file to write (e.g. {out / 'report.html'})")
     if csv_dir is not None and csv_dir.exists() and not csv_dir.is_dir():
@@ -533,10 +531,18 @@ def eval_cmd(
         help="instead: N crops through both the training path and the "
         "live path (detect, mesh, align); report label agreement",
     ),
+    degrade: Optional[str] = typer.Option(
+        None,
+        help="also score degraded copies of the crops: all, or a list of shrink24, shrink16, jpeg30, "
+        "blur, dark, noise; adds accuracy by quality score over all copies",
+    ),
+    reliability: Optional[Path] = typer.Option(None, help="write the reliability diagram (calibration) PNG here"),
 ) -> None:
-    """Accuracy, balanced accuracy and per-class precision / recall / F1 of an emotion model."""
+    """Accuracy, balanced accuracy, per-class precision / recall / F1 and calibration (ECE) of an emotion model."""
     import json
 
+    from .training.calibration import plot_reliability
+    from .training.degrade import parse_degradations
     from .training.evaluate import evaluate, path_agreement, plot_confusion, print_table, record_in_card
 
     if agreement:
@@ -545,22 +551,66 @@ def eval_cmd(
         except TiltwatchError as exc:
             _fail(str(exc))
         typer.echo(json.dumps(r))
-        if json_out:
-            json_out.write_text(json.dumps(r, indent=2) + "\n")
+        _write_json(json_out, r)
         if card:
             typer.echo(f"recorded in {record_in_card(r, card, _command(card), model)}")
         return
     try:
-        m = evaluate(dataset, model, tta, crop.value, filter, head)
+        names = parse_degradations(degrade) if degrade else None
+        m = evaluate(dataset, model, tta, crop.value, filter, head, names)
+        typer.echo(print_table(m))
+        _write_json(json_out, m)
+        if confusion:
+            plot_confusion(m, confusion)
+        if reliability:
+            plot_reliability(m["calibration"]["bins"], reliability, f"{m['model']} on {m['dataset']}")
     except TiltwatchError as exc:
         _fail(str(exc))
-    typer.echo(print_table(m))
-    if json_out:
-        json_out.write_text(json.dumps(m, indent=2) + "\n")
-    if confusion:
-        plot_confusion(m, confusion)
     if card:
         typer.echo(f"recorded in {record_in_card(m, card, _command(card), model)}")
+
+
+@app.command()
+def calibrate(
+    dataset: str = typer.Option(..., help="KIND-valid:PATH, a validation split (e.g. ferplus-valid:ROOT)"),
+    model: str = typer.Option(DEFAULT_MODEL, help="shipped model name or path to .onnx"),
+    head: str = typer.Option("auto", help="the head to calibrate: auto (as eval chooses) or a head name from the card"),
+    write: bool = typer.Option(False, help="record the temperature in the model's card (what every run then applies)"),
+    seen_factor: float = typer.Option(
+        1.0,
+        min=0.5,
+        max=2.0,
+        help="for a model trained on this split too: multiply the fitted temperature by this "
+        "(unseen / seen temperature of models that were not; see docs/reference/models.md)",
+    ),
+) -> None:
+    """Fit a model head's temperature on a validation split so its probabilities match how often it is right."""
+    from .training.calibration import calibrate_model
+
+    try:
+        r = calibrate_model(dataset, model, head, write, _command(), seen_factor)
+    except TiltwatchError as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"{r['model']} head {r['head']} on {r['dataset']} (n={r['n']}): temperature {r['temperature']:g}"
+        + (f" (fitted {r['fitted']:g} x {r['seen_factor']:g})" if r["seen_factor"] != 1 else "")
+        + "; "
+        f"ECE {r['ece_before']:.4f} -> {r['ece_after']:.4f}, NLL {r['nll_before']:.4f} -> {r['nll_after']:.4f}"
+    )
+    if write:
+        typer.echo(f"recorded in {r['card']}")
+
+
+def _write_json(path: Path | None, data: dict) -> None:
+    """Write ``data`` as JSON to ``path`` (if given); a path that cannot be written is a one-line error."""
+    import json
+
+    if path is None:
+        return
+    try:
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _command(card_key: str | None = None) -> str:

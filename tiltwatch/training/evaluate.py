@@ -178,12 +178,18 @@ def choose_head(spec: str, model: str, head: str = "auto") -> str | None:
     return wanted if wanted in resolve_model(model)[1].heads else None
 
 
-def predict(clf: EmotionClassifier, crops: np.ndarray, classes: tuple[str, ...], tta: bool) -> np.ndarray:
+def predict_probs(clf: EmotionClassifier, crops: np.ndarray, classes: tuple[str, ...], tta: bool) -> np.ndarray:
+    """(N, 8) probabilities over EMOTIONS, zero outside the dataset's ``classes`` and renormalised
+    over them (a dataset without contempt is scored as if the model had none)."""
     probs = np.concatenate([clf.predict(crops[i : i + 1024], tta=tta) for i in range(0, len(crops), 1024)])
     keep = [EMOTIONS.index(c) for c in classes]
-    masked = np.full_like(probs, -1.0)
-    masked[:, keep] = probs[:, keep]  # score only over the dataset's classes
-    return masked.argmax(1)
+    masked = np.zeros_like(probs)
+    masked[:, keep] = probs[:, keep]
+    return masked / np.maximum(masked.sum(1, keepdims=True), 1e-12)
+
+
+def predict(clf: EmotionClassifier, crops: np.ndarray, classes: tuple[str, ...], tta: bool) -> np.ndarray:
+    return predict_probs(clf, crops, classes, tta).argmax(1)
 
 
 def evaluate(
@@ -193,18 +199,92 @@ def evaluate(
     crop: str = "none",
     name_filter: str | None = None,
     head: str = "auto",
+    degradations: list[str] | None = None,
 ) -> dict:
+    """The metrics of ``model`` on ``spec``: accuracy, per class, calibration (``calibration``;
+    its ``bins`` draw the reliability diagram) and, for ``degradations``, the same on degraded
+    copies (``degraded``) and accuracy by quality score over them all (``by_quality``)."""
     clf = EmotionClassifier.load(model, head=choose_head(spec, model, head))
     ds = load_eval_set(spec, name_filter, whole_photos=crop == "detect")
+    if degradations and crop == "detect":
+        raise InputError("--degrade works on face crops (--crop none), not on whole photos")
     crops, found = ds.images, np.ones(len(ds.labels), bool)
     if crop == "detect":
         crops, found = detect_and_align(ds.images, clf.card.input_size)
     out = {"dataset": ds.name, "model": clf.card.name, "head": clf.head, "crop": crop, "tta": tta}
-    pred = predict(clf, crops, ds.classes, tta)
-    out.update(metrics(ds.labels, pred, ds.classes))
+    probs = predict_probs(clf, crops, ds.classes, tta)
+    out.update(metrics(ds.labels, probs.argmax(1), ds.classes))
+    out["calibration"] = calibration_metrics(clf, crops, ds, tta, probs)
     if crop == "detect":
         out["faces_found"] = round(float(found.mean()), 4)
+    if degradations:
+        out.update(degraded_metrics(clf, np.asarray(crops), ds, tta, probs, degradations))
     return out
+
+
+def calibration_metrics(clf: EmotionClassifier, crops: np.ndarray, ds: EvalSet, tta: bool, probs: np.ndarray) -> dict:
+    """ECE and reliability bins of ``probs`` (the model as shipped: with its card's temperature),
+    and the ECE the same model has without it."""
+    from .calibration import expected_calibration_error, reliability_bins
+
+    out = {"temperature": clf.temperature, "ece": expected_calibration_error(probs, ds.labels)}
+    if clf.temperature != 1.0:
+        shipped, clf.temperature = clf.temperature, 1.0
+        try:
+            raw = predict_probs(clf, crops, ds.classes, tta)
+        finally:
+            clf.temperature = shipped
+        out["ece_uncalibrated"] = expected_calibration_error(raw, ds.labels)
+    out["mean_confidence"] = round(float(probs.max(1).mean()), 4)
+    out["bins"] = reliability_bins(probs, ds.labels)
+    return out
+
+
+#: quality-score bins of ``by_quality`` (the analyzer's default ``min_quality`` is 0.3)
+QUALITY_EDGES = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0)
+
+
+def degraded_metrics(
+    clf: EmotionClassifier, crops: np.ndarray, ds: EvalSet, tta: bool, probs: np.ndarray, names: list[str]
+) -> dict:
+    """Accuracy, balanced accuracy and ECE on each degraded copy of the set; then every face of
+    the clean and degraded copies together, binned by its quality score (size, blur, exposure,
+    confidence: :func:`tiltwatch.vision.quality.crop_quality`)."""
+    from .calibration import expected_calibration_error
+    from .degrade import degrade, face_px
+
+    size = crops.shape[1]
+    degraded, quality, right = {}, [_qualities(crops, face_px(None, size), probs)], [probs.argmax(1) == ds.labels]
+    for name in names:
+        worse = degrade(crops, name)
+        p = predict_probs(clf, worse, ds.classes, tta)
+        m = metrics(ds.labels, p.argmax(1), ds.classes)
+        degraded[name] = {
+            "accuracy": m["accuracy"],
+            "balanced_accuracy": m["balanced_accuracy"],
+            "ece": expected_calibration_error(p, ds.labels),
+            "per_class_recall": {c: v["recall"] for c, v in m["per_class"].items()},
+        }
+        quality.append(_qualities(worse, face_px(name, size), p))
+        right.append(p.argmax(1) == ds.labels)
+    q, r = np.concatenate(quality), np.concatenate(right)
+    bins = []
+    for lo, hi in zip(QUALITY_EDGES[:-1], QUALITY_EDGES[1:]):
+        m = (q >= lo) & ((q < hi) | (hi == QUALITY_EDGES[-1]))
+        bins.append(
+            {"lo": lo, "hi": hi, "count": int(m.sum()), "accuracy": round(float(r[m].mean()), 4) if m.any() else None}
+        )
+    return {"degraded": degraded, "by_quality": {"faces": int(len(q)), "sets": ["clean", *names], "bins": bins}}
+
+
+def _qualities(crops: np.ndarray, px: int, probs: np.ndarray) -> np.ndarray:
+    import cv2
+
+    from ..vision.quality import crop_quality
+
+    top = probs.max(1)
+    grey = [cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) if c.ndim == 3 else c for c in crops]
+    return np.array([crop_quality(g, px, float(t)) for g, t in zip(grey, top)])
 
 
 def path_agreement(spec: str, model: str = DEFAULT_MODEL, n: int = 500) -> dict:
@@ -238,11 +318,22 @@ def print_table(m: dict) -> str:
         f"tta={m['tta']}  n={m['n']}",
         f"accuracy {m['accuracy']:.4f} (95% CI {_ci(m, 'accuracy_ci95')})   balanced accuracy "
         f"{m['balanced_accuracy']:.4f} (95% CI {_ci(m, 'balanced_accuracy_ci95')})",
-        "",
-        f"{'class':<10} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
     ]
+    if cal := m.get("calibration"):
+        raw = f", {cal['ece_uncalibrated']:.4f} without it" if "ece_uncalibrated" in cal else ""
+        lines.append(f"expected calibration error {cal['ece']:.4f} (temperature {cal['temperature']:g}{raw})")
+    lines += ["", f"{'class':<10} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
     for c, v in m["per_class"].items():
         lines.append(f"{c:<10} {v['precision']:>9.4f} {v['recall']:>7.4f} {v['f1']:>7.4f} {v['support']:>8}")
+    if m.get("degraded"):
+        lines += ["", f"{'copy':<10} {'accuracy':>9} {'balanced':>9} {'ece':>7}"]
+        lines.append(f"{'clean':<10} {m['accuracy']:>9.4f} {m['balanced_accuracy']:>9.4f} {cal['ece']:>7.4f}")
+        for name, d in m["degraded"].items():
+            lines.append(f"{name:<10} {d['accuracy']:>9.4f} {d['balanced_accuracy']:>9.4f} {d['ece']:>7.4f}")
+        lines += ["", f"{'quality':<10} {'faces':>7} {'accuracy':>9}   (clean and degraded copies together)"]
+        for b in m["by_quality"]["bins"]:
+            acc = f"{b['accuracy']:>9.4f}" if b["accuracy"] is not None else f"{'-':>9}"
+            lines.append(f"{b['lo']:.1f} to {b['hi']:.1f} {b['count']:>7} {acc}")
     return "\n".join(lines)
 
 
@@ -298,7 +389,12 @@ def record_in_card(m: dict, key: str, command: str, model: str = DEFAULT_MODEL) 
         "accuracy_ci95",
         "balanced_accuracy_ci95",
         "per_class",
+        "calibration",
+        "degraded",
+        "by_quality",
     )
     entry = {k: m[k] for k in keep if k in m} if "per_class" in m else dict(m)
+    if "calibration" in entry:  # the reliability bins are for the diagram, not the card
+        entry["calibration"] = {k: v for k, v in entry["calibration"].items() if k != "bins"}
     card.metrics = card.metrics | {key: entry | {"command": command}}  # (assigned: a card without metrics gains them)
     return card.write(path)

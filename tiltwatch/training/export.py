@@ -67,7 +67,7 @@ def balance(
     The accuracy-first rule (``min_balanced``) scores each tau on the faces and on their mirror
     images: a view that no checkpoint was picked on, so the pick leans less on one view's luck.
     A given ``tau`` is used as it is (for models trained on the validation split)."""
-    from .calibrate import adjustment_bias, tune_logit_adjustment
+    from .logit_adjustment import adjustment_bias, tune_logit_adjustment
     from .train import predict_logits
 
     train = load_ferplus(data_root, "train", size)
@@ -166,7 +166,7 @@ def export(
     tau: float | None = None,
 ) -> dict:
     """``checkpoint``: one, or several for an ensemble (the mean of their logits, one ONNX graph).
-    ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see calibrate.py):
+    ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see logit_adjustment.py):
     balance first within ``max_acc_drop``, or accuracy first above ``min_balanced`` when that is given,
     or a fixed ``tau`` (its prior from the training split; nothing tuned).
     ``int8_data``: a FER+ root; quantize to int8, calibrated on its training split (see quantize.py)."""

@@ -42,7 +42,6 @@ from tqdm import tqdm
 from ..errors import ConfigError, InputError
 from ..vision.preprocess import to_model_input
 from .augment import AugmentConfig, augment
-from .calibrate import accuracies
 from .checkpoints import load_checkpoints, read_checkpoint
 from .datasets import (
     DATASET_KINDS,
@@ -54,6 +53,7 @@ from .datasets import (
     load_dataset,
     parse_spec,
 )
+from .logit_adjustment import accuracies
 from .models import create_model
 from .packed import packed_fer2013_labels
 from .teacher import load_teacher

@@ -98,6 +98,17 @@ class LogitAdjustment(_Part):
     tuned_on: str | None = None
 
 
+class Calibration(_Part):
+    """Temperature scaling (``tiltwatch calibrate``): each head's logits are divided by its
+    temperature before the softmax, so that a top probability of 0.8 is right 80% of the time."""
+
+    temperature: dict[str, float]  # by head name; a head not named keeps 1
+    fitted_on: str | None = None
+    method: str | None = None
+    valid: dict[str, Any] | None = None  # the fit's split: ECE and NLL before and after, per head
+    command: str | None = None
+
+
 class ModelCard(_Part):
     """An emotion model's card. ``heads`` is the ONNX output names (the default first); their
     descriptions, as the JSON holds them, are ``head_notes``."""
@@ -119,10 +130,15 @@ class ModelCard(_Part):
     parity: Parity | None = None
     quantization: Quantization | None = None
     logit_adjustment: LogitAdjustment | None = None
+    calibration: Calibration | None = None
     cpu_latency_ms_batch1_2threads: float | None = None
     cpu_latency_ms_rounds: list[float] | None = None
     metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)  # by key, as ``tiltwatch eval --card`` wrote
     export_command: str | None = None
+
+    def temperature(self, head: str) -> float:
+        """The calibrated temperature of ``head`` (1: uncalibrated)."""
+        return self.calibration.temperature.get(head, 1.0) if self.calibration else 1.0
 
     @classmethod
     def default(cls, name: str) -> ModelCard:

@@ -77,6 +77,8 @@ class EmotionClassifier:
         self.head = head or self.session.get_outputs()[0].name
         if self.head not in outputs:
             raise ModelError(f"{path}: no head {self.head!r}; the model has {', '.join(outputs)}")
+        #: the head's calibrated temperature (the card's ``calibration``); eval sets it to 1 to compare
+        self.temperature = card.temperature(self.head)
         n_out = outputs[self.head].shape[-1]
         if isinstance(n_out, int) and n_out != len(card.classes):
             raise ModelError(f"{path}: model has {n_out} outputs but its card names {len(card.classes)} classes")
@@ -115,6 +117,7 @@ class EmotionClassifier:
     def _probs(self, out: np.ndarray) -> np.ndarray:
         if self.card.outputs == "probs":
             return out.astype(np.float32)
+        out = out / self.temperature
         e = np.exp(out - out.max(1, keepdims=True))
         return (e / e.sum(1, keepdims=True)).astype(np.float32)
 

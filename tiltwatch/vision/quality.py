@@ -39,21 +39,38 @@ def quality_parts(image: np.ndarray, face: FaceResult) -> dict[str, float]:
     x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
     parts = {"size": _ramp(min(x2 - x1, y2 - y1), 16, 64)}
     if x2 - x1 >= 4 and y2 - y1 >= 4:
-        grey = cv2.cvtColor(image[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
-        grey = cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
-        spread = float(grey.std())
-        sharp = cv2.Laplacian(grey, cv2.CV_32F).var() / max(spread**2, 1e-6)
-        parts["blur"] = _ramp(math.log10(max(sharp, 1e-6)), -2.0, -1.0)
-        mean = float(grey.mean())
-        parts["exposure"] = _ramp(spread, 0, 25) * _ramp(min(mean, 255 - mean), 0, 40)
+        parts |= pixel_parts(cv2.cvtColor(image[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY))
     else:
         parts["blur"] = parts["exposure"] = 0.0
     if face.pose is not None:
         parts["pose"] = _ramp(75 - abs(face.pose.yaw), 0, 45) * _ramp(60 - abs(face.pose.pitch), 0, 35)
     parts["mesh"] = 1.0 if face.landmarks is not None else 0.7
     if face.emotion is not None:
-        parts["confidence"] = _ramp(face.emotion.confidence, 0.25, 0.75)
+        parts["confidence"] = confidence_part(face.emotion.confidence)
     return {k: round(v, 3) for k, v in parts.items()}
+
+
+def pixel_parts(grey: np.ndarray) -> dict[str, float]:
+    """``blur`` and ``exposure`` of a grey face crop (any size; read at 64x64)."""
+    grey = cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
+    spread = float(grey.std())
+    sharp = cv2.Laplacian(grey, cv2.CV_32F).var() / max(spread**2, 1e-6)
+    mean = float(grey.mean())
+    return {
+        "blur": _ramp(math.log10(max(sharp, 1e-6)), -2.0, -1.0),
+        "exposure": _ramp(spread, 0, 25) * _ramp(min(mean, 255 - mean), 0, 40),
+    }
+
+
+def confidence_part(top_probability: float) -> float:
+    return _ramp(top_probability, 0.25, 0.75)
+
+
+def crop_quality(grey: np.ndarray, face_px: float, top_probability: float) -> float:
+    """The score of a ready face crop (an evaluation set's) standing for a face ``face_px`` tall:
+    size, blur, exposure and confidence; no pose or mesh to judge."""
+    parts = {"size": _ramp(face_px, 16, 64)} | pixel_parts(grey) | {"confidence": confidence_part(top_probability)}
+    return quality_score({k: round(v, 3) for k, v in parts.items()})
 
 
 def quality_score(parts: dict[str, float]) -> float:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tiltwatch.training.calibrate import accuracies, tune_logit_adjustment
+from tiltwatch.training.logit_adjustment import accuracies, tune_logit_adjustment
 
 # Two classes, 900 : 100 in training, so the adjustment raises the rare class's margin by
 # tau * ln(901 / 101) = 2.19 tau. Validation: 80 common faces far from the boundary (-1.0),
@@ -43,7 +43,7 @@ def test_report_names_the_rule():
 
 
 def test_a_fixed_tau_is_the_bias_the_tuner_ships_for_that_tau():
-    from tiltwatch.training.calibrate import adjustment_bias
+    from tiltwatch.training.logit_adjustment import adjustment_bias
 
     bias = adjustment_bias(0.25, TRAIN, 2)
     assert bias[1] - bias[0] == pytest.approx(0.25 * np.log(901 / 101), abs=1e-5)  # the rare class's margin grows
