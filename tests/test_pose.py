@@ -133,3 +133,20 @@ def test_the_shipped_network_step_is_mirror_exact_and_blind_to_in_plane_turns():
     turned[:, :2] = (landmarks[:, :2] - 300) @ turn.T + 300
     assert net.features(turned, zyx + [0, 0, 20]) == pytest.approx(f, abs=1e-9)
     assert np.abs(res).max() < 30  # a residual, not a new answer
+
+
+def test_the_benchmark_order_has_roll_about_the_face_and_pitch_about_the_camera():
+    """AFLW2000-3D's angles (the order its own labelled 3D landmarks obey, scripts/pose_convention_check.py):
+    R = Rx(-pitch) Ry(yaw) Rz(roll), so roll turns the face about its own nose axis and pitch about
+    the camera's x axis; a face turned 60 degrees and then rolled about its own axis reads that roll alone."""
+    from scipy.spatial.transform import Rotation
+
+    from tiltwatch.training.pose_eval import dataset_angles_from_rotation, rotation_from_dataset_angles
+
+    turned = rotation_from_pose(Pose(yaw=-60, pitch=0, roll=0))  # the dataset's yaw +60
+    own_roll = turned @ Rotation.from_euler("z", 20, degrees=True).as_matrix()
+    assert dataset_angles_from_rotation(own_roll) == pytest.approx([60, 0, 20], abs=1e-9)
+    camera_pitch = Rotation.from_euler("x", -15, degrees=True).as_matrix() @ turned
+    assert dataset_angles_from_rotation(camera_pitch) == pytest.approx([60, 15, 0], abs=1e-9)
+    a = np.array([[75.0, -30, 40], [-85, 20, -35]])
+    assert dataset_angles_from_rotation(rotation_from_dataset_angles(a)) == pytest.approx(a)

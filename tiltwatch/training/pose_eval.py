@@ -11,11 +11,14 @@ spec                   layout
                        ``pt3d_68``), read with :func:`scipy.io.loadmat`
 =====================  ============================================================
 
-AFLW2000-3D's convention (3DDFA's): ``Pose_Para[0:3]`` = pitch, yaw, roll in radians, the
-rotation ``R = Rz(roll) Ry(yaw) Rx(pitch)``; pitch > 0 looks up, yaw > 0 turns the face to
-the image's left (the opposite sign of tiltwatch's yaw), roll > 0 tilts the head clockwise on
-screen. :func:`dataset_angles` turns a tiltwatch :class:`~tiltwatch.types.Pose` into those
-three angles through its rotation matrix, so large angles compare in the same Euler order.
+AFLW2000-3D's convention (3DDFA's): ``Pose_Para[0:3]`` = pitch, yaw, roll in radians, for the
+model->camera rotation ``R = Rx(-pitch) Ry(yaw) Rz(roll)`` in tiltwatch's camera frame (x right, y
+down, z away; scipy's intrinsic ``"XYZ"``): pitch > 0 looks up, yaw > 0 turns the face to the
+image's left (the opposite sign of tiltwatch's yaw), roll > 0 tilts the head clockwise on screen.
+This order is the one that the dataset's own labelled 3D landmarks (``pt3d_68``) obey: turned back
+by it, they leave one face shape at every yaw (docs/head_pose.md). :func:`dataset_angles` turns a
+tiltwatch :class:`~tiltwatch.types.Pose` into those three angles through its rotation matrix, so
+large angles compare in the dataset's own Euler order.
 
 Protocol (as the published figures): images whose three angles lie within +-99 degrees;
 the scored face is the detected face whose box best overlaps the labelled landmarks' box.
@@ -119,17 +122,17 @@ def frame_pitch() -> float:
 
 def dataset_angles_from_rotation(r: np.ndarray, frame: float = 0.0) -> np.ndarray:
     """(..., 3, 3) model->camera rotations in tiltwatch's camera frame (x right, y down, z away)
-    -> (..., 3) yaw, pitch, roll in AFLW2000-3D's convention (``R = Rz Ry Rx``, its signs), after
+    -> (..., 3) yaw, pitch, roll in AFLW2000-3D's convention (``R = Rx(-pitch) Ry(yaw) Rz(roll)``), after
     turning the model by ``frame`` degrees about its x axis (see :func:`frame_pitch`)."""
     r = np.asarray(r, np.float64) @ Rotation.from_euler("x", frame, degrees=True).as_matrix()
-    about_z, about_y, about_x = Rotation.from_matrix(r).as_euler("ZYX", degrees=True).T
+    about_x, about_y, about_z = Rotation.from_matrix(r).as_euler("XYZ", degrees=True).T
     return np.stack([about_y, -about_x, about_z], -1)
 
 
 def rotation_from_dataset_angles(angles: np.ndarray, frame: float = 0.0) -> np.ndarray:
     """The inverse of :func:`dataset_angles_from_rotation`."""
     a = np.asarray(angles, np.float64)
-    r = Rotation.from_euler("ZYX", np.stack([a[..., 2], a[..., 0], -a[..., 1]], -1), degrees=True).as_matrix()
+    r = Rotation.from_euler("XYZ", np.stack([-a[..., 1], a[..., 0], a[..., 2]], -1), degrees=True).as_matrix()
     return r @ Rotation.from_euler("x", -frame, degrees=True).as_matrix()
 
 

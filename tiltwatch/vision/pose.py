@@ -12,14 +12,16 @@ all 468 points agreed no better under a mirror flip, at 3-5x the cost.
 ``HeadPoseEstimator(calibrated=True)`` (what the analyzer uses) then corrects the solver's
 rotation with :class:`PoseCorrection`: small polynomials of its yaw and pitch, fitted on
 labelled photos (``models/head_pose_correction.json``, ``scripts/fit_pose_correction.py``; the
-figures, cross-validated, are in docs/head_pose.md). They act in the Euler order
-``R = Rz Ry Rx`` (AFLW2000-3D's), in which turning the image only moves roll, and they are odd
-in yaw (yaw, roll) or even (pitch) with no constant, so an in-plane turn still moves roll by
-its angle, a mirror image still negates yaw and roll, and a frontal face still reads 0.
+figures, cross-validated, are in docs/head_pose.md). They act in the Euler order ``R = Rz Ry Rx``
+(roll outermost, about the camera's axis), in which turning the image only moves roll, and they
+are odd in yaw (yaw, roll) or even (pitch) with no constant, so an in-plane turn still moves roll
+by its angle, a mirror image still negates yaw and roll, and a frontal face still reads 0.
 A second, learned step (:class:`PoseNetwork`, ``models/head_pose_network.npz``) adds a residual
 from the mesh points themselves, turned back by the roll and averaged with its mirror image's
-answer, so the same three properties hold (to within the mesh's own noise on a turned image).
-Poses from the detector's keypoints (faces the mesh rejects) are not corrected.
+answer, so the same three properties hold (to within the mesh's own noise on a turned image);
+it was trained on the error of the benchmark's own angles (AFLW2000-3D's order, see
+``tiltwatch/training/pose_eval.py``). Poses from the detector's keypoints (faces the mesh
+rejects) are not corrected.
 
 Usage::
 
