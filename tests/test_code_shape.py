@@ -1,4 +1,5 @@
-"""The code keeps the shape a newcomer can read: no function over 80 lines, ruff clean and formatted."""
+"""The code keeps the shape a newcomer can read: no function over 80 lines, ruff clean and formatted,
+mediapipe behind one file."""
 
 import ast
 import shutil
@@ -26,3 +27,16 @@ def test_ruff_is_clean(command):
     assert ruff, "ruff is part of the test extra: pip install -e '.[test]'"
     res = subprocess.run([ruff, *command, "tiltwatch", "tests", "scripts"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-1000:]
+
+
+def test_mediapipe_is_called_from_one_file():
+    """mediapipe is the most fragile pin: replacing it must mean rewriting one file."""
+    importers = []
+    for path in sorted((ROOT / "tiltwatch").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n == "mediapipe" or n.startswith("mediapipe.") for n in names):
+                importers.append(str(path.relative_to(ROOT)))
+    assert sorted(set(importers)) == ["tiltwatch/vision/mediapipe_models.py"]

@@ -449,15 +449,16 @@ def test_training_on_the_valid_split_learns_it_and_picks_nothing_on_it(tmp_path)
         assert EMOTIONS[EmotionClassifier.load(str(ck.parent / "m.onnx")).predict(bright).argmax()] == label
     card = json.loads((tmp_path / "on" / "m.json").read_text())
     assert "train and valid splits" in card["training"]["data"] and "valid_accuracy" not in card["training"]
-    # a finished run kept as its weights alone (runs/ need not outlive the machine): smaller, and the same model
+    # a finished run kept as its weights alone in float16 (runs/ need not outlive the machine): an
+    # eighth of the size, and the same model within float16's rounding
     from tiltwatch.training.checkpoints import save_weights
 
     kept = save_weights(on, tmp_path / "kept" / "a.pt")
-    assert kept.stat().st_size < on.stat().st_size / 2
+    assert kept.stat().st_size < on.stat().st_size / 4
     export(kept, tmp_path / "kept.onnx")
     faces = np.stack([np.full((48, 48), v, np.uint8) for v in (30, 120, 220)])
     a, b = (EmotionClassifier.load(str(f)).predict(faces) for f in (on.parent / "m.onnx", tmp_path / "kept.onnx"))
-    assert np.allclose(a, b, atol=1e-6)
+    assert np.allclose(a, b, atol=5e-3) and (a.argmax(1) == b.argmax(1)).all()
     assert json.loads((tmp_path / "kept.json").read_text())["training"] == card["training"]
     assert card["training"]["selection"].startswith("the last epoch of a fixed schedule")
     with pytest.raises(ConfigError, match="valid_fraction"):

@@ -33,15 +33,23 @@ def read_checkpoint(path: str | Path) -> dict:
         raise InputError(f"{path}: not a tiltwatch training checkpoint ({type(exc).__name__})") from exc
     if not isinstance(ck, dict) or "model" not in ck:
         raise InputError(f"{path}: not a tiltwatch training checkpoint (best.pt or last.pt)")
-    return _last_epoch(path, ck) if "opt" in ck else ck  # "opt": a resume state (last.pt)
+    if "opt" in ck:  # a resume state (last.pt)
+        return _last_epoch(path, ck)
+    # kept weights are float16 (save_weights); everything downstream computes in float32
+    ck["model"] = {k: v.float() if v.dtype == torch.float16 else v for k, v in ck["model"].items()}
+    return ck
 
 
 def save_weights(path: str | Path, out: str | Path) -> Path:
-    """Write a checkpoint's weights alone, as a ``best.pt``-shaped file a quarter of a ``last.pt``'s
-    size (no optimizer or resume state): how a finished run is kept once ``runs/`` is gone."""
+    """Write a checkpoint's weights alone, in float16, as a ``best.pt``-shaped file an eighth of a
+    ``last.pt``'s size (no optimizer or resume state): how a finished run is kept in git once
+    ``runs/`` is gone. float16 moves a member's FER+ test probabilities by at most 0.003 (one
+    label in 3,545 for round six's e, none for round five's a)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(read_checkpoint(path), out)
+    ck = read_checkpoint(path)
+    ck["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}
+    torch.save(ck, out)
     return out
 
 

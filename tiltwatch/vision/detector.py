@@ -20,12 +20,11 @@ Usage::
 from __future__ import annotations
 
 import cv2
-import mediapipe as mp
 import numpy as np
 import supervision as sv
 
 from ..types import FaceResult
-from .native import quiet_native_stderr
+from .mediapipe_models import BlazeFace
 
 #: a face only the short-range model finds is added when it scores at least this: on seven
 #: video clips every such detection that was not a face scored 0.61 or less, while on
@@ -34,7 +33,7 @@ NEAR_MIN_SCORE = 0.65
 
 
 class FaceDetector:
-    """BlazeFace via ``mp.solutions.face_detection``; no cap on faces per frame.
+    """BlazeFace (:class:`~tiltwatch.vision.mediapipe_models.BlazeFace`); no cap on faces per frame.
 
     ``full_range=True`` (model 1) finds small and distant faces up to about 5 m;
     ``False`` uses the short-range model (faster, faces within about 2 m).
@@ -57,17 +56,8 @@ class FaceDetector:
         self.min_size = min_size
         self.max_side = max_side
         self.tiles = tiles
-        with quiet_native_stderr():
-            self._mp = mp.solutions.face_detection.FaceDetection(
-                model_selection=1 if full_range else 0, min_detection_confidence=min_score
-            )
-            self._mp.process(np.zeros((64, 64, 3), np.uint8))  # first call logs start-up warnings
-            self._near = None
-            if both_ranges and full_range:
-                self._near = mp.solutions.face_detection.FaceDetection(
-                    model_selection=0, min_detection_confidence=min_score
-                )
-                self._near.process(np.zeros((64, 64, 3), np.uint8))
+        self._model = BlazeFace(full_range=full_range, min_score=min_score)
+        self._near = BlazeFace(full_range=False, min_score=min_score) if both_ranges and full_range else None
 
     def detect(self, image: np.ndarray) -> list[FaceResult]:
         """Faces in a BGR frame; with ``tiles`` > 1, plus the faces the tiles find that the whole
@@ -91,22 +81,18 @@ class FaceDetector:
         if self.max_side and max(h, w) > self.max_side:  # outputs are relative: boxes map back for free
             f = self.max_side / max(h, w)
             image = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-        res = (model or self._mp).process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         faces = []
-        for det in res.detections or []:
-            rb = det.location_data.relative_bounding_box
-            x1, y1 = max(rb.xmin * w, 0.0), max(rb.ymin * h, 0.0)
-            x2, y2 = min((rb.xmin + rb.width) * w, w), min((rb.ymin + rb.height) * h, h)
+        for (bx, by, bw, bh), score, rel_kps in (model or self._model)(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)):
+            x1, y1 = max(bx * w, 0.0), max(by * h, 0.0)
+            x2, y2 = min((bx + bw) * w, w), min((by + bh) * h, h)
             if x2 - x1 < self.min_size or y2 - y1 < self.min_size:
                 continue
-            kps = np.array([[k.x * w, k.y * h] for k in det.location_data.relative_keypoints], np.float32)
-            faces.append(
-                FaceResult(box=np.array([x1, y1, x2, y2], np.float32), score=float(det.score[0]), keypoints=kps)
-            )
+            kps = (rel_kps * np.array([w, h], np.float32)).astype(np.float32)
+            faces.append(FaceResult(box=np.array([x1, y1, x2, y2], np.float32), score=score, keypoints=kps))
         return faces
 
     def close(self) -> None:
-        self._mp.close()
+        self._model.close()
         if self._near is not None:
             self._near.close()
 

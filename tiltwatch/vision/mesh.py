@@ -1,9 +1,10 @@
 """The 468-point face mesh: mediapipe's landmark model, run on a region of interest we choose.
 
 mediapipe's FaceMesh solution re-detects the face inside every image it is given. Here
-the ``FaceLandmarkCpu`` subgraph runs alone, on an ROI built from our detector's box and
-eye keypoints (or, between detections, from the previous frame's landmarks): one model
-call per face, no hidden second detector. The model itself gates out non-faces.
+the landmark model runs alone (:class:`~tiltwatch.vision.mediapipe_models.LandmarkGraph`), on
+an ROI built from our detector's box and eye keypoints (or, between detections, from the
+previous frame's landmarks): one model call per face, no hidden second detector. The model
+itself gates out non-faces.
 
 Usage::
 
@@ -18,13 +19,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from google.protobuf import text_format
-from mediapipe.framework import calculator_pb2
-from mediapipe.framework.formats import rect_pb2
-from mediapipe.python.solution_base import SolutionBase
 
 from ..types import FaceResult
-from .native import quiet_native_stderr
+from .mediapipe_models import LandmarkGraph
 
 # Named mesh points (mediapipe's 468-point topology). "right" = the person's right.
 RIGHT_EYE = (33, 133)
@@ -32,18 +29,6 @@ LEFT_EYE = (362, 263)
 MOUTH = (61, 291, 13, 14)
 NOSE_TIP = 1
 EARS = (234, 454)  # tragion side of each cheek: right, left
-
-_GRAPH = """
-input_stream: "image"
-input_stream: "roi"
-output_stream: "landmarks"
-node {
-  calculator: "FaceLandmarkCpu"
-  input_stream: "IMAGE:image"
-  input_stream: "ROI:roi"
-  output_stream: "LANDMARKS:landmarks"
-}
-"""
 
 
 def eye_mouth_points(landmarks: np.ndarray) -> np.ndarray:
@@ -127,12 +112,8 @@ class FaceMesher:
 
     def __init__(self, roi_scale: float = 1.5, threads: int = 2):
         self.roi_scale = roi_scale
-        cfg = text_format.Parse(_GRAPH, calculator_pb2.CalculatorGraphConfig())
-        with quiet_native_stderr():  # graphs log on start-up and on their first face: keep it off the terminal
-            self._graphs = [SolutionBase(graph_config=cfg) for _ in range(max(1, threads))]
-            face = _warm_up_face()
-            for g in self._graphs:
-                g.process(face)
+        face = _warm_up_face()  # each graph meets its first face (and logs about it) at start-up
+        self._graphs = [LandmarkGraph(warm_up=face) for _ in range(max(1, threads))]
         self._pool = ThreadPoolExecutor(len(self._graphs) - 1, "mesh") if len(self._graphs) > 1 else None
         self._detector = None
 
@@ -201,7 +182,7 @@ class FaceMesher:
             self._detector.close()
 
 
-def _landmarks(graph: SolutionBase, image_bgr: np.ndarray, roi: Roi) -> np.ndarray | None:
+def _landmarks(graph: LandmarkGraph, image_bgr: np.ndarray, roi: Roi) -> np.ndarray | None:
     """One landmark-model run on ``roi``; points in image pixels, or None when it sees no face."""
     h, w = image_bgr.shape[:2]
     # hand the graph only a window around the ROI (a full-frame copy per face would cost more)
@@ -212,24 +193,14 @@ def _landmarks(graph: SolutionBase, image_bgr: np.ndarray, roi: Roi) -> np.ndarr
         return None
     crop = cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
     cw, ch = x1 - x0, y1 - y0
-    rect = rect_pb2.NormalizedRect(
-        x_center=(roi.cx - x0) / cw,
-        y_center=(roi.cy - y0) / ch,
-        width=roi.side / cw,
-        height=roi.side / ch,
-        rotation=roi.angle,
-    )
-    res = graph.process({"image": crop, "roi": rect})
-    if res.landmarks is None:
+    pts = graph(crop, ((roi.cx - x0) / cw, (roi.cy - y0) / ch, roi.side / cw, roi.side / ch, roi.angle))
+    if pts is None:
         return None
-    pts = np.array([(p.x, p.y, p.z) for p in res.landmarks.landmark], np.float32)
     return np.column_stack([pts[:, 0] * cw + x0, pts[:, 1] * ch + y0, pts[:, 2] * cw]).astype(np.float32)
 
 
-def _warm_up_face() -> dict:
+def _warm_up_face() -> tuple[np.ndarray, tuple[float, float, float, float, float]]:
     """A real face and its ROI (skimage's astronaut), so each graph meets its first face at start-up."""
     from skimage import data
 
-    rgb = np.ascontiguousarray(data.astronaut()[20:230, 120:330])
-    rect = rect_pb2.NormalizedRect(x_center=0.5, y_center=0.5, width=0.76, height=0.76, rotation=0.0)
-    return {"image": rgb, "roi": rect}
+    return np.ascontiguousarray(data.astronaut()[20:230, 120:330]), (0.5, 0.5, 0.76, 0.76, 0.0)
