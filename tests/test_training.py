@@ -64,6 +64,36 @@ def test_augment_keeps_shape_and_changes_pixels():
     assert y.shape == x.shape and not torch.allclose(x, y)
 
 
+def test_camera_degradations_do_what_they_say_and_are_off_by_default():
+    from tiltwatch.training.augment import camera_degrade
+
+    # a sharp face-sized pattern: stripes, so detail and darkness are easy to measure
+    x = (torch.arange(48).float().remainder(4) < 2).float().mul(1.6).sub(0.8).expand(6, 1, 48, 48).contiguous()
+
+    def rand_from(seed):
+        gen = torch.Generator().manual_seed(seed)
+        return lambda *shape: torch.rand(*shape, generator=gen)
+
+    def detail(t):  # mean absolute difference between neighbouring pixels
+        return (t[..., 1:] - t[..., :-1]).abs().mean().item()
+
+    assert camera_degrade(x, AugmentConfig(), rand_from(0)) is x  # every existing config trains as before
+    for seed in range(3):
+        off = AugmentConfig(flip=0, rotate_deg=0, scale=0, shift=0, brightness=0, contrast=0, blur=0, occlude=0)
+        small = camera_degrade(x, AugmentConfig(downscale=1.0, downscale_min=8), rand_from(seed))
+        dark = camera_degrade(x, AugmentConfig(dark=1.0), rand_from(seed))
+        noisy = camera_degrade(x, AugmentConfig(noise=1.0), rand_from(seed))
+        jpeg = camera_degrade(x, AugmentConfig(jpeg=1.0, jpeg_quality=(10, 20)), rand_from(seed))
+        assert detail(small) < detail(x) and dark.mean() < x.mean() - 0.1
+        assert (noisy - x).std() > 0.05 and (jpeg - x).abs().mean() > 0.01
+        # through augment() with the geometry off, the same seed gives the same batch
+        a, b = (
+            augment(x, off.__class__(**{**off.__dict__, "noise": 1.0}), torch.Generator().manual_seed(seed))
+            for _ in range(2)
+        )
+        assert torch.equal(a, b)
+
+
 def test_registry_and_config_errors(tmp_path):
     assert {"vgg_small", "vgg_deep", "res_deep", "vgg_medium"} <= set(architectures())
     with pytest.raises(ConfigError, match="unknown model"):
