@@ -96,7 +96,7 @@ def fit(true, rot, meshed, rows, frame=None):
     return f, mesh_fix, kp_fix
 
 
-NETWORK = dict(hidden=32, weight_decay=0.01, epochs=300, lr=1e-2, seeds=1, rotation_weight=3.0)
+NETWORK = dict(hidden=32, weight_decay=0.01, epochs=300, lr=1e-2, seeds=3, rotation_weight=3.0)
 
 
 def _torch_rotation_from_zyx(a):
