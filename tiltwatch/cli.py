@@ -417,10 +417,12 @@ def models_cmd() -> None:
     for name in shipped_models():
         card = resolve_model(name)[1]
         acc = {k: card.metrics.get(k, {}).get("accuracy", "n/a") for k in ("ferplus_test", "fer2013_private_test")}
+        ece = card.metrics.get("ferplus_test", {}).get("calibration", {}).get("ece", "n/a")
         latency = card.cpu_latency_ms_batch1_2threads
         typer.echo(
             f"{name}\t{card.architecture}\t{card.input_size}px\t"
-            f"FER+ test acc {acc['ferplus_test']}\tFER2013 test acc {acc['fer2013_private_test']}\t"
+            f"FER+ test acc {acc['ferplus_test']} ECE {ece} (T {card.temperature(card.heads[0]):g})\t"
+            f"FER2013 test acc {acc['fer2013_private_test']}\t"
             f"{'n/a' if latency is None else latency} ms/face" + ("\t(default)" if name == DEFAULT_MODEL else "")
         )
 
