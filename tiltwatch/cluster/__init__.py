@@ -1,4 +1,5 @@
-"""Scale-out on Ray: one detached actor per camera (:mod:`.camera`), a local test cluster (:mod:`.local`)
+"""Scale-out on Ray: one detached actor per camera (:mod:`.camera`), the control plane of
+``tiltwatch serve --cluster`` (:mod:`.control`), a local cluster for tests and trials (:mod:`.local`)
 and ``tiltwatch bench --cluster`` (:mod:`.bench`).
 
 Ray is an optional extra (``pip install -e ".[cluster]"``); nothing here imports it until it is used,
