@@ -34,8 +34,12 @@ from tiltwatch.training.pose_eval import (
 from tiltwatch.vision.pose import (
     CORRECTION_FILE,
     NETWORK_FILE,
+    ROTATION_FILE,
     HeadPoseEstimator,
     PoseCorrection,
+    PoseNetwork,
+    _rz,
+    network_rotation,
     rotation_from_pose,
     rotation_from_zyx,
     zyx_angles,
@@ -136,16 +140,9 @@ def train_network(true, rot, landmarks, rows, model):
     Torch, one thread, seeded: fixed numbers once shipped."""
     import torch
 
-    from tiltwatch.vision.pose import PoseNetwork, mirror_permutation
-
     frame, fix, _ = model
-    torch.set_num_threads(1)
-    net0 = PoseNetwork(*(np.zeros(1),) * 6, np.arange(0, 468, 3), mirror_permutation(HeadPoseEstimator().model))
-    zyx = fix.apply(zyx_angles(rot[rows]))
-    feats = np.concatenate([net0.features(landmarks[i], z) for i, z in zip(rows, zyx)])  # face, mirror, ...
+    net0, zyx, x, mean, std = _features(rot, landmarks, rows, fix)
     flip = np.tile([[1, 1, 1], [-1, 1, -1]], (len(rows), 1))  # a mirror negates yaw and roll, in both orders
-    mean, std = feats.mean(0), feats.std(0) + 1e-6
-    x = torch.tensor((feats - mean) / std, dtype=torch.float32)
     base = torch.tensor(np.repeat(zyx, 2, 0) * flip, dtype=torch.float32)
     target = np.repeat(true[rows], 2, 0) * flip
     target = (
@@ -156,6 +153,66 @@ def train_network(true, rot, landmarks, rows, model):
     w1, b1 = np.concatenate([w[0].T for w in layers], 1), np.concatenate([w[1] for w in layers])
     w2, b2 = np.concatenate([w[2].T for w in layers]) / len(layers), np.mean([w[3] for w in layers], 0)
     return PoseNetwork(mean, std, w1, b1, w2, b2, net0.index, net0.perm, net0.scale)
+
+
+def _features(rot, landmarks, rows, fix):
+    """The networks' inputs for mesh faces ``rows``: each face's features, then its mirror image's."""
+    import torch
+
+    from tiltwatch.vision.pose import mirror_permutation
+
+    torch.set_num_threads(1)
+    net0 = PoseNetwork(*(np.zeros(1),) * 6, np.arange(0, 468, 3), mirror_permutation(HeadPoseEstimator().model))
+    zyx = fix.apply(zyx_angles(rot[rows]))
+    feats = np.concatenate([net0.features(landmarks[i], z) for i, z in zip(rows, zyx)])  # face, mirror, ...
+    mean, std = feats.mean(0), feats.std(0) + 1e-6
+    return net0, zyx, torch.tensor((feats - mean) / std, dtype=torch.float32), mean, std
+
+
+ROTATION_NETWORK = dict(hidden=32, weight_decay=0.01, epochs=300, lr=1e-2, seeds=1)
+
+
+def train_rotation_network(true, rot, landmarks, rows, model):
+    """A PoseNetwork with six outputs: the rotation itself (two columns, Gram-Schmidt), in the frame
+    turned back by the corrected roll, trained on the absolute error of the matrix's entries; the
+    estimator averages its rotation with the first network's (``network_rotation``)."""
+    import torch
+
+    frame, fix, _ = model
+    net0, zyx, x, mean, std = _features(rot, landmarks, rows, fix)
+    turned = _rz(np.radians(-zyx[:, 2])) @ rotation_from_dataset_angles(true[rows], frame)
+    mirror = np.diag([-1.0, 1, 1])
+    target = torch.tensor(np.stack([turned, mirror @ turned @ mirror], 1).reshape(-1, 3, 3), dtype=torch.float32)
+    layers = [_fit_rotation(x, target, seed) for seed in range(ROTATION_NETWORK["seeds"])]
+    w1, b1 = np.concatenate([w[0].T for w in layers], 1), np.concatenate([w[1] for w in layers])
+    w2, b2 = np.concatenate([w[2].T for w in layers]) / len(layers), np.mean([w[3] for w in layers], 0)
+    return PoseNetwork(mean, std, w1, b1, w2, b2, net0.index, net0.perm, net0.scale)
+
+
+def _fit_rotation(x, target, seed):
+    import torch
+
+    torch.manual_seed(seed)
+    hidden = ROTATION_NETWORK["hidden"]
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.GELU(approximate="tanh"))
+    last = torch.nn.Linear(hidden, 6)
+    with torch.no_grad():  # start at the identity: the solver's own rotation, turned back by its roll
+        last.bias.copy_(torch.tensor([1.0, 0, 0, 0, 1, 0]))
+        last.weight.mul_(0.1)
+    net.append(last)
+    opt = torch.optim.AdamW(net.parameters(), ROTATION_NETWORK["lr"], weight_decay=ROTATION_NETWORK["weight_decay"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, ROTATION_NETWORK["epochs"])
+    for _ in range(ROTATION_NETWORK["epochs"]):
+        opt.zero_grad()
+        six = net(x)
+        a = torch.nn.functional.normalize(six[:, :3], dim=-1)
+        b = six[:, 3:]
+        b = torch.nn.functional.normalize(b - (a * b).sum(-1, keepdim=True) * a, dim=-1)
+        r = torch.stack([a, b, torch.cross(a, b, dim=-1)], -1)
+        (r - target).abs().sum((-1, -2)).mean().backward()
+        opt.step()
+        sched.step()
+    return [t.detach().double().numpy() for t in (net[0].weight, net[0].bias, net[2].weight, net[2].bias)]
 
 
 def _fit_one(x, base, target, frame, scale, seed):
@@ -180,11 +237,17 @@ def _fit_one(x, base, target, frame, scale, seed):
     return [t.detach().double().numpy() for t in (net[0].weight, net[0].bias, net[2].weight, net[2].bias)]
 
 
-def predict_network(rot, landmarks, rows, model, network):
+def predict_network(rot, landmarks, rows, model, networks):
+    """``networks``: (PoseNetwork, rotation PoseNetwork or None) -> the dataset's angles."""
     frame, fix, _ = model
     zyx = fix.apply(zyx_angles(rot[rows]))
-    zyx = zyx + np.stack([network.residual(network.features(landmarks[i], z)) for i, z in zip(rows, zyx)])
-    return dataset_angles_from_rotation(rotation_from_zyx(zyx), frame)
+    r = np.stack([network_rotation(*networks, landmarks[i], z) for i, z in zip(rows, zyx)])
+    return dataset_angles_from_rotation(r, frame)
+
+
+def train_networks(true, rot, landmarks, rows, model):
+    rotation = train_rotation_network(true, rot, landmarks, rows, model) if ROTATION_NETWORK["seeds"] else None
+    return train_network(true, rot, landmarks, rows, model), rotation
 
 
 def predict(rot, fix, frame):
@@ -239,11 +302,19 @@ def main() -> None:
         "bends the coarse pose of an in-plane turn, so it is not shipped",
     )
     ap.add_argument("--seeds", type=int, default=NETWORK["seeds"], help="networks averaged (side by side in one layer)")
+    ap.add_argument(
+        "--rotation-seeds",
+        type=int,
+        default=ROTATION_NETWORK["seeds"],
+        help="the same for the second network, which outputs the rotation itself; 0: none",
+    )
+    ap.add_argument("--cv-out", type=Path, help="write the true and cross-validated angles, .npz (for analysis)")
     ap.add_argument("--cache", type=Path, help="reuse (or write) the solver's poses and mesh points, .npz")
     args = ap.parse_args()
     if ":" not in args.dataset:
         args.dataset = f"aflw2000:{args.dataset}"
     NETWORK["seeds"] = args.seeds
+    ROTATION_NETWORK["seeds"] = args.rotation_seeds
     global KEYPOINTS
     KEYPOINTS = args.keypoint_fix
     true, rot, meshed, landmarks = raw_poses(args.dataset, args.cache)
@@ -263,7 +334,7 @@ def main() -> None:
         rows = test[found[test]]
         cv[rows] = predict_all(true, rot, meshed, rows, model)
         if args.network:
-            net = train_network(true, rot, landmarks, train[meshed[train]], model)
+            net = train_networks(true, rot, landmarks, train[meshed[train]], model)
             m = rows[meshed[rows]]
             cv[m] = predict_network(rot, landmarks, m, model, net)
     cv_report = pose_report(true, cv)
@@ -274,6 +345,8 @@ def main() -> None:
         + "\n"
         + slopes(true, cv)
     )
+    if args.cv_out:
+        np.savez_compressed(args.cv_out, true=true, cv=cv, meshed=meshed)
     if args.scatter:
         save_scatter(true, cv, args.scatter, f"{args.folds}-fold cross-validated, {int(found.sum())}/{n} faces")
 
@@ -282,30 +355,38 @@ def main() -> None:
     print(f"fitted on all: frame pitch {frame}")
     network = None
     if args.network:
-        network = train_network(true, rot, landmarks, rows[meshed[rows]], (frame, mesh_fix, kp_fix))
+        network = train_networks(true, rot, landmarks, rows[meshed[rows]], (frame, mesh_fix, kp_fix))
     if args.write:
-        out = {
-            "about": "tiltwatch head-pose correction (see tiltwatch/vision/pose.py, docs/head_pose.md): terms odd "
-            "or even in yaw of the ZYX yaw and pitch, degrees / 90",
-            "fitted_on": f"{args.dataset.partition(':')[0]}: {n} protocol images, {int(found.sum())} faces found "
-            f"({int(meshed.sum())} with a mesh)",
-            "aflw2000_frame_pitch_deg": frame,
-            "mesh": mesh_fix.to_dict(),
-            "keypoints": kp_fix.to_dict() if kp_fix is not None else None,
-            "cross_validated": {
-                "folds": args.folds,
-                "faces_found": cv_report["faces_found"],
-                "mae": cv_report["mae"],
-                "by_yaw": {k: v["mae"] for k, v in cv_report["by_yaw"].items()},
-            },
-        }
-        path = Path(__file__).resolve().parents[1] / "tiltwatch" / "models" / CORRECTION_FILE
-        out["network"] = NETWORK if network is not None else None
-        path.write_text(json.dumps(out, indent=1) + "\n")
-        print(f"wrote {path}")
-        net_path = path.with_name(NETWORK_FILE)
-        if network is not None:
-            network.save(net_path)
+        write_models(args, n, found, meshed, (frame, mesh_fix, kp_fix), cv_report, network)
+
+
+def write_models(args, n, found, meshed, model, cv_report, networks) -> None:
+    """The correction file, and the networks' files (removed when none was fitted)."""
+    frame, mesh_fix, kp_fix = model
+    out = {
+        "about": "tiltwatch head-pose correction (see tiltwatch/vision/pose.py, docs/head_pose.md): terms odd "
+        "or even in yaw of the ZYX yaw and pitch, degrees / 90",
+        "fitted_on": f"{args.dataset.partition(':')[0]}: {n} protocol images, {int(found.sum())} faces found "
+        f"({int(meshed.sum())} with a mesh)",
+        "aflw2000_frame_pitch_deg": frame,
+        "mesh": mesh_fix.to_dict(),
+        "keypoints": kp_fix.to_dict() if kp_fix is not None else None,
+        "cross_validated": {
+            "folds": args.folds,
+            "faces_found": cv_report["faces_found"],
+            "mae": cv_report["mae"],
+            "by_yaw": {k: v["mae"] for k, v in cv_report["by_yaw"].items()},
+        },
+        "network": NETWORK if networks is not None else None,
+        "rotation_network": ROTATION_NETWORK if networks is not None and networks[1] is not None else None,
+    }
+    path = Path(__file__).resolve().parents[1] / "tiltwatch" / "models" / CORRECTION_FILE
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path}")
+    for name, net in zip((NETWORK_FILE, ROTATION_FILE), networks or (None, None)):
+        net_path = path.with_name(name)
+        if net is not None:
+            net.save(net_path)
             print(f"wrote {net_path} ({net_path.stat().st_size // 1024} KB)")
         elif net_path.exists():
             net_path.unlink()

@@ -150,3 +150,32 @@ def test_the_benchmark_order_has_roll_about_the_face_and_pitch_about_the_camera(
     assert dataset_angles_from_rotation(camera_pitch) == pytest.approx([60, 15, 0], abs=1e-9)
     a = np.array([[75.0, -30, 40], [-85, 20, -35]])
     assert dataset_angles_from_rotation(rotation_from_dataset_angles(a)) == pytest.approx(a)
+
+
+def test_the_shipped_rotation_network_is_mirror_exact_and_turns_with_the_image():
+    """The second learned network outputs a rotation (in the frame turned back by the roll); its
+    mirror image's answer is the face's, mirrored; the mean of both networks' rotations turns with
+    an in-plane turn of the points; and it stays near the polynomials' rotation."""
+    from tiltwatch.vision.pose import ROTATION_FILE, PoseNetwork, network_rotation, rotation_from_zyx
+
+    net, rnet = PoseNetwork.load(), PoseNetwork.load(ROTATION_FILE)
+    assert rnet is not None and HeadPoseEstimator(calibrated=True)._rotation_network is not None
+    est = HeadPoseEstimator()
+    pts = est.model @ rotation_from_pose(Pose(-40, 10, -8)).T + np.array([0, 0, 8.0])
+    landmarks = np.column_stack([pts[:, :2] / pts[:, 2:] * 800 + 300, pts[:, 2] * 100])
+    zyx = np.array([-40.0, 10.0, -8.0])
+    f = net.features(landmarks, zyx)
+    mirror = np.diag([-1.0, 1.0, 1.0])
+    r = rnet.rotation(f)
+    assert r @ r.T == pytest.approx(np.eye(3), abs=1e-9) and np.linalg.det(r) == pytest.approx(1.0)
+    assert rnet.rotation(f[::-1]) == pytest.approx(mirror @ r @ mirror, abs=1e-9)
+    both = network_rotation(net, rnet, landmarks, zyx)
+    t = np.radians(25)
+    turn = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    turned = landmarks.copy()
+    turned[:, :2] = (landmarks[:, :2] - 300) @ turn.T + 300
+    rz = np.eye(3)
+    rz[:2, :2] = turn
+    assert network_rotation(net, rnet, turned, zyx + [0, 0, 25]) == pytest.approx(rz @ both, abs=1e-9)
+    cos = (np.trace(both.T @ rotation_from_zyx(zyx)) - 1) / 2
+    assert np.degrees(np.arccos(min(1.0, cos))) < 30  # a correction, not a new answer

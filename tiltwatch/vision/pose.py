@@ -16,12 +16,13 @@ figures, cross-validated, are in docs/head_pose.md). They act in the Euler order
 (roll outermost, about the camera's axis), in which turning the image only moves roll, and they
 are odd in yaw (yaw, roll) or even (pitch) with no constant, so an in-plane turn still moves roll
 by its angle, a mirror image still negates yaw and roll, and a frontal face still reads 0.
-A second, learned step (:class:`PoseNetwork`, ``models/head_pose_network.npz``) adds a residual
-from the mesh points themselves, turned back by the roll and averaged with its mirror image's
-answer, so the same three properties hold (to within the mesh's own noise on a turned image);
-it was trained on the error of the benchmark's own angles (AFLW2000-3D's order, see
-``tiltwatch/training/pose_eval.py``). Poses from the detector's keypoints (faces the mesh
-rejects) are not corrected.
+A second, learned step (:func:`network_rotation`) reads the mesh points themselves, turned back
+by the roll, each network averaged with its mirror image's answer: one :class:`PoseNetwork`
+(``models/head_pose_network.npz``) adds a residual to the angles, trained on the error of the
+benchmark's own angles (AFLW2000-3D's order, see ``tiltwatch/training/pose_eval.py``); a second
+(``models/head_pose_rotation_network.npz``) outputs the rotation itself, and the two rotations
+are averaged. The same three properties hold (to within the mesh's own noise on a turned image).
+Poses from the detector's keypoints (faces the mesh rejects) are not corrected.
 
 Usage::
 
@@ -168,6 +169,27 @@ def load_correction() -> dict:
 
 
 NETWORK_FILE = "head_pose_network.npz"
+#: a second network of the same form with six outputs: the rotation itself (see PoseNetwork.rotation)
+ROTATION_FILE = "head_pose_rotation_network.npz"
+_MIRROR = np.diag([-1.0, 1.0, 1.0])
+
+
+def _six_d_rotation(six: np.ndarray) -> np.ndarray:
+    """(..., 6) -> (..., 3, 3): Gram-Schmidt of the two 3-vectors, the rotation's first two columns."""
+    a, b = six[..., :3], six[..., 3:]
+    x = a / np.sqrt((a * a).sum(-1, keepdims=True))
+    y = b - (x * b).sum(-1, keepdims=True) * x
+    y = y / np.sqrt((y * y).sum(-1, keepdims=True))
+    z = x[..., [1, 2, 0]] * y[..., [2, 0, 1]] - x[..., [2, 0, 1]] * y[..., [1, 2, 0]]  # x cross y
+    return np.stack([x, y, z], -1)
+
+
+def nearest_rotation(m: np.ndarray) -> np.ndarray:
+    """The rotation nearest (Frobenius) to a 3x3 matrix, e.g. the mean of two rotations."""
+    u, _, vt = np.linalg.svd(m)
+    if np.linalg.det(u @ vt) < 0:
+        u = u * np.array([1.0, 1.0, -1.0])
+    return u @ vt
 
 
 def mirror_permutation(model: np.ndarray) -> np.ndarray:
@@ -237,6 +259,14 @@ class PoseNetwork:
         out = (h @ self.w2 + self.b2) * self.scale
         return (out[0] + out[1] * np.array([-1.0, 1.0, -1.0])) / 2
 
+    def rotation(self, features: np.ndarray) -> np.ndarray:
+        """For a network with six outputs (``ROTATION_FILE``): (2, F) features of a face and its
+        mirror -> (3, 3) rotation in the frame turned back by the roll (the face's rotation is
+        ``Rz(roll) @ this``), the mirror image's answer mirrored back and the two averaged."""
+        h = _gelu(((features - self.mean) / self.std) @ self.w1 + self.b1)
+        r = _six_d_rotation(h @ self.w2 + self.b2)
+        return nearest_rotation((r[0] + _MIRROR @ r[1] @ _MIRROR) / 2)
+
     def save(self, path) -> None:
         weights = {k: np.asarray(getattr(self, k), np.float32) for k in ("mean", "std", "w1", "b1", "w2", "b2")}
         np.savez_compressed(
@@ -248,8 +278,8 @@ class PoseNetwork:
         )
 
     @classmethod
-    def load(cls) -> PoseNetwork | None:
-        path = resources.files("tiltwatch.models").joinpath(NETWORK_FILE)
+    def load(cls, name: str = NETWORK_FILE) -> PoseNetwork | None:
+        path = resources.files("tiltwatch.models").joinpath(name)
         if not path.is_file():
             return None
         with path.open("rb") as fh:
@@ -273,21 +303,22 @@ class HeadPoseEstimator:
         self._object_points = np.ascontiguousarray(self.model[self.index])  # sliced once, not per face
         self._keypoint_points = np.ascontiguousarray(keypoint_rows(self.model))
         self.calibrated = calibrated
-        self._mesh_fix = self._keypoint_fix = self._network = None
+        self._mesh_fix = self._keypoint_fix = self._network = self._rotation_network = None
         if calibrated:
             data = load_correction()
             self._mesh_fix = PoseCorrection.from_dict(data["mesh"])
             self._keypoint_fix = PoseCorrection.from_dict(data["keypoints"]) if data.get("keypoints") else None
             self._network = PoseNetwork.load()
+            self._rotation_network = PoseNetwork.load(ROTATION_FILE) if self._network is not None else None
 
     def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         pose = self._solve(self._object_points, landmarks[self.index, :2], image_shape, self.offsets)
         if pose is None or self._mesh_fix is None:
             return pose
         zyx = self._mesh_fix.apply(zyx_angles(rotation_from_pose(pose)))
-        if self._network is not None:
-            zyx = zyx + self._network.residual(self._network.features(landmarks, zyx))
-        return pose_from_rotation(rotation_from_zyx(zyx))
+        if self._network is None:
+            return pose_from_rotation(rotation_from_zyx(zyx))
+        return pose_from_rotation(network_rotation(self._network, self._rotation_network, landmarks, zyx))
 
     def estimate_from_keypoints(self, keypoints: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         """Coarser pose from the detector's six keypoints, for faces without a mesh."""
@@ -306,6 +337,19 @@ class HeadPoseEstimator:
         if not ok:
             return None
         return Pose.from_array(pose_from_rotation(cv2.Rodrigues(rvec)[0]).as_array() - offsets)
+
+
+def network_rotation(
+    network: PoseNetwork, rotation_network: PoseNetwork | None, landmarks: np.ndarray, zyx: np.ndarray
+) -> np.ndarray:
+    """The learned step: the polynomial-corrected ZYX angles plus ``network``'s residual, as a
+    rotation; with ``rotation_network`` (same features), the mean of that and its own rotation,
+    turned by the roll (both answers are mirror-exact and turn with an in-plane turn, so is their mean)."""
+    features = network.features(landmarks, zyx)
+    r = rotation_from_zyx(zyx + network.residual(features))
+    if rotation_network is None:
+        return r
+    return nearest_rotation(r + _rz1(math.radians(zyx[2])) @ rotation_network.rotation(features))
 
 
 def _corrected(pose: Pose | None, fix: PoseCorrection | None) -> Pose | None:
