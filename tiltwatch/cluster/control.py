@@ -40,11 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, TiltwatchError
+from ..errors import ConfigError, TiltwatchError, first_line
 from . import NAMESPACE, require_ray
 
 log = logging.getLogger(__name__)
 ANSWER_S = 5.0  # an actor that does not answer a poll within this is restarting (or pending)
+ADOPT_S = 10.0  # how long a starting control plane waits for its camera actors to describe themselves
+UNKNOWN = "unknown"  # the source of an adopted camera that has not said yet
 NODES_EVERY_S = 5.0  # how often the nodes' addresses are read again
 
 
@@ -124,6 +126,16 @@ def shared_store_url(url: str) -> str:
     return make_url(url).set(database=str(path)).render_as_string(hide_password=False)
 
 
+def _stream_spec(described: dict[str, Any]):
+    """The server's StreamSpec of a camera actor's spec (``{"id": ...}`` alone: not known yet)."""
+    from ..server.settings import StreamSpec
+
+    if "source" not in described:
+        return StreamSpec(id=described["id"], source=UNKNOWN)
+    keys = ("id", "source", "camera", "loop")
+    return StreamSpec(**{k: described[k] for k in keys})
+
+
 class ClusterStream:
     """One stream as a camera actor: what the API shows of it comes from the actor's last poll."""
 
@@ -137,6 +149,7 @@ class ClusterStream:
         self.last: dict[str, Any] = {}  # the actor's last status
         self.state = "starting" if handle is not None else "stopped"
         self.seen_up = self.restarting = False
+        self.described = True  # its spec known (an actor adopted while it did not answer: once it does)
         self.seq = 0
         self.restarts_before = 0  # restarts of the actors this stream had before its current one
         self._alerts: list[dict[str, Any]] = []
@@ -197,6 +210,13 @@ class ClusterStream:
     def open_alerts(self) -> list[dict[str, Any]]:
         return list(self._alerts)
 
+    def _describe(self) -> None:
+        try:
+            self.spec = _stream_spec(require_ray().get(self.handle.describe.remote(), timeout=ANSWER_S))
+            self.described = True
+        except Exception as exc:  # noqa: BLE001 - next poll, again
+            log.warning("camera %s: not described yet: %s", self.spec.id, first_line(exc))
+
     def jpeg(self, quality: int = 80) -> bytes | None:
         """The actor's newest frame, annotated there (None when it has none or does not answer)."""
         ray = require_ray()
@@ -244,6 +264,8 @@ class ClusterStream:
         if status["state"] != "starting":
             self.restarting = False
         self.last = status
+        if not self.described:
+            self._describe()
         self.state = "restarting" if self.restarting else status["state"]
         self.seen_up = True
         self._alerts = answer.get("open_alerts", [])
@@ -295,27 +317,33 @@ class ClusterManager:
         try:
             ray.init(address=address, namespace=NAMESPACE, logging_level="warning", log_to_driver=False)
         except Exception as exc:  # noqa: BLE001 - Ray's errors are many and long
-            from ..errors import first_line
-
             raise ConfigError(f"--cluster {address}: cannot join the Ray cluster: {first_line(exc)}") from None
 
     def _adopt(self, ray) -> list[str]:
-        from ..server.settings import StreamSpec
-
-        adopted = []
+        """Take over every camera actor of the cluster; the ids. All are asked at once for their spec; one
+        that does not answer within ADOPT_S (not placed yet, or restarting) is adopted by its name alone
+        and described once it answers a poll."""
+        handles = {}
         for name in ray.util.list_named_actors():
-            if not name.startswith("camera:"):
-                continue
+            if name.startswith("camera:"):
+                try:
+                    handles[name.removeprefix("camera:")] = ray.get_actor(name, namespace=NAMESPACE)
+                except ValueError:
+                    continue  # (gone meanwhile)
+        refs = {cid: h.describe.remote() for cid, h in handles.items()}
+        ready = set(ray.wait(list(refs.values()), num_returns=len(refs), timeout=ADOPT_S)[0]) if refs else set()
+        adopted = []
+        for cid, handle in handles.items():
             try:
-                handle = ray.get_actor(name, namespace=NAMESPACE)
-                spec = ray.get(handle.describe.remote(), timeout=60)
-            except Exception as exc:  # noqa: BLE001 - one broken actor must not stop the server
-                log.error("camera actor %s does not answer; not adopted: %s", name, exc)
+                spec = ray.get(refs[cid]) if refs[cid] in ready else None
+                stream = ClusterStream(_stream_spec(spec or {"id": cid}), self, handle)
+            except Exception as exc:  # noqa: BLE001 - one broken actor (or a foreign id) must not stop the server
+                log.error("camera actor camera:%s not adopted: %s", cid, first_line(exc))
                 continue
-            stream_spec = StreamSpec(id=spec["id"], source=spec["source"], camera=spec["camera"], loop=spec["loop"])
+            stream.described = spec is not None
             with self._lock:
-                self._streams[spec["id"]] = ClusterStream(stream_spec, self, handle)
-            adopted.append(spec["id"])
+                self._streams[cid] = stream
+            adopted.append(cid)
         if adopted:
             log.info("adopted %d running camera(s): %s", len(adopted), ", ".join(sorted(adopted)))
         return adopted
@@ -489,9 +517,10 @@ class ClusterManager:
         except Exception:  # noqa: BLE001 - the control store cannot say: keep waiting
             ray_state = "RESTARTING"
         if ray_state == "DEAD":
-            log.warning("camera %s: its actor is gone%s", stream.spec.id, "; starting it again" * stream.wanted)
+            again = stream.wanted and stream.described  # (a camera never described cannot be started again)
+            log.warning("camera %s: its actor is gone%s", stream.spec.id, "; starting it again" * again)
             stream.handle = None
-            if stream.wanted:
+            if again:
                 stream.restarts_before += (stream.last.get("restarts") or 0) + 1  # Ray's, and this one
                 stream.last = dict(stream.last, restarts=0)
                 self.launch(stream)
