@@ -17,7 +17,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is the 'cluster' extra: pip install -e '.[cluster]'")
 
-from tiltwatch.cluster.camera import get_camera, remove_camera  # noqa: E402
+from tiltwatch.cluster.camera import CameraSpec, get_camera, remove_camera, start_camera  # noqa: E402
 from tiltwatch.cluster.local import LocalCluster  # noqa: E402
 
 from .test_cluster import SITE, make_clip  # noqa: E402
@@ -191,6 +191,22 @@ def test_the_cameras_go_on_while_the_control_plane_restarts(cluster, clip, site,
         stored = con.execute("select run_id, epoch, ended_at from runs order by epoch").fetchall()
     assert [r[:2] for r in stored] == [(a["run_id"], 1), (c["run_id"], 2), (d["run_id"], 3)]  # one run a process
     assert stored[-1][2] is not None  # the last one ended by DELETE
+
+
+def test_a_camera_no_node_has_room_for_is_adopted_as_pending(cluster, tmp_path):
+    huge = CameraSpec(id="huge", source="sample", loop=True, num_cpus=64)  # more CPUs than any node has
+    start_camera(huge)
+    try:
+        served = Served("--cluster", cluster.address, "--db", f"sqlite:///{tmp_path / 'floor.db'}", "--no-sample")
+        try:
+            pending = served.wait("/api/v1/streams/huge", lambda s: s["state"] == "pending")
+            assert pending["node"] is None and pending["frames"] == 0
+            assert served.request("/api/v1/streams/huge", "DELETE")[0] == 204
+            assert gone("huge")
+        finally:
+            assert served.stop(), served.output
+    finally:
+        remove_camera("huge", timeout=1)
 
 
 def test_local_nodes_take_their_cap_of_cameras_and_the_head_none(clip, site, tmp_path):
