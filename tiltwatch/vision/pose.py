@@ -218,7 +218,8 @@ class PoseNetwork:
     the canonical mesh points (every third, :func:`canonical_points`) and the corrected ZYX yaw
     and pitch to a residual of ZYX yaw, pitch, roll. It is averaged with its own answer on the
     mirror image (negated in yaw and roll), so a mirror image reads exactly mirrored, and it sees
-    the points turned back by the roll, so an in-plane turn moves roll alone."""
+    the points turned back by the roll, so an in-plane turn moves roll alone. The same form with
+    six outputs is the rotation network (:meth:`rotation`, ``ROTATION_FILE``)."""
 
     mean: np.ndarray
     std: np.ndarray
@@ -310,6 +311,9 @@ class HeadPoseEstimator:
             self._keypoint_fix = PoseCorrection.from_dict(data["keypoints"]) if data.get("keypoints") else None
             self._network = PoseNetwork.load()
             self._rotation_network = PoseNetwork.load(ROTATION_FILE) if self._network is not None else None
+            rnet = self._rotation_network
+            if rnet is not None and not np.array_equal(rnet.index, self._network.index):
+                raise ValueError(f"{ROTATION_FILE} and {NETWORK_FILE} must read the same mesh points")
 
     def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         pose = self._solve(self._object_points, landmarks[self.index, :2], image_shape, self.offsets)
