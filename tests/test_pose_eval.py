@@ -64,9 +64,10 @@ def test_loader_reads_angles_in_degrees_and_keeps_the_protocol(aflw):
 
 def test_dataset_angles_follow_the_dataset_signs():
     """The dataset's yaw has the opposite sign of tiltwatch's; pitch and roll agree; small angles
-    are the same numbers in either Euler order."""
+    are nearly the same numbers in either Euler order (the dataset's XYZ against tiltwatch's YXZ:
+    at 10 degrees of yaw and 5 of pitch, roll -3 reads -3.9)."""
     got = dataset_angles(Pose(yaw=10, pitch=5, roll=-3))
-    assert got == pytest.approx([-10, 5, -3], abs=0.6)
+    assert got == pytest.approx([-10, 5, -3], abs=1.0)
     assert dataset_angles(Pose(0, 0, 0)) == pytest.approx([0, 0, 0], abs=1e-9)
     # the frame pitch turns the model about its own x axis: a frontal face reads -frame in pitch alone
     assert dataset_angles(Pose(0, 0, 0), 8.0) == pytest.approx([0, -8.0, 0], abs=1e-9)
