@@ -24,7 +24,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-STATES = ("starting", "running", "degraded", "stopped", "failed")
+#: every state a stream reports: a local one (server/streams.py: starting, running, degraded, stopped,
+#: failed) or a camera actor's (cluster/: also pending, reconnecting, restarting, finished)
+STATES = ("pending", "starting", "running", "degraded", "reconnecting", "restarting", "finished", "stopped", "failed")
 
 
 class _ServerCollector(Collector):

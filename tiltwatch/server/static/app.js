@@ -126,9 +126,10 @@ function renderStreams(listing) {
     $(".stream-dropped", card).textContent = `${s.dropped_frames} dropped`;
     $(".stream-reconnects", card).textContent = `${s.reconnects} reconnects`;
     $(".stream-error", card).textContent = s.last_error || "";
-    $(".start", card).disabled = ["running", "starting", "degraded"].includes(s.state);
+    // a stream that runs, or is on its way back (a camera actor reconnecting or restarting), cannot be started
+    $(".start", card).disabled = ["running", "starting", "degraded", "pending", "reconnecting", "restarting"].includes(s.state);
     $(".stop", card).disabled = !$(".start", card).disabled;
-    if (allowFrames && ["running", "degraded"].includes(s.state)) ensureMjpeg(card, s.id);
+    if (allowFrames && ["running", "degraded", "reconnecting"].includes(s.state)) ensureMjpeg(card, s.id);
   }
   for (const [id, entry] of streams) {
     if (!seen.has(id)) { entry.card.remove(); streams.delete(id); }
