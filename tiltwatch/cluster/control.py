@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, TiltwatchError, first_line
+from ..errors import ConfigError, first_line
+from ..server.streams import StreamError, StreamRegistry
 from . import NAMESPACE, require_ray
 
 log = logging.getLogger(__name__)
@@ -231,8 +232,6 @@ class ClusterStream:
     # --- control ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        from ..server.streams import StreamError
-
         if self.handle is not None:
             raise StreamError(f"stream {self.spec.id!r} is already running", 409)
         self.manager.launch(self)
@@ -276,19 +275,17 @@ class ClusterStream:
         return answer["messages"]
 
 
-class ClusterManager:
+class ClusterManager(StreamRegistry):
     """The server's streams as camera actors on a Ray cluster (thread-safe)."""
 
     def __init__(self, options: ClusterOptions, store_url: str, site, publish, blur: bool = False, config=None):
         options.check()
+        super().__init__(site)
         self.options = options
         self.store_url = shared_store_url(store_url)
-        self.site = site
         self.publish = publish
         self.blur = blur
         self.config = config
-        self._streams: dict[str, ClusterStream] = {}
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._nodes: dict[str, str] = {}
@@ -396,51 +393,7 @@ class ClusterManager:
     # --- StreamManager's methods --------------------------------------------------------------
 
     def add(self, spec) -> ClusterStream:
-        from ..server.readers import check_source
-        from ..server.streams import StreamError
-
-        try:
-            check_source(spec.source)
-            if self.site is not None:
-                self.site.camera(spec.camera)
-        except TiltwatchError as exc:
-            raise StreamError(str(exc), 422) from None
-        with self._lock:
-            if spec.id in self._streams:
-                raise StreamError(f"stream {spec.id!r} already exists", 409)
-            stream = self._streams[spec.id] = ClusterStream(spec, self)
-        return stream
-
-    def has(self, stream_id: str) -> bool:
-        return stream_id in self._streams
-
-    def get(self, stream_id: str) -> ClusterStream:
-        from ..server.streams import StreamError
-
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            raise StreamError(f"no stream {stream_id!r}", 404)
-        return stream
-
-    def all(self) -> list[ClusterStream]:
-        with self._lock:
-            return list(self._streams.values())
-
-    def start(self, stream_id: str) -> ClusterStream:
-        stream = self.get(stream_id)
-        stream.start()
-        return stream
-
-    def stop(self, stream_id: str) -> ClusterStream:
-        stream = self.get(stream_id)
-        stream.stop()
-        return stream
-
-    def remove(self, stream_id: str) -> None:
-        stream = self.get(stream_id)
-        stream.stop()
-        with self._lock:
-            self._streams.pop(stream_id, None)
+        return self._add(spec, lambda sp: ClusterStream(sp, self))
 
     def stop_all(self) -> None:
         """The server stops: leave the cluster, the cameras go on (local:N: they stop, then the cluster)."""
@@ -454,13 +407,6 @@ class ClusterManager:
             self.options.stop_local()
         elif ray.is_initialized():
             ray.shutdown()
-
-    def summary(self) -> dict[str, int]:
-        counts: dict[str, int] = {"total": 0}
-        for s in self.all():
-            counts[s.state] = counts.get(s.state, 0) + 1
-            counts["total"] += 1
-        return counts
 
     # --- reconcile ----------------------------------------------------------------------------
 

@@ -309,21 +309,18 @@ def frame_message(
     }
 
 
-class StreamManager:
-    """The server's streams by id. Thread-safe."""
+class StreamRegistry:
+    """The server's streams by id, thread-safe: what the routes call. :class:`StreamManager` runs
+    each stream on a thread of this process; ``tiltwatch.cluster.control.ClusterManager`` as a
+    camera actor on a Ray cluster. ``site``: the site config the cameras are checked against."""
 
-    def __init__(
-        self, store, site: SiteConfig | None, publish: Publish, blur: bool = False, config: AnalyzerConfig | None = None
-    ):
-        self.store = store
-        self.config = config
+    def __init__(self, site: SiteConfig | None):
         self.site = site
-        self.publish = publish
-        self.blur = blur
-        self._streams: dict[str, LiveStream] = {}
+        self._streams: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def add(self, spec: StreamSpec) -> LiveStream:
+    def _add(self, spec: StreamSpec, make) -> Any:
+        """Check ``spec`` (its source, its camera in the site), then keep ``make(spec)`` under its id."""
         try:
             check_source(spec.source)
             if self.site is not None:
@@ -333,27 +330,28 @@ class StreamManager:
         with self._lock:
             if spec.id in self._streams:
                 raise StreamError(f"stream {spec.id!r} already exists", 409)
-            stream = self._streams[spec.id] = LiveStream(
-                spec, self.store, self.site, self.publish, self.blur, self.config
-            )
+            stream = self._streams[spec.id] = make(spec)
         return stream
 
-    def get(self, stream_id: str) -> LiveStream:
+    def has(self, stream_id: str) -> bool:
+        return stream_id in self._streams
+
+    def get(self, stream_id: str) -> Any:
         stream = self._streams.get(stream_id)
         if stream is None:
             raise StreamError(f"no stream {stream_id!r}", 404)
         return stream
 
-    def all(self) -> list[LiveStream]:
+    def all(self) -> list[Any]:
         with self._lock:
             return list(self._streams.values())
 
-    def start(self, stream_id: str) -> LiveStream:
+    def start(self, stream_id: str) -> Any:
         stream = self.get(stream_id)
         stream.start()
         return stream
 
-    def stop(self, stream_id: str) -> LiveStream:
+    def stop(self, stream_id: str) -> Any:
         stream = self.get(stream_id)
         stream.stop()
         return stream
@@ -364,14 +362,6 @@ class StreamManager:
         with self._lock:
             self._streams.pop(stream_id, None)
 
-    def stop_all(self) -> None:
-        """Signal every stream, then wait for each (they close their visits and alerts in parallel)."""
-        streams = self.all()
-        for s in streams:
-            s._stop.set()
-        for s in streams:
-            s.stop()
-
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {"total": 0}
         for s in self.all():
@@ -379,3 +369,27 @@ class StreamManager:
             counts[state] = counts.get(state, 0) + 1
             counts["total"] += 1
         return counts
+
+
+class StreamManager(StreamRegistry):
+    """The server's streams, each on its own thread with its own analyzer."""
+
+    def __init__(
+        self, store, site: SiteConfig | None, publish: Publish, blur: bool = False, config: AnalyzerConfig | None = None
+    ):
+        super().__init__(site)
+        self.store = store
+        self.config = config
+        self.publish = publish
+        self.blur = blur
+
+    def add(self, spec: StreamSpec) -> LiveStream:
+        return self._add(spec, lambda s: LiveStream(s, self.store, self.site, self.publish, self.blur, self.config))
+
+    def stop_all(self) -> None:
+        """Signal every stream, then wait for each (they close their visits and alerts in parallel)."""
+        streams = self.all()
+        for s in streams:
+            s._stop.set()
+        for s in streams:
+            s.stop()
