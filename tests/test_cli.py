@@ -149,3 +149,19 @@ def test_bench_reports_stages_and_the_tta_config(tmp_path):
     run = json.loads((tmp_path / "b.json").read_text())["runs"][0]
     assert run["config"]["emotion_tta"] is True and run["faces_per_frame"] > 0
     assert run["stages"]["emotion"]["median_ms"] > 0 and run["fps_per_stream"] > 0
+
+
+def test_usage_errors_are_one_line_naming_the_help():
+    """A mistyped option, a missing one, a bad value or command: one ``error:`` line, exit 2, no box."""
+    from .conftest import tiltwatch
+
+    for args, words in (
+        (("analyze", "sample", "--bogus"), "No such option: --bogus"),
+        (("eval",), "Missing option '--dataset'"),
+        (("eval", "--dataset", "x:y", "--crop", "bad"), "'bad' is not one of"),
+        (("bogus",), "No such command 'bogus'"),
+    ):
+        res = tiltwatch(*args)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, res.stderr)
+        assert words in lines[0] and "--help" in lines[0] and "╭" not in res.stderr

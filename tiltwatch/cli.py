@@ -718,7 +718,31 @@ def main() -> None:
     # OpenCV's and FFmpeg's own log lines would come before (and say less than) ours
     os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
     os.environ.setdefault("AV_LOG_FORCE_NOCOLOR", "1")
-    app()
+    sys.exit(_run_app())
+
+
+def _run_app() -> int:
+    """The app, with click's usage errors as one ``error:`` line like every other error (not a box)."""
+    try:
+        from typer._click import exceptions as cx  # the pinned typer carries its own copy of click
+    except ImportError:  # an older typer runs on click itself
+        from click import exceptions as cx
+
+    try:
+        code = app(standalone_mode=False)
+    except cx.NoArgsIsHelpError as exc:  # a bare command: its help, as before
+        typer.echo(exc.ctx.get_help(), err=True)
+        return 2
+    except cx.UsageError as exc:  # a mistyped option, a missing or bad value
+        hint = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+        typer.secho(f"error: {exc.format_message().rstrip('.')}{hint}", fg="red", err=True)
+        return exc.exit_code
+    except cx.ClickException as exc:
+        typer.secho(f"error: {exc.format_message()}", fg="red", err=True)
+        return exc.exit_code
+    except typer.Abort:  # Ctrl-C outside a run's own handling
+        return 130
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
