@@ -405,8 +405,7 @@ def bench_cmd(
             typer.echo("agreement with the slow path: " + json.dumps(report["agreement"]))
     except TiltwatchError as exc:
         _fail(str(exc))
-    if json_out:
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+    _write_json(json_out, report)
 
 
 @app.command("models")
@@ -611,8 +610,8 @@ def _write_json(path: Path | None, data: dict) -> None:
         return
     try:
         path.write_text(json.dumps(data, indent=2) + "\n")
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except OSError as exc:  # one line wherever it is called (inside a command's error handling or after it)
+        _fail(f"{path}: cannot write ({exc.strerror or exc})")
 
 
 def _command(card_key: str | None = None) -> str:
@@ -686,7 +685,6 @@ def eval_pose_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Head pose against labelled angles: faces found and MAE of yaw, pitch, roll, overall and by |yaw|."""
-    import json
 
     from .pipeline.analyzer import Analyzer
     from .training.pose_eval import evaluate_pose, format_report, load_pose_dataset, save_scatter
@@ -706,7 +704,7 @@ def eval_pose_cmd(
         typer.echo(format_report(report))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        _write_json(json_out, report)
     if scatter is not None:
         save_scatter(true, pred, scatter, f"{dataset.partition(':')[0]}: {report['found']}/{report['images']} faces")
 

@@ -327,7 +327,9 @@ def print_table(m: dict) -> str:
         lines.append(f"{c:<10} {v['precision']:>9.4f} {v['recall']:>7.4f} {v['f1']:>7.4f} {v['support']:>8}")
     if m.get("degraded"):
         lines += ["", f"{'copy':<10} {'accuracy':>9} {'balanced':>9} {'ece':>7}"]
-        lines.append(f"{'clean':<10} {m['accuracy']:>9.4f} {m['balanced_accuracy']:>9.4f} {cal['ece']:>7.4f}")
+        lines.append(
+            f"{'clean':<10} {m['accuracy']:>9.4f} {m['balanced_accuracy']:>9.4f} {m['calibration']['ece']:>7.4f}"
+        )
         for name, d in m["degraded"].items():
             lines.append(f"{name:<10} {d['accuracy']:>9.4f} {d['balanced_accuracy']:>9.4f} {d['ece']:>7.4f}")
         lines += ["", f"{'quality':<10} {'faces':>7} {'accuracy':>9}   (clean and degraded copies together)"]
