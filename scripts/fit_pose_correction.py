@@ -2,9 +2,10 @@
 pose dataset, and report its k-fold cross-validated figures (folds by image: every image is
 scored by a correction fitted without it).
 
-    python scripts/fit_pose_correction.py aflw2000:AFLW2000_DEV [--folds 10] [--write] [--scatter cv.png]
+    python scripts/fit_pose_correction.py aflw2000:AFLW2000_DEV --network --also exact --train-both [--write]
 
-What is fitted, on the analyzer's own faces (both detector ranges, the mesh where it takes):
+What is fitted, on the analyzer's own faces (both detector ranges, the mesh where it takes; the
+photo preset's meshes, and with --also exact --train-both a camera's one-pass meshes beside them):
   * the frame pitch between the dataset's head model and tiltwatch's (a face looking into the
     lens reads 0 in tiltwatch), chosen on a 0.5-degree grid;
   * a PoseCorrection for mesh poses (and with --keypoint-fix one for keypoint poses, the faces
@@ -21,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tiltwatch import Analyzer
+from tiltwatch import Analyzer, AnalyzerConfig
 from tiltwatch.training.pose_eval import (
     dataset_angles_from_rotation,
     format_report,
@@ -48,23 +49,24 @@ from tiltwatch.vision.pose import (
 FRAMES = np.arange(-15.0, 15.01, 0.5)
 
 
-def raw_poses(spec: str, cache: Path | None = None):
+def raw_poses(spec: str, cache: Path | None = None, preset: str = "photo"):
     """Per protocol image: the solver's rotation for the labelled face (NaN when none), mesh or not,
-    and its mesh points. ``cache``: an .npz to reuse (written on the first run; keep it outside the
-    project, it holds data from the dataset)."""
+    and its mesh points, from the analyzer's ``preset``. ``cache``: an .npz to reuse (written on the
+    first run; keep it outside the project, it holds data from the dataset)."""
+    key = f"{spec} {preset}"
     if cache is not None and cache.is_file():
         d = np.load(cache)
-        if str(d["spec"]) == spec:
+        if str(d["spec"]) == key:
             return d["true"], d["rot"], d["meshed"], d["landmarks"]
-    out = _raw_poses(spec)
+    out = _raw_poses(spec, preset)
     if cache is not None:
-        np.savez_compressed(cache, spec=spec, **dict(zip(("true", "rot", "meshed", "landmarks"), out)))
+        np.savez_compressed(cache, spec=key, **dict(zip(("true", "rot", "meshed", "landmarks"), out)))
     return out
 
 
-def _raw_poses(spec: str):
+def _raw_poses(spec: str, preset: str):
     samples = load_pose_dataset(spec)
-    analyzer = Analyzer(track=False, emotion=False, smooth_tau=0)
+    analyzer = Analyzer(AnalyzerConfig.preset(preset, emotion=False, track=False, smooth_tau=0))
     analyzer.pose = HeadPoseEstimator(calibrated=False)  # the solver alone
     rot = np.full((len(samples), 3, 3), np.nan)
     meshed = np.zeros(len(samples), bool)
@@ -100,7 +102,7 @@ def fit(true, rot, meshed, rows, frame=None):
     return f, mesh_fix, kp_fix
 
 
-NETWORK = dict(hidden=32, weight_decay=0.01, epochs=300, lr=1e-2, seeds=3, rotation_weight=3.0)
+NETWORK = dict(hidden=32, weight_decay=0.01, epochs=300, lr=1e-2, seeds=5, rotation_weight=3.0)
 
 
 def _torch_rotation_from_zyx(a):
@@ -169,7 +171,7 @@ def _features(rot, landmarks, rows, fix):
     return net0, zyx, torch.tensor((feats - mean) / std, dtype=torch.float32), mean, std
 
 
-ROTATION_NETWORK = dict(hidden=32, weight_decay=0.01, epochs=300, lr=1e-2, seeds=1)
+ROTATION_NETWORK = dict(hidden=32, weight_decay=0.01, epochs=300, lr=1e-2, seeds=3)
 
 
 def train_rotation_network(true, rot, landmarks, rows, model):
@@ -308,8 +310,25 @@ def main() -> None:
         default=ROTATION_NETWORK["seeds"],
         help="the same for the second network, which outputs the rotation itself; 0: none",
     )
+    ap.add_argument(
+        "--also",
+        metavar="PRESET",
+        help="also score another preset's meshes (e.g. exact) by the same folds' fits: how the "
+        "fitted steps read a camera's detection frames",
+    )
+    ap.add_argument(
+        "--train-both",
+        action="store_true",
+        help="with --also: fit on both presets' meshes (each image twice), so that one fit reads both well",
+    )
     ap.add_argument("--cv-out", type=Path, help="write the true and cross-validated angles, .npz (for analysis)")
     ap.add_argument("--cache", type=Path, help="reuse (or write) the solver's poses and mesh points, .npz")
+    ap.add_argument(
+        "--preset",
+        default="photo",
+        help="the analyzer's preset whose meshes are fitted: photo (two passes, mirror, retry: what "
+        "photos and eval-pose run) or exact (one pass, as a camera's detection frames)",
+    )
     args = ap.parse_args()
     if ":" not in args.dataset:
         args.dataset = f"aflw2000:{args.dataset}"
@@ -317,7 +336,7 @@ def main() -> None:
     ROTATION_NETWORK["seeds"] = args.rotation_seeds
     global KEYPOINTS
     KEYPOINTS = args.keypoint_fix
-    true, rot, meshed, landmarks = raw_poses(args.dataset, args.cache)
+    true, rot, meshed, landmarks = raw_poses(args.dataset, args.cache, args.preset)
     found = ~np.isnan(rot[:, 0, 0])
     n = len(true)
     before = np.full((n, 3), np.nan)
@@ -326,17 +345,35 @@ def main() -> None:
 
     folds = np.array_split(np.random.default_rng(0).permutation(n), args.folds)
     cv = np.full((n, 3), np.nan)
+    other = None
+    if args.also:
+        other_cache = args.cache.with_suffix(f".{args.also}.npz") if args.cache else None
+        other = raw_poses(args.dataset, other_cache, args.also)[1:]
+        cv_other = np.full((n, 3), np.nan)
     frames = []
+    # what the fits learn from: this preset's meshes, and with --train-both the other's beside them
+    learn = (true, rot, meshed, landmarks)
+    if other is not None and args.train_both:
+        learn = (np.concatenate([true, true]),) + tuple(np.concatenate([a, b]) for a, b in zip(learn[1:], other))
     for test in folds:
         train = np.setdiff1d(np.flatnonzero(found), test)
-        model = fit(true, rot, meshed, train)
+        if len(learn[0]) > n:
+            train = np.concatenate([train, n + np.setdiff1d(np.flatnonzero(~np.isnan(other[0][:, 0, 0])), test)])
+        model = fit(learn[0], learn[1], learn[2], train)
         frames.append(model[0])
         rows = test[found[test]]
         cv[rows] = predict_all(true, rot, meshed, rows, model)
         if args.network:
-            net = train_networks(true, rot, landmarks, train[meshed[train]], model)
+            net = train_networks(learn[0], learn[1], learn[3], train[learn[2][train]], model)
             m = rows[meshed[rows]]
             cv[m] = predict_network(rot, landmarks, m, model, net)
+        if other is not None:
+            o_rot, o_meshed, o_landmarks = other
+            o_rows = test[~np.isnan(o_rot[test, 0, 0])]
+            cv_other[o_rows] = predict_all(true, o_rot, o_meshed, o_rows, model)
+            if args.network:
+                m = o_rows[o_meshed[o_rows]]
+                cv_other[m] = predict_network(o_rot, o_landmarks, m, model, net)
     cv_report = pose_report(true, cv)
     what = "polynomials and network" if args.network else "polynomials"
     print(
@@ -345,17 +382,21 @@ def main() -> None:
         + "\n"
         + slopes(true, cv)
     )
+    if other is not None:
+        print(
+            f"the same folds' fits on the {args.also} preset's meshes:\n" + format_report(pose_report(true, cv_other))
+        )
     if args.cv_out:
         np.savez_compressed(args.cv_out, true=true, cv=cv, meshed=meshed)
     if args.scatter:
         save_scatter(true, cv, args.scatter, f"{args.folds}-fold cross-validated, {int(found.sum())}/{n} faces")
 
-    rows = np.flatnonzero(found)
-    frame, mesh_fix, kp_fix = fit(true, rot, meshed, rows)
+    rows = np.flatnonzero(~np.isnan(learn[1][:, 0, 0]))
+    frame, mesh_fix, kp_fix = fit(learn[0], learn[1], learn[2], rows)
     print(f"fitted on all: frame pitch {frame}")
     network = None
     if args.network:
-        network = train_networks(true, rot, landmarks, rows[meshed[rows]], (frame, mesh_fix, kp_fix))
+        network = train_networks(learn[0], learn[1], learn[3], rows[learn[2][rows]], (frame, mesh_fix, kp_fix))
     if args.write:
         write_models(args, n, found, meshed, (frame, mesh_fix, kp_fix), cv_report, network)
 

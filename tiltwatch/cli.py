@@ -675,6 +675,7 @@ def export(
 
 
 @app.command("eval-pose")
+@analyzer_flags(default_preset="photo")
 def eval_pose_cmd(
     dataset: str = typer.Option(
         ..., "--dataset", help="KIND:PATH of a head-pose dataset (aflw2000:ROOT: AFLW2000-3D's .jpg + .mat files)"
@@ -683,8 +684,12 @@ def eval_pose_cmd(
     scatter: Optional[Path] = typer.Option(None, "--scatter", help="write a predicted-vs-true PNG"),
     limit: Optional[int] = typer.Option(None, min=1, help="only the first N protocol images"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    analyzer: AnalyzerChoice = None,  # type: ignore[assignment]  # filled by analyzer_flags
 ) -> None:
-    """Head pose against labelled angles: faces found and MAE of yaw, pitch, roll, overall and by |yaw|."""
+    """Head pose against labelled angles: faces found and MAE of yaw, pitch, roll, overall and by |yaw|.
+
+    The photos run as `analyze` runs photos (the photo preset); `--preset exact` measures a live
+    camera's detection frames instead. Each image on its own: nothing is tracked or smoothed."""
 
     from .pipeline.analyzer import Analyzer
     from .training.pose_eval import evaluate_pose, format_report, load_pose_dataset, save_scatter
@@ -693,12 +698,18 @@ def eval_pose_cmd(
         samples = load_pose_dataset(dataset)[:limit]
         if not samples:
             raise TiltwatchError(f"{dataset}: no image inside the +-99 degree protocol")
-        analyzer = Analyzer(track=False, emotion=False, smooth_tau=0)
-        report, true, pred = evaluate_pose(samples, analyzer)
-        analyzer.close()
+        config = analyzer.config().model_copy(
+            update={"emotion": False, "track": False, "smooth_tau": 0.0, "detect_every": 1}
+        )
+        runner = Analyzer(config)
+        report, true, pred = evaluate_pose(samples, runner)
+        runner.close()
     except TiltwatchError as exc:
         _fail(str(exc))
     report["dataset"] = dataset
+    report["settings"] = {
+        k: getattr(config, k) for k in ("mesh_passes", "mesh_tta", "mesh_retry", "detect_both_ranges")
+    }
     report["command"] = _command()
     if not quiet:
         typer.echo(format_report(report))

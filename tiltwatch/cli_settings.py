@@ -100,7 +100,7 @@ def analyzer_flags(default_preset: str = DEFAULT_PRESET) -> Callable:
                 default=typer.Option(
                     default_preset,
                     help=f"named settings to start from: {', '.join(PRESETS)} (config.py says what "
-                    "each changes); images always run exact",
+                    "each changes); images always run as photos (exact, untracked, the photo mesh work)",
                     rich_help_panel=PANEL,
                 ),
             ),

@@ -59,7 +59,11 @@ class Analyzer:
         self.detector = detector or FaceDetector(
             c.min_score, c.full_range, c.min_face_size, c.detect_max_side, c.detect_tiles, c.detect_both_ranges
         )
-        self.mesher = (landmarker or FaceMesher(threads=c.mesh_threads)) if c.mesh else None
+        self.mesher = (
+            (landmarker or FaceMesher(threads=c.mesh_threads, passes=c.mesh_passes, tta=c.mesh_tta, retry=c.mesh_retry))
+            if c.mesh
+            else None
+        )
         self.pose = pose or HeadPoseEstimator(calibrated=True)
         self.classifier = (classifier or EmotionClassifier.load(c.model, c.threads)) if c.emotion else None
         self.smoother = TrackSmoother(c.smooth_tau, pose_min_cutoff=c.pose_min_cutoff, pose_beta=c.pose_beta)

@@ -40,9 +40,14 @@ def resolve_config(
     data = base.model_dump()
     if camera is not None:
         data |= camera.analyzer_settings()
+    photo_mesh = {k: v for k, v in PRESETS["photo"].items() if k.startswith("mesh_")}
+    if still:  # the photo preset's mesh work, unless a flag says otherwise
+        data |= photo_mesh
     data |= overrides or {}
     if still:  # unrelated photos: the exact path, nothing tracked or smoothed from one to the next
-        data |= {"detect_every": 1, "emotion_every": 1} | PRESETS["photo"]
+        data |= {"detect_every": 1, "emotion_every": 1} | {
+            k: v for k, v in PRESETS["photo"].items() if k not in photo_mesh
+        }
     if fps:
         data["fps"] = fps
     return AnalyzerConfig.model_validate(data)
