@@ -90,3 +90,32 @@ def test_the_photo_path_keeps_a_frontal_face_at_zero_and_a_mirror_exact(astronau
     assert abs(pose.yaw) < 5 and abs(pose.pitch) < 5 and abs(pose.roll) < 5, pose
     assert mirrored.yaw == pytest.approx(-pose.yaw, abs=2.0)
     assert mirrored.roll == pytest.approx(-pose.roll, abs=2.0)
+
+
+def test_a_detection_frame_starts_a_followed_face_from_its_last_mesh(astronaut, face, mesher):
+    first = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
+    mesher.refine(astronaut, [first])
+    followed = mesher.follow(astronaut, [first])[0]
+    detected = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
+    mesher.refine(astronaut, [detected], previous=[first])
+    # the same region as following it: the same points, not the box's
+    np.testing.assert_array_equal(detected.landmarks, followed.landmarks)
+    assert not np.array_equal(first.landmarks, followed.landmarks)
+    # a last-frame face elsewhere is not used
+    elsewhere = FaceResult(box=face.box + 300, score=face.score, landmarks=first.landmarks + 300)
+    apart = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
+    mesher.refine(astronaut, [apart], previous=[elsewhere])
+    np.testing.assert_array_equal(apart.landmarks, first.landmarks)
+
+
+def test_photos_are_each_read_on_their_own(astronaut):
+    config = AnalyzerConfig.preset("photo", emotion=False)
+    fresh = Analyzer(config)
+    alone = fresh.analyze(astronaut).faces[0].pose
+    fresh.close()
+    after = Analyzer(config)
+    shifted = np.roll(astronaut, 6, axis=1)  # another photo with a face in nearly the same place
+    after.analyze(shifted)
+    again = after.analyze(astronaut).faces[0].pose
+    after.close()
+    assert (again.yaw, again.pitch, again.roll) == (alone.yaw, alone.pitch, alone.roll)

@@ -122,7 +122,8 @@ class Analyzer:
             self._since_detect = 0
             if self.mesher is not None:
                 with self._timed("mesh"):
-                    self.mesher.refine(image, faces)
+                    # a tracked source's faces start from last frame's meshes; photos each on their own
+                    self.mesher.refine(image, faces, self._previous if self.config.track else ())
         with self._timed("pose"):
             for f in faces:  # from the mesh; without one, coarser, from the detector's keypoints
                 if f.landmarks is not None:

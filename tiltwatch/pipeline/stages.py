@@ -10,6 +10,7 @@ place of BlazeFace, with everything after it unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -27,8 +28,9 @@ class Detector(Protocol):
 
 @runtime_checkable
 class Landmarker(Protocol):
-    def refine(self, image: np.ndarray, faces: list[FaceResult]) -> None:
-        """Set ``landmarks`` (468, 3) of each of ``faces`` it can (in place; the others keep None)."""
+    def refine(self, image: np.ndarray, faces: list[FaceResult], previous: Sequence[FaceResult] = ()) -> None:
+        """Set ``landmarks`` (468, 3) of each of ``faces`` it can (in place; the others keep None);
+        ``previous``: the last frame's faces, whose meshes it may start from."""
 
     def follow(self, image: np.ndarray, previous: list[FaceResult]) -> list[FaceResult]:
         """The faces of ``previous`` found again in this frame by their landmarks (no detector)."""

@@ -14,12 +14,14 @@ Usage::
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
 import cv2
 import numpy as np
+import supervision as sv
 
 from ..types import FaceResult
 from .mediapipe_models import LandmarkGraph
@@ -95,6 +97,17 @@ def roi_from_landmarks(landmarks: np.ndarray, scale: float = 1.5) -> Roi:
     return Roi(float(cx), float(cy), scale * float(max(np.ptp(u), np.ptp(v))), angle)
 
 
+def _previous_meshes(faces: list[FaceResult], previous: Sequence[FaceResult], min_iou: float = 0.5) -> list:
+    """For each detected face, the mesh of the last frame's face it overlaps most (box IoU at least
+    ``min_iou``), or None."""
+    meshed = [p for p in previous if p.landmarks is not None]
+    if not faces or not meshed:
+        return [None] * len(faces)
+    iou = sv.box_iou_batch(np.stack([f.box for f in faces]), np.stack([p.box for p in meshed]))
+    best = iou.argmax(1)
+    return [meshed[j].landmarks if iou[i, j] >= min_iou else None for i, j in enumerate(best)]
+
+
 def box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """A detector-like box from mesh points (measured on real video: BlazeFace's box is the
     mesh's extent, a little wider and starting a little lower)."""
@@ -152,8 +165,17 @@ class FaceMesher:
             out[i::k] = res
         return out
 
-    def refine(self, image: np.ndarray, faces: list[FaceResult]) -> None:
-        found = self.landmarks_for_rois(image, [roi_from_detection(f, self.roi_scale) for f in faces])
+    def refine(self, image: np.ndarray, faces: list[FaceResult], previous: Sequence[FaceResult] = ()) -> None:
+        """Mesh each detected face. ``previous``: the last frame's faces; a detected face that
+        overlaps one with a mesh starts from that mesh's region, as it would have been followed,
+        so a camera's detection frames read like the frames between them (and like a second pass)."""
+        boxes = [roi_from_detection(f, self.roi_scale) for f in faces]
+        followed = _previous_meshes(faces, previous)
+        rois = [roi_from_landmarks(m, self.roi_scale) if m is not None else b for m, b in zip(followed, boxes)]
+        found = self.landmarks_for_rois(image, rois)
+        again = [i for i, lm in enumerate(found) if lm is None and followed[i] is not None]
+        for i, lm in zip(again, self.landmarks_for_rois(image, [boxes[i] for i in again])):
+            found[i] = lm  # the last frame's region no longer held the face: the detector's box
         if self.retry:
             found = [lm if lm is not None else self._retry(image, f) for f, lm in zip(faces, found)]
         meshed = [i for i, lm in enumerate(found) if lm is not None]
