@@ -77,6 +77,14 @@ def test_report_has_its_plots_and_csv(sample_store, tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert page.count("src='data:image/png;base64,") == 4  # timelines, heatmap, attention, staff occupancy
     assert "No alerts." in page
+    with Store(db) as store:
+        visits = store.visits(camera="sample")
+    # each visit in the page's table, with its resting face as learned (or "-" before it is)
+    assert page.count("<tr><td>#") == len(visits)
+    for v in visits:
+        assert f"({v.baseline_frames} frames)" in page
+        if v.baseline:
+            assert f"{v.dominant}" in page and f"{max(v.baseline):.2f}" in page
     assert (tmp_path / "csv" / "visits.csv").read_text().count("\n") >= 2
     with open(tmp_path / "csv" / "visits.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

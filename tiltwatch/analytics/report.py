@@ -164,6 +164,41 @@ def alerts_table(alerts: list[Alert]) -> str:
     )
 
 
+def _resting(baseline: list[float] | None) -> str:
+    """A baseline in words: its two largest emotions ("neutral 0.71, sadness 0.18"), or "-"."""
+    if not baseline:
+        return "-"
+    top = np.argsort(baseline)[::-1][:2]
+    return ", ".join(f"{EMOTIONS[i]} {baseline[i]:.2f}" for i in top)
+
+
+def visits_table(visits: list[Visit], most: int = 50) -> str:
+    """The ``most`` longest visits: when, where, what they felt, and against which resting face."""
+    if not visits:
+        return "<p>No visits.</p>"
+    longest = sorted(visits, key=lambda v: v.end - v.start, reverse=True)[:most]
+    rows = [
+        f"<tr><td>#{v.track_id}</td><td>{_hhmm(v.start)}</td><td>{v.end - v.start:.1f}</td>"
+        f"<td>{html.escape(', '.join(v.zones) or '-')}</td><td>{html.escape(v.dominant)}</td>"
+        f"<td>{'-' if v.attention is None else f'{v.attention:.0%}'}</td>"
+        f"<td>{html.escape(_resting(v.baseline))} ({v.baseline_frames} frames)</td>"
+        f"<td>{'-' if v.peak_tilt is None else f'{v.peak_tilt:.2f}'}</td>"
+        f"<td>{'-' if v.peak_deviation is None else f'{v.peak_deviation:+.2f}'}</td></tr>"
+        for v in sorted(longest, key=lambda v: v.start)
+    ]
+    shown = (
+        f"The {len(longest)} longest of {len(visits)}, in order of arrival; all in visits.csv"
+        if len(visits) > most
+        else "In order of arrival"
+    )
+    return (
+        f"<p>{shown}. Resting face: the person's own baseline (its two largest emotions); peak "
+        "deviation: the largest rise of a tilt emotion above it.</p><table><tr><th>track</th><th>start</th>"
+        "<th>seconds</th><th>zones</th><th>mostly</th><th>attentive</th><th>resting face</th>"
+        "<th>peak tilt</th><th>peak deviation</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
 def build_report(store, camera: str, day: str, out: str | Path, csv_dir: str | Path | None = None) -> dict:
     start, end = day_bounds(day)
     visits = store.visits(camera=camera, start=start, end=end)
@@ -194,7 +229,7 @@ def build_report(store, camera: str, day: str, out: str | Path, csv_dir: str | P
 img{{max-width:100%}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
 th{{background:#f3f3f3}}</style></head><body>
 <h1>tiltwatch report: camera {html.escape(camera)}, {day} (UTC)</h1><p>{summary}</p>
-{''.join(parts)}<h2>Alerts</h2>{alerts_table(alerts)}</body></html>"""
+{''.join(parts)}<h2>Visits</h2>{visits_table(visits)}<h2>Alerts</h2>{alerts_table(alerts)}</body></html>"""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
