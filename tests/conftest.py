@@ -50,3 +50,36 @@ alerts:
   tilt: {emotions: [happiness], threshold: 0.5, release: 0.3, seconds: 1}
 baseline: {enabled: false}
 """
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real two-node Ray cluster on loopback, one per test module (the cluster tests)."""
+    from tiltwatch.cluster.local import LocalCluster
+
+    c = LocalCluster(nodes=2, cpus_per_node=2)
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
+
+
+def make_clip(path):
+    """2 s of the sample at 480x270, 15 fps, H.264."""
+    import av
+
+    from tiltwatch.sources import SampleSource
+
+    src = SampleSource(seconds=2, fps=15, size=(480, 270))
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=15)
+        s.width, s.height, s.pix_fmt = 480, 270, "yuv420p"
+        for frame in src:
+            for p in s.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path

@@ -9,13 +9,11 @@ import sys
 import time
 import uuid
 
-import av
 import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is the 'cluster' extra: pip install -e '.[cluster]'")
 
 from tiltwatch.cluster.camera import CameraSpec, camera_options, get_camera, remove_camera, start_camera  # noqa: E402
-from tiltwatch.cluster.local import LocalCluster  # noqa: E402
 from tiltwatch.sources import SampleSource  # noqa: E402
 
 from .conftest import tiltwatch  # noqa: E402
@@ -31,32 +29,6 @@ SITE = {
         {"id": "cam-b", "zones": []},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = LocalCluster(nodes=2, cpus_per_node=2)
-    yield c
-    c.shutdown()
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
-
-
-def make_clip(path):
-    """2 s of the sample at 480x270, 15 fps, H.264."""
-    src = SampleSource(seconds=2, fps=15, size=(480, 270))
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=15)
-        s.width, s.height, s.pix_fmt = 480, 270, "yuv420p"
-        for frame in src:
-            for p in s.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
 
 
 def wait_for(actor, ok, timeout=60.0):

@@ -18,24 +18,11 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is the 'cluster' extra: pip install -e '.[cluster]'")
 
 from tiltwatch.cluster.camera import CameraSpec, get_camera, remove_camera, start_camera  # noqa: E402
-from tiltwatch.cluster.local import LocalCluster  # noqa: E402
 
-from .test_cluster import SITE, make_clip  # noqa: E402
+from .test_cluster import SITE  # noqa: E402
 
 KEY = "cluster-test-key-0123456789"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = LocalCluster(nodes=2, cpus_per_node=2)
-    yield c
-    c.shutdown()
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
 
 
 @pytest.fixture()
