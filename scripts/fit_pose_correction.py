@@ -66,7 +66,8 @@ def raw_poses(spec: str, cache: Path | None = None, preset: str = "photo"):
 
 def _raw_poses(spec: str, preset: str):
     samples = load_pose_dataset(spec)
-    analyzer = Analyzer(AnalyzerConfig.preset(preset, emotion=False, track=False, smooth_tau=0))
+    # each image on its own, whatever the preset: nothing followed from the last (unrelated) image
+    analyzer = Analyzer(AnalyzerConfig.preset(preset, emotion=False, track=False, smooth_tau=0, detect_every=1))
     analyzer.pose = HeadPoseEstimator(calibrated=False)  # the solver alone
     rot = np.full((len(samples), 3, 3), np.nan)
     meshed = np.zeros(len(samples), bool)
@@ -284,7 +285,32 @@ def slopes(true, pred) -> str:
     return "\n".join(rows)
 
 
-def main() -> None:
+def cross_validate(args, own, other, learn):
+    """Every image scored by the steps fitted on the other folds (on ``learn``): this preset's
+    angles, the other preset's (or None), and each fold's frame pitch."""
+    true, rot, meshed, landmarks = own
+    n, found = len(true), ~np.isnan(rot[:, 0, 0])
+    folds = np.array_split(np.random.default_rng(0).permutation(n), args.folds)
+    cv = np.full((n, 3), np.nan)
+    cv_other = np.full((n, 3), np.nan) if other is not None else None
+    frames = []
+    for test in folds:
+        train = np.setdiff1d(np.flatnonzero(found), test)
+        if len(learn[0]) > n:  # the other preset's meshes of the same training images
+            train = np.concatenate([train, n + np.setdiff1d(np.flatnonzero(~np.isnan(other[0][:, 0, 0])), test)])
+        model = fit(learn[0], learn[1], learn[2], train)
+        frames.append(model[0])
+        net = train_networks(learn[0], learn[1], learn[3], train[learn[2][train]], model) if args.network else None
+        scored = [(cv, (rot, meshed, landmarks))] + ([(cv_other, other)] if other is not None else [])
+        for angles, (r, m, lm) in scored:
+            rows = test[~np.isnan(r[test, 0, 0])]
+            angles[rows] = predict_all(true, r, m, rows, model)
+            if net is not None:
+                angles[rows[m[rows]]] = predict_network(r, lm, rows[m[rows]], model, net)
+    return cv, cv_other, frames
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("dataset")
     ap.add_argument("--folds", type=int, default=10)
@@ -314,7 +340,7 @@ def main() -> None:
         "--also",
         metavar="PRESET",
         help="also score another preset's meshes (e.g. exact) by the same folds' fits: how the "
-        "fitted steps read a camera's detection frames",
+        "fitted steps read one mesh pass from the detector's box (a camera's first sight of a face)",
     )
     ap.add_argument(
         "--train-both",
@@ -327,9 +353,16 @@ def main() -> None:
         "--preset",
         default="photo",
         help="the analyzer's preset whose meshes are fitted: photo (two passes, mirror, retry: what "
-        "photos and eval-pose run) or exact (one pass, as a camera's detection frames)",
+        "photos and eval-pose run) or exact (one pass from the detector's box)",
     )
     args = ap.parse_args()
+    if args.train_both and not args.also:
+        ap.error("--train-both needs --also PRESET: the other meshes to fit on")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if ":" not in args.dataset:
         args.dataset = f"aflw2000:{args.dataset}"
     NETWORK["seeds"] = args.seeds
@@ -343,37 +376,15 @@ def main() -> None:
     before[found] = dataset_angles_from_rotation(rot[found])
     print("the solver alone:\n" + format_report(pose_report(true, before)) + "\n" + slopes(true, before))
 
-    folds = np.array_split(np.random.default_rng(0).permutation(n), args.folds)
-    cv = np.full((n, 3), np.nan)
     other = None
     if args.also:
         other_cache = args.cache.with_suffix(f".{args.also}.npz") if args.cache else None
         other = raw_poses(args.dataset, other_cache, args.also)[1:]
-        cv_other = np.full((n, 3), np.nan)
-    frames = []
     # what the fits learn from: this preset's meshes, and with --train-both the other's beside them
     learn = (true, rot, meshed, landmarks)
     if other is not None and args.train_both:
         learn = (np.concatenate([true, true]),) + tuple(np.concatenate([a, b]) for a, b in zip(learn[1:], other))
-    for test in folds:
-        train = np.setdiff1d(np.flatnonzero(found), test)
-        if len(learn[0]) > n:
-            train = np.concatenate([train, n + np.setdiff1d(np.flatnonzero(~np.isnan(other[0][:, 0, 0])), test)])
-        model = fit(learn[0], learn[1], learn[2], train)
-        frames.append(model[0])
-        rows = test[found[test]]
-        cv[rows] = predict_all(true, rot, meshed, rows, model)
-        if args.network:
-            net = train_networks(learn[0], learn[1], learn[3], train[learn[2][train]], model)
-            m = rows[meshed[rows]]
-            cv[m] = predict_network(rot, landmarks, m, model, net)
-        if other is not None:
-            o_rot, o_meshed, o_landmarks = other
-            o_rows = test[~np.isnan(o_rot[test, 0, 0])]
-            cv_other[o_rows] = predict_all(true, o_rot, o_meshed, o_rows, model)
-            if args.network:
-                m = o_rows[o_meshed[o_rows]]
-                cv_other[m] = predict_network(o_rot, o_landmarks, m, model, net)
+    cv, cv_other, frames = cross_validate(args, (true, rot, meshed, landmarks), other, learn)
     cv_report = pose_report(true, cv)
     what = "polynomials and network" if args.network else "polynomials"
     print(

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from tiltwatch.analytics.sink import AnalyticsSink
 from tiltwatch.analytics.site import load_site
+from tiltwatch.emotions import EMOTIONS
 from tiltwatch.store import Store
 from tiltwatch.tracking.smoothing import TrackSmoother
 
@@ -79,12 +81,14 @@ def test_report_has_its_plots_and_csv(sample_store, tmp_path):
     assert "No alerts." in page
     with Store(db) as store:
         visits = store.visits(camera="sample")
-    # each visit in the page's table, with its resting face as learned (or "-" before it is)
+    # each visit a row of the page's table, with its resting face as learned (or "-" before it is)
     assert page.count("<tr><td>#") == len(visits)
     for v in visits:
-        assert f"({v.baseline_frames} frames)" in page
-        if v.baseline:
-            assert f"{v.dominant}" in page and f"{max(v.baseline):.2f}" in page
+        top = sorted(zip(v.baseline, EMOTIONS), reverse=True)[:2] if v.baseline else []
+        resting = ", ".join(f"{e} {p:.2f}" for p, e in top) or "-"
+        row = f"<tr><td>#{v.track_id}</td><td>{datetime.fromtimestamp(v.start, UTC):%H:%M:%S}</td>"
+        assert row in page
+        assert f"<td>{resting} ({v.baseline_frames} frames)</td>" in page.split(row)[1].split("</tr>")[0] + "</tr>"
     assert (tmp_path / "csv" / "visits.csv").read_text().count("\n") >= 2
     with open(tmp_path / "csv" / "visits.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -688,8 +688,9 @@ def eval_pose_cmd(
 ) -> None:
     """Head pose against labelled angles: faces found and MAE of yaw, pitch, roll, overall and by |yaw|.
 
-    The photos run as `analyze` runs photos (the photo preset); `--preset exact` measures a live
-    camera's detection frames instead. Each image on its own: nothing is tracked or smoothed."""
+    The photos run as `analyze` runs photos (the photo preset); `--preset exact` measures one mesh
+    pass from the detector's box instead (a camera's first sight of a face; once followed, a face
+    is meshed from its last mesh). Each image on its own: nothing is tracked or smoothed."""
 
     from .pipeline.analyzer import Analyzer
     from .training.pose_eval import evaluate_pose, format_report, load_pose_dataset, save_scatter

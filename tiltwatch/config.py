@@ -32,7 +32,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # classify each tracked face every 2nd; about 1.5x the exact path's speed (README, "Speed")
     "fast": {"detect_every": 3, "emotion_every": 2},
     # unrelated photos: nothing carries over from one image to the next, and each face gets the
-    # mesh's best reading (docs/head_pose.md: 4.32 -> 3.89 degrees cross-validated on AFLW2000)
+    # mesh's best reading (docs/head_pose.md: 4.32 -> 3.83 degrees cross-validated on AFLW2000)
     "photo": {"track": False, "smooth_tau": 0.0, "mesh_passes": 2, "mesh_tta": True, "mesh_retry": True},
 }
 DEFAULT_PRESET = "fast"  # of the run tools, for videos and cameras (images always run as "photo")

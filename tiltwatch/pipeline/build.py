@@ -35,19 +35,22 @@ def resolve_config(
     still: bool = False,
     fps: float | None = None,
 ) -> AnalyzerConfig:
-    """``base``, then the site ``camera``'s own settings, then ``overrides``; ``still``: the exact path
-    (photos: nothing to follow between them); ``fps``: the source's frame rate, when it has one."""
+    """``base``, then the site ``camera``'s own settings, then ``overrides``; ``fps``: the source's
+    frame rate, when it has one. ``still`` (photos: nothing to follow between them): the photo
+    preset's mesh work for every ``mesh_*`` setting that neither ``base`` (a settings file, the
+    server's flags), the camera nor ``overrides`` set, and, whatever was asked, the exact path
+    untracked and unsmoothed."""
     data = base.model_dump()
+    chosen = set(base.model_fields_set)
     if camera is not None:
         data |= camera.analyzer_settings()
-    photo_mesh = {k: v for k, v in PRESETS["photo"].items() if k.startswith("mesh_")}
-    if still:  # the photo preset's mesh work, unless a flag says otherwise
-        data |= photo_mesh
+        chosen |= set(camera.analyzer_settings())
     data |= overrides or {}
-    if still:  # unrelated photos: the exact path, nothing tracked or smoothed from one to the next
-        data |= {"detect_every": 1, "emotion_every": 1} | {
-            k: v for k, v in PRESETS["photo"].items() if k not in photo_mesh
-        }
+    chosen |= set(overrides or {})
+    if still:
+        photo = PRESETS["photo"]
+        data |= {k: v for k, v in photo.items() if k.startswith("mesh_") and k not in chosen}
+        data |= {"detect_every": 1, "emotion_every": 1} | {k: v for k, v in photo.items() if not k.startswith("mesh_")}
     if fps:
         data["fps"] = fps
     return AnalyzerConfig.model_validate(data)

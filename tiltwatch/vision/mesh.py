@@ -98,14 +98,23 @@ def roi_from_landmarks(landmarks: np.ndarray, scale: float = 1.5) -> Roi:
 
 
 def _previous_meshes(faces: list[FaceResult], previous: Sequence[FaceResult], min_iou: float = 0.5) -> list:
-    """For each detected face, the mesh of the last frame's face it overlaps most (box IoU at least
-    ``min_iou``), or None."""
+    """For each detected face, the mesh of the last frame's face it overlaps (box IoU at least
+    ``min_iou``; pairs taken greedily, most overlap first, each face of either frame at most once),
+    or None."""
     meshed = [p for p in previous if p.landmarks is not None]
+    out: list = [None] * len(faces)
     if not faces or not meshed:
-        return [None] * len(faces)
+        return out
     iou = sv.box_iou_batch(np.stack([f.box for f in faces]), np.stack([p.box for p in meshed]))
-    best = iou.argmax(1)
-    return [meshed[j].landmarks if iou[i, j] >= min_iou else None for i, j in enumerate(best)]
+    used: set[int] = set()
+    for flat in np.argsort(iou, axis=None)[::-1]:
+        i, j = np.unravel_index(flat, iou.shape)
+        if iou[i, j] < min_iou:
+            break
+        if out[i] is None and j not in used:
+            out[i] = meshed[j].landmarks
+            used.add(int(j))
+    return out
 
 
 def box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
