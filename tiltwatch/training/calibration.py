@@ -181,18 +181,18 @@ def calibrate_model(
         card = ModelCard.from_json(path)
         old = card.calibration
         temps = (old.temperature if old else {}) | {clf.head: t}
-        valid = (old.valid or {} if old else {}) | {
-            clf.head: {
-                k: report[k]
-                for k in ("dataset", "n", "fitted", "seen_factor", "ece_before", "ece_after", "nll_before", "nll_after")
-            }
-        }
+        prior = {h: dict(v) for h, v in (old.valid or {}).items()} if old else {}
+        if old and old.command and len(prior) == 1:  # a card from before each head kept its command
+            next(iter(prior.values())).setdefault("command", old.command)
+        keys = ("dataset", "n", "fitted", "seen_factor", "ece_before", "ece_after", "nll_before", "nll_after")
+        valid = prior | {clf.head: {k: report[k] for k in keys} | {"command": command}}
+        heads = [h for h in card.heads if h in valid]  # each head keeps its own fit; the summary names all
         card.calibration = Calibration(
             temperature=temps,
-            fitted_on=spec.partition(":")[0],
+            fitted_on="; ".join(dict.fromkeys(valid[h]["dataset"].partition(":")[0] for h in heads)),
             method="temperature scaling: one T per head, least negative log-likelihood on the validation split",
             valid=valid,
-            command=command,
+            command="; ".join(dict.fromkeys(valid[h]["command"] for h in heads if valid[h].get("command"))) or None,
         )
         report["card"] = str(card.write(path))
     return report
