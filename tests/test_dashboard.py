@@ -289,60 +289,71 @@ def test_dashboard_photo_page_analyses_an_uploaded_photo(tmp_path, browser):
         assert "1 face" in d.find_element(By.ID, "photo-count").text
         assert d.find_element(By.ID, "photo-error").text == ""
 
-        # the canvas over the image: the image's size, transparent but for the drawing, which is
-        # the happiness box around the face and the head-pose axes inside it
-        shown = "const i = document.getElementById('photo-img');return i.complete && [i.naturalWidth, i.naturalHeight];"
-        img_size = wait.until(lambda d: (size := _js(d, shown)) and size[0] and size)
-        assert img_size == [512, 512]
-        drawn = """const c = document.getElementById('photo-canvas');
-            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            const [x, y, w, h] = arguments[0];
-            let green = 0, inside = 0, outside = 0;
-            for (let j = 0; j < c.height; j++) for (let i = 0; i < c.width; i++) {
-              const k = 4 * (j * c.width + i);
-              if (px[k + 3] === 0) continue;
-              if (i < x - 4 || j > y + h + 4) outside++;  // left of or below the box (the label is above it)
-              else if (i > x + 5 && i < x + w - 5 && j > y + 5 && j < y + h - 5) inside++;
-              else if (px[k + 1] > 150 && px[k] < 100 && px[k + 2] < 100) green++;
-            }
-            return [c.width, c.height, green, inside, outside];"""
-        answer = _post_image(server["base"], photo)
-        assert len(answer["faces"]) == 1 and answer["faces"][0]["emotion"]["label"] == "happiness"
-        box = answer["faces"][0]["box"]
-        width, height, green, inside, outside = _js(d, drawn, box)
-        assert (width, height) == (512, 512)
-        assert green > 4 * box[2]  # the box's four sides (and its label) in the happiness colour
-        assert inside > 50  # the pose axes from the box centre
-        assert outside == 0  # nothing drawn away from the face: the photo itself shows through there
-
-        # not an image: the server's one-line error (415) in the page, the last result cleared
-        d.find_element(By.ID, "photo-input").send_keys(str(notes))
-        error = wait.until(lambda d: d.find_element(By.ID, "photo-error").text)
-        assert "unsupported file type" in error and "notes.txt" in error and "\n" not in error
-        assert not d.find_element(By.ID, "photo-result").is_displayed()
-        # an image's name but not an image's bytes: the decoder's error (422)
-        fake = tmp_path / "fake.jpg"
-        fake.write_bytes(b"this is not a JPEG")
-        d.find_element(By.ID, "photo-input").send_keys(str(fake))
-        wait.until(lambda d: "not a decodable image" in d.find_element(By.ID, "photo-error").text)
-
-        # dropped onto the drop zone (a drop event carrying the photo as a File, as a drag from the desktop does)
-        drop = """const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
-            const dt = new DataTransfer();
-            dt.items.add(new File([bytes], 'dropped.jpg', {type: 'image/jpeg'}));
-            document.getElementById('drop-zone').dispatchEvent(
-                new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));"""
-        _js(d, drop, base64.b64encode(photo.read_bytes()).decode())
-        wait.until(lambda d: d.find_element(By.ID, "photo-result").is_displayed())
-        assert "dropped.jpg" in d.find_element(By.ID, "photo-name").text
-        assert d.find_element(By.ID, "photo-error").text == ""
-        assert d.find_element(By.CSS_SELECTOR, "#photo-faces tbody tr td.label").text == "happiness"
+        _check_the_drawing(d, wait, server["base"], photo)
+        _check_bad_files(d, wait, tmp_path, notes)
+        _check_a_dropped_photo(d, wait, photo)
 
         # and back to the live view by its tab
         d.find_element(By.ID, "tab-live").click()
         wait.until(lambda d: d.find_element(By.ID, "app").is_displayed())
         assert not d.find_element(By.ID, "photo").is_displayed()
         d.get("about:blank")
+
+
+def _check_the_drawing(d, wait, base: str, photo: Path) -> None:
+    """The canvas over the image: the image's size, transparent but for the drawing, which is the
+    happiness box around the face and the head-pose axes inside it."""
+    shown = "const i = document.getElementById('photo-img');return i.complete && [i.naturalWidth, i.naturalHeight];"
+    img_size = wait.until(lambda d: (size := _js(d, shown)) and size[0] and size)
+    assert img_size == [512, 512]
+    drawn = """const c = document.getElementById('photo-canvas');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const [x, y, w, h] = arguments[0];
+        let green = 0, inside = 0, outside = 0;
+        for (let j = 0; j < c.height; j++) for (let i = 0; i < c.width; i++) {
+          const k = 4 * (j * c.width + i);
+          if (px[k + 3] === 0) continue;
+          if (i < x - 4 || j > y + h + 4) outside++;  // left of or below the box (the label is above it)
+          else if (i > x + 5 && i < x + w - 5 && j > y + 5 && j < y + h - 5) inside++;
+          else if (px[k + 1] > 150 && px[k] < 100 && px[k + 2] < 100) green++;
+        }
+        return [c.width, c.height, green, inside, outside];"""
+    answer = _post_image(base, photo)
+    assert len(answer["faces"]) == 1 and answer["faces"][0]["emotion"]["label"] == "happiness"
+    box = answer["faces"][0]["box"]
+    width, height, green, inside, outside = _js(d, drawn, box)
+    assert (width, height) == (512, 512)
+    assert green > 4 * box[2]  # the box's four sides (and its label) in the happiness colour
+    assert inside > 50  # the pose axes from the box centre
+    assert outside == 0  # nothing drawn away from the face: the photo itself shows through there
+
+
+def _check_bad_files(d, wait, tmp_path: Path, notes: Path) -> None:
+    """Not an image: the server's one-line error (415) in the page, the last result cleared; an
+    image's name but not an image's bytes: the decoder's error (422)."""
+    d.find_element(By.ID, "photo-input").send_keys(str(notes))
+    error = wait.until(lambda d: d.find_element(By.ID, "photo-error").text)
+    assert "unsupported file type" in error and "notes.txt" in error and "\n" not in error
+    assert not d.find_element(By.ID, "photo-result").is_displayed()
+    # an image's name but not an image's bytes: the decoder's error (422)
+    fake = tmp_path / "fake.jpg"
+    fake.write_bytes(b"this is not a JPEG")
+    d.find_element(By.ID, "photo-input").send_keys(str(fake))
+    wait.until(lambda d: "not a decodable image" in d.find_element(By.ID, "photo-error").text)
+
+
+def _check_a_dropped_photo(d, wait, photo: Path) -> None:
+    """Dropped onto the drop zone (a drop event carrying the photo as a File, as a drag from the desktop does)."""
+    drop = """const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], 'dropped.jpg', {type: 'image/jpeg'}));
+        document.getElementById('drop-zone').dispatchEvent(
+            new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));"""
+    _js(d, drop, base64.b64encode(photo.read_bytes()).decode())
+    wait.until(lambda d: d.find_element(By.ID, "photo-result").is_displayed())
+    assert "dropped.jpg" in d.find_element(By.ID, "photo-name").text
+    assert d.find_element(By.ID, "photo-error").text == ""
+    assert d.find_element(By.CSS_SELECTOR, "#photo-faces tbody tr td.label").text == "happiness"
 
 
 def _post_image(base: str, path: Path) -> dict:
