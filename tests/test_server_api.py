@@ -572,3 +572,35 @@ def test_shutdown_closes_streams_and_keeps_every_record(tmp):
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*) from runs where ended_at is null").fetchone()[0] == 0
+
+
+def test_streams_added_over_the_api_come_back_after_a_restart(tmp):
+    """A restarted server adds its API streams again, running ones started; a deleted one stays gone; one
+    whose file left the media folder is said once and not added."""
+    db = f"sqlite:///{tmp / 'kept.db'}"
+    clip = tmp / "kept.mp4"
+    write_clip(clip, 2)
+    s = settings(tmp, db=db, data_dir=tmp / "data-kept")
+    with TestClient(create_app(s)) as c:
+        for body in (
+            {"id": "runs", "source": "sample", "loop": True},
+            {"id": "waits", "source": "kept.mp4"},
+            {"id": "goes", "source": "sample"},
+            {"id": "moved", "source": "kept.mp4"},
+        ):
+            assert c.post("/api/v1/streams", json=body, headers=AUTH).status_code == 201
+        assert c.post("/api/v1/streams/runs/start", headers=AUTH).status_code == 200
+        assert c.delete("/api/v1/streams/goes", headers=AUTH).status_code == 204
+    clip.rename(tmp / "elsewhere.mp4")  # "waits" and "moved" name it: neither can come back
+    with TestClient(create_app(s)) as c:
+        streams = {x["id"]: x for x in c.get("/api/v1/streams", headers=AUTH).json()["streams"]}
+        assert set(streams) == {"runs"}
+        assert streams["runs"]["state"] in ("starting", "running")
+        wait_for(lambda: c.get("/api/v1/streams/runs", headers=AUTH).json()["frames"] >= 3, 60, "frames")
+        assert c.post("/api/v1/streams/runs/stop", headers=AUTH).status_code == 200
+    (tmp / "elsewhere.mp4").rename(clip)
+    with TestClient(create_app(s)) as c:
+        streams = {x["id"]: x for x in c.get("/api/v1/streams", headers=AUTH).json()["streams"]}
+        assert set(streams) == {"runs", "waits", "moved"}  # the file is back: so are its streams
+        assert {x["state"] for x in streams.values()} == {"stopped"}  # "runs" was stopped before this start
+        assert streams["waits"]["source"] == "kept.mp4"  # as the client named it, no server path

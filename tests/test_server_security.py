@@ -240,7 +240,9 @@ def test_file_sources_only_inside_the_media_folder_and_shown_relative(tmp):
     (media / "day1" / "clip2.mp4").write_bytes(b"\0" * 100)
     (tmp / "secret.mp4").write_bytes(b"\0" * 100)
     (media / "link.mp4").symlink_to(tmp / "secret.mp4")
-    with TestClient(create_app(settings(tmp, media_dir=media, data_dir=tmp / "data-media"))) as c:
+    # its own store: streams the module's other servers added over the API would come back in it
+    own = settings(tmp, media_dir=media, data_dir=tmp / "data-media", db=f"sqlite:///{tmp / 'media.db'}")
+    with TestClient(create_app(own)) as c:
         for source in (
             "/etc/passwd",
             "../secret.mp4",

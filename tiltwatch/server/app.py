@@ -158,6 +158,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 continue  # its camera actor runs already (this server restarted): adopted as it is
             srv.streams.add(spec)
             srv.streams.start(spec.id)
+        await asyncio.to_thread(_add_kept_streams, srv, store)
     except Exception:
         await asyncio.to_thread(_shutdown, srv, store)
         raise
@@ -169,6 +170,33 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         srv.closing.set()
         srv.store = None  # new requests get 503 while shutting down
         await asyncio.to_thread(_shutdown, srv, store)
+
+
+def _add_kept_streams(srv: Server, store: Any) -> None:
+    """The streams added over the API before this start, again, started if they were running. One that
+    is here already (a ``--stream``, or a camera actor adopted) is left as it is; one that can no longer
+    be added (its file gone from the media folder, its camera from the site) is said once and kept."""
+    from fastapi import HTTPException
+    from pydantic import ValidationError
+
+    from ..errors import TiltwatchError, first_line
+    from .routes_streams import stream_spec
+    from .settings import StreamRequest
+
+    for request, running in store.kept_streams():
+        name = request.get("id", "?")
+        if srv.streams.has(name):
+            continue
+        try:
+            srv.streams.add(stream_spec(StreamRequest.model_validate(request), srv.settings.media_dir))
+            if running:
+                srv.streams.start(name)
+        except HTTPException as exc:
+            log.error("kept stream %s not added again: %s", name, exc.detail)
+        except (TiltwatchError, ValidationError) as exc:
+            log.error("kept stream %s not added again: %s", name, first_line(exc))
+        else:
+            log.info("kept stream %s added again%s", name, " and started" if running else "")
 
 
 def _shutdown(srv: Server, store: Any) -> None:

@@ -80,12 +80,18 @@ def public(stream: LiveStream, srv: Server) -> dict[str, Any]:
     responses=error_responses(409, 413),
 )
 def add_stream(body: StreamRequest, srv: Server = Depends(server)) -> JSONResponse:
+    spec = stream_spec(body, srv.settings.media_dir)
+    stream = srv.streams.add(spec)
+    srv.store.keep_stream(body.model_dump())  # a restarted server adds it again (stopped, until started)
+    return JSONResponse(public(stream, srv), status_code=201, headers={"Location": f"/api/v1/streams/{spec.id}"})
+
+
+def stream_spec(body: StreamRequest, media_dir: Path | None) -> StreamSpec:
+    """The stream a request names: a file source found inside ``media_dir`` (422 otherwise)."""
     source = body.source
     if source_kind(source) == "file":
-        source = str(media_file(source, srv.settings.media_dir))
-    spec = StreamSpec(id=body.id, source=source, camera=body.camera, loop=body.loop)
-    stream = srv.streams.add(spec)
-    return JSONResponse(public(stream, srv), status_code=201, headers={"Location": f"/api/v1/streams/{spec.id}"})
+        source = str(media_file(source, media_dir))
+    return StreamSpec(id=body.id, source=source, camera=body.camera, loop=body.loop)
 
 
 @router.get("/streams", summary="Every stream and its state")
@@ -104,7 +110,9 @@ def get_stream(stream_id: str, srv: Server = Depends(server)) -> dict[str, Any]:
 
 @router.post("/streams/{stream_id}/start", summary="Start reading and analysing", responses=error_responses(404, 409))
 def start_stream(stream_id: str, srv: Server = Depends(server)) -> dict[str, Any]:
-    return public(srv.streams.start(stream_id), srv)
+    stream = srv.streams.start(stream_id)
+    srv.store.stream_running(stream_id, True)
+    return public(stream, srv)
 
 
 @router.post(
@@ -113,7 +121,9 @@ def start_stream(stream_id: str, srv: Server = Depends(server)) -> dict[str, Any
     responses=error_responses(404),
 )
 def stop_stream(stream_id: str, srv: Server = Depends(server)) -> dict[str, Any]:
-    return public(srv.streams.stop(stream_id), srv)
+    stream = srv.streams.stop(stream_id)
+    srv.store.stream_running(stream_id, False)
+    return public(stream, srv)
 
 
 @router.delete(
@@ -121,6 +131,7 @@ def stop_stream(stream_id: str, srv: Server = Depends(server)) -> dict[str, Any]
 )
 def delete_stream(stream_id: str, srv: Server = Depends(server)) -> Response:
     srv.streams.remove(stream_id)
+    srv.store.forget_stream(stream_id)
     return Response(status_code=204)
 
 

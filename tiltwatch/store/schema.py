@@ -50,6 +50,18 @@ class RunRow(Base):
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class StreamRow(Base):
+    """A stream added over the API, kept so that a restarted server has it again: its request
+    (id, source as the client named it, camera, loop) and whether it was running."""
+
+    __tablename__ = "streams"
+
+    id: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    running: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    updated_at: Mapped[float] = mapped_column(Double)
+
+
 class ObservationRow(Base):
     """:class:`~tiltwatch.analytics.records.Observation`."""
 

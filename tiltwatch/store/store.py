@@ -33,7 +33,7 @@ from tiltwatch.errors import ConfigError, StoreError, TiltwatchError
 
 from .engine import is_sqlite_file, make_engine, masked, one_line, parse_url, plain, to_json
 from .migrate import upgrade
-from .schema import AlertRow, Base, ObservationRow, RunRow, VisitRow, ZoneCountRow
+from .schema import AlertRow, Base, ObservationRow, RunRow, StreamRow, VisitRow, ZoneCountRow
 
 R = TypeVar("R", Observation, Visit, Alert, ZoneCount)
 Record = Observation | Alert | ZoneCount
@@ -162,6 +162,28 @@ class Store:
             query = query.where(RunRow.camera == camera)
         with self._transaction("read runs") as session:
             return [dict(zip(names, row, strict=True)) for row in session.execute(query)]
+
+    def keep_stream(self, spec: dict[str, Any], running: bool = False) -> None:
+        """Remember a stream added over the API (``spec``: its request), and whether it runs."""
+        with self._transaction("keep a stream") as session:
+            session.merge(StreamRow(id=spec["id"], spec=spec, running=running, updated_at=time.time()))
+
+    def stream_running(self, stream_id: str, running: bool) -> None:
+        """Record that a kept stream was started or stopped (a stream not kept: nothing)."""
+        with self._transaction("record a stream's state") as session:
+            session.execute(
+                update(StreamRow).where(StreamRow.id == stream_id).values(running=running, updated_at=time.time())
+            )
+
+    def forget_stream(self, stream_id: str) -> None:
+        with self._transaction("forget a stream") as session:
+            session.execute(delete(StreamRow).where(StreamRow.id == stream_id))
+
+    def kept_streams(self) -> list[tuple[dict[str, Any], bool]]:
+        """The streams kept by :meth:`keep_stream`, oldest change first: (request, running)."""
+        with self._transaction("read the kept streams") as session:
+            rows = session.execute(select(StreamRow.spec, StreamRow.running).order_by(StreamRow.updated_at))
+            return [(dict(spec), bool(running)) for spec, running in rows]
 
     def end_run(self, run_id: str, at: float | None = None) -> None:
         """Write what is buffered, then mark ``run_id`` ended at ``at`` (default: now)."""
