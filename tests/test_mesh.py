@@ -26,6 +26,17 @@ def mesher():
     m.close()
 
 
+def detected(face: FaceResult, shift: float = 0.0) -> FaceResult:
+    """A fresh copy of the detection (moved by ``shift`` pixels), without a mesh."""
+    return FaceResult(box=face.box + np.float32(shift), score=face.score, keypoints=face.keypoints + np.float32(shift))
+
+
+def meshed_from_its_box(image: np.ndarray, face: FaceResult, mesher: FaceMesher) -> FaceResult:
+    out = detected(face)
+    mesher.refine(image, [out])
+    return out
+
+
 def width(points: np.ndarray) -> float:
     return float(np.ptp(points[:, 0]))
 
@@ -42,14 +53,9 @@ def test_the_mirror_view_gives_back_the_same_face_point_for_point(astronaut, fac
 
 
 def test_more_passes_and_views_keep_the_mesh_on_the_face(astronaut, face):
-    plain, photo = (
-        FaceResult(box=face.box, score=face.score, keypoints=face.keypoints),
-        FaceResult(box=face.box, score=face.score, keypoints=face.keypoints),
-    )
     one = FaceMesher(threads=1)
     best = FaceMesher(threads=2, passes=2, tta=True, retry=True)
-    one.refine(astronaut, [plain])
-    best.refine(astronaut, [photo])
+    plain, photo = meshed_from_its_box(astronaut, face, one), meshed_from_its_box(astronaut, face, best)
     one.close()
     best.close()
     apart = np.linalg.norm(plain.landmarks[:, :2] - photo.landmarks[:, :2], axis=1)
@@ -97,39 +103,34 @@ def test_the_photo_path_keeps_a_frontal_face_at_zero_and_a_mirror_exact(astronau
 
 
 def test_a_detection_frame_starts_a_followed_face_from_its_last_mesh(astronaut, face, mesher):
-    first = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
-    mesher.refine(astronaut, [first])
+    first = meshed_from_its_box(astronaut, face, mesher)
     followed = mesher.follow(astronaut, [first])[0]
-    detected = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
-    mesher.refine(astronaut, [detected], previous=[first])
+    now = detected(face)
+    mesher.refine(astronaut, [now], previous=[first])
     # the same region as following it: the same points, not the box's
-    np.testing.assert_allclose(detected.landmarks, followed.landmarks, atol=1e-3)
+    np.testing.assert_allclose(now.landmarks, followed.landmarks, atol=1e-3)
     assert np.abs(first.landmarks - followed.landmarks).max() > 0.1
     # a last-frame face elsewhere is not used
     elsewhere = FaceResult(box=face.box + 300, score=face.score, landmarks=first.landmarks + 300)
-    apart = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
+    apart = detected(face)
     mesher.refine(astronaut, [apart], previous=[elsewhere])
     np.testing.assert_allclose(apart.landmarks, first.landmarks, atol=1e-3)
 
 
 def test_a_last_mesh_whose_region_no_longer_holds_the_face_falls_back_to_the_box(astronaut, face, mesher):
-    first = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
-    mesher.refine(astronaut, [first])
+    first = meshed_from_its_box(astronaut, face, mesher)
     # the same box, but its mesh a face's width off: the region it gives holds no face
     off = FaceResult(box=face.box, score=face.score, landmarks=first.landmarks + np.float32([300, 0, 0]))
     assert mesher.follow(astronaut, [off])[0].landmarks is None  # what the fall-back is for
-    again = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
+    again = detected(face)
     mesher.refine(astronaut, [again], previous=[off])
     np.testing.assert_allclose(again.landmarks, first.landmarks, atol=1e-3)
 
 
 def test_two_detections_never_start_from_one_last_mesh(astronaut, face, mesher):
-    first = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
-    mesher.refine(astronaut, [first])
-    a = FaceResult(box=face.box, score=face.score, keypoints=face.keypoints)
-    b = FaceResult(box=face.box + np.float32([4, 4, 4, 4]), score=face.score, keypoints=face.keypoints + 4)
-    alone = FaceResult(box=b.box, score=b.score, keypoints=b.keypoints)
-    mesher.refine(astronaut, [alone])
+    first = meshed_from_its_box(astronaut, face, mesher)
+    a, b = detected(face), detected(face, shift=4)
+    alone = meshed_from_its_box(astronaut, b, mesher)
     mesher.refine(astronaut, [a, b], previous=[first])
     followed = mesher.follow(astronaut, [first])[0].landmarks
     np.testing.assert_allclose(a.landmarks, followed, atol=1e-3)  # the closer one takes it
