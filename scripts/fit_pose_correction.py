@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from tiltwatch import Analyzer, AnalyzerConfig
+from tiltwatch.config import EACH_IMAGE_ALONE
 from tiltwatch.training.pose_eval import (
     dataset_angles_from_rotation,
     format_report,
@@ -67,7 +68,7 @@ def raw_poses(spec: str, cache: Path | None = None, preset: str = "photo"):
 def _raw_poses(spec: str, preset: str):
     samples = load_pose_dataset(spec)
     # each image on its own, whatever the preset: nothing followed from the last (unrelated) image
-    analyzer = Analyzer(AnalyzerConfig.preset(preset, emotion=False, track=False, smooth_tau=0, detect_every=1))
+    analyzer = Analyzer(AnalyzerConfig.preset(preset, emotion=False, **EACH_IMAGE_ALONE))
     analyzer.pose = HeadPoseEstimator(calibrated=False)  # the solver alone
     rot = np.full((len(samples), 3, 3), np.nan)
     meshed = np.zeros(len(samples), bool)
@@ -162,10 +163,10 @@ def _features(rot, landmarks, rows, fix):
     """The networks' inputs for mesh faces ``rows``: each face's features, then its mirror image's."""
     import torch
 
-    from tiltwatch.vision.pose import mirror_permutation
+    from tiltwatch.vision.mesh import mirror_index
 
     torch.set_num_threads(1)
-    net0 = PoseNetwork(*(np.zeros(1),) * 6, np.arange(0, 468, 3), mirror_permutation(HeadPoseEstimator().model))
+    net0 = PoseNetwork(*(np.zeros(1),) * 6, np.arange(0, 468, 3), mirror_index())
     zyx = fix.apply(zyx_angles(rot[rows]))
     feats = np.concatenate([net0.features(landmarks[i], z) for i, z in zip(rows, zyx)])  # face, mirror, ...
     mean, std = feats.mean(0), feats.std(0) + 1e-6

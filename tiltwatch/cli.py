@@ -692,6 +692,7 @@ def eval_pose_cmd(
     pass from the detector's box instead (a camera's first sight of a face; once followed, a face
     is meshed from its last mesh). Each image on its own: nothing is tracked or smoothed."""
 
+    from .config import EACH_IMAGE_ALONE
     from .pipeline.analyzer import Analyzer
     from .training.pose_eval import evaluate_pose, format_report, load_pose_dataset, save_scatter
 
@@ -699,9 +700,7 @@ def eval_pose_cmd(
         samples = load_pose_dataset(dataset)[:limit]
         if not samples:
             raise TiltwatchError(f"{dataset}: no image inside the +-99 degree protocol")
-        config = analyzer.config().model_copy(
-            update={"emotion": False, "track": False, "smooth_tau": 0.0, "detect_every": 1}
-        )
+        config = analyzer.config().model_copy(update={"emotion": False} | EACH_IMAGE_ALONE)
         runner = Analyzer(config)
         report, true, pred = evaluate_pose(samples, runner)
         runner.close()

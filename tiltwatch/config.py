@@ -25,6 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .emotions import DEFAULT_MODEL
 from .errors import ConfigError, pydantic_message
 
+# What no image carries over to the next, whatever else was asked (photos, eval-pose's images).
+EACH_IMAGE_ALONE: dict[str, Any] = {"detect_every": 1, "emotion_every": 1, "track": False, "smooth_tau": 0.0}
+# The photo preset's mesh work (docs/head_pose.md); for images, a flag or settings file still wins.
+PHOTO_MESH: dict[str, Any] = {"mesh_passes": 2, "mesh_tta": True, "mesh_retry": True}
+
 # Named once: what each preset changes from the field defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "exact": {},  # detect every frame, classify every face every frame
@@ -33,7 +38,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"detect_every": 3, "emotion_every": 2},
     # unrelated photos: nothing carries over from one image to the next, and each face gets the
     # mesh's best reading (docs/head_pose.md: 4.32 -> 3.83 degrees cross-validated on AFLW2000)
-    "photo": {"track": False, "smooth_tau": 0.0, "mesh_passes": 2, "mesh_tta": True, "mesh_retry": True},
+    "photo": EACH_IMAGE_ALONE | PHOTO_MESH,
 }
 DEFAULT_PRESET = "fast"  # of the run tools, for videos and cameras (images always run as "photo")
 

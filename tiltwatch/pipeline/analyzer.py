@@ -125,7 +125,10 @@ class Analyzer:
                     # a tracked source's faces start from last frame's meshes; photos each on their own
                     # (and a landmarker that takes no ``previous`` still fits when there is none)
                     previous = self._previous if self.config.track else []
-                    self.mesher.refine(image, faces, previous) if previous else self.mesher.refine(image, faces)
+                    if previous:
+                        self.mesher.refine(image, faces, previous)
+                    else:
+                        self.mesher.refine(image, faces)
         with self._timed("pose"):
             for f in faces:  # from the mesh; without one, coarser, from the detector's keypoints
                 if f.landmarks is not None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import PRESETS, AnalyzerConfig
+from ..config import EACH_IMAGE_ALONE, PHOTO_MESH, AnalyzerConfig
 from ..sinks.base import Sink
 from ..sinks.folder import OUTPUT_FILES, output_names
 from ..sources.base import FrameSource
@@ -48,9 +48,7 @@ def resolve_config(
     data |= overrides or {}
     chosen |= set(overrides or {})
     if still:
-        photo = PRESETS["photo"]
-        data |= {k: v for k, v in photo.items() if k.startswith("mesh_") and k not in chosen}
-        data |= {"detect_every": 1, "emotion_every": 1} | {k: v for k, v in photo.items() if not k.startswith("mesh_")}
+        data |= {k: v for k, v in PHOTO_MESH.items() if k not in chosen} | EACH_IMAGE_ALONE
     if fps:
         data["fps"] = fps
     return AnalyzerConfig.model_validate(data)
