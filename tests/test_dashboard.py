@@ -32,6 +32,7 @@ if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
     )
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
 pytest.importorskip("uvicorn", reason="the server needs uvicorn")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -144,9 +145,15 @@ def zone_names(driver) -> list[str]:
     return [e.get_attribute("data-zone") for e in driver.find_elements(By.CSS_SELECTOR, "#mood .zone")]
 
 
+def waiting(d, every: float = 0.25) -> WebDriverWait:
+    """Up to 30 s; the live page redraws its lists on every frame, so an element found a moment
+    before it is read may be gone: that read is tried again, as a missing element is."""
+    return WebDriverWait(d, 30, poll_frequency=every, ignored_exceptions=(StaleElementReferenceException,))
+
+
 def sign_in(d, base: str) -> WebDriverWait:
     d.get(base + "/")
-    wait = WebDriverWait(d, 30, poll_frequency=0.25)
+    wait = waiting(d)
     key_input = wait.until(lambda d: (e := d.find_element(By.ID, "key-input")).is_displayed() and e)
     key_input.send_keys("wrong-key-0123456789")
     d.find_element(By.ID, "key-submit").click()
@@ -182,13 +189,13 @@ def live_view_alerts_and_shutdown(server: dict, d) -> None:
     wait.until(lambda d: _js(d, pixels) != before)  # the picture itself changes (the sample moves)
 
     # a real tilt alert (smiling astronaut, happiness rule) reaches the feed
-    WebDriverWait(d, 30, poll_frequency=0.5).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#alerts li"))
-    assert "tilt" in d.find_element(By.CSS_SELECTOR, "#alerts li").text
+    waiting(d, every=0.5).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#alerts li"))
+    assert "tilt" in wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#alerts li").text)
 
     # mood per zone, from the WebSocket frames
     zones = wait.until(lambda d: zone_names(d))
     assert set(zones) <= {"table-1", "table-2"} and zones
-    valence = float(d.find_element(By.CSS_SELECTOR, "#mood .zone .zone-valence").text)
+    valence = float(wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#mood .zone .zone-valence").text))
     assert valence > 0.3  # happy faces: positive valence
 
     # a burst of API calls (another key: its own rate-limit bucket) does not stall the live stream
@@ -199,7 +206,7 @@ def live_view_alerts_and_shutdown(server: dict, d) -> None:
     wait.until(lambda d: _js(d, counter) > after_burst + 3)
 
     # visit timelines (stored visits, drawn as SVG)
-    WebDriverWait(d, 30, poll_frequency=0.5).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#visits svg .visit-bar"))
+    waiting(d, every=0.5).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#visits svg .visit-bar"))
     if os.environ.get("TILTWATCH_SCREENSHOT") == "1":  # for the README: let visits and alerts pile up first
         time.sleep(20)
         d.set_window_size(1400, 1250)
