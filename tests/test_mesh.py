@@ -7,7 +7,8 @@ from tiltwatch import Analyzer, AnalyzerConfig
 from tiltwatch.pipeline.build import resolve_config
 from tiltwatch.types import FaceResult
 from tiltwatch.vision.detector import FaceDetector
-from tiltwatch.vision.mesh import FaceMesher, roi_from_detection
+from tiltwatch.vision.mediapipe_models import LandmarkGraph
+from tiltwatch.vision.mesh import FaceMesher, Roi, mirror_index, roi_from_detection
 
 RIGHT_EYE_OUTER = 33  # the person's right eye, outer corner
 
@@ -50,6 +51,35 @@ def test_the_mirror_view_gives_back_the_same_face_point_for_point(astronaut, fac
     assert np.median(apart) < 0.03 * width(plain)
     # each point keeps its meaning: the right eye's corner is not read off the left eye
     assert apart[RIGHT_EYE_OUTER] < 0.05 * width(plain)
+
+
+def test_the_mirror_view_is_the_mesh_of_the_flipped_frame(astronaut, face, mesher):
+    # the view averaged into photo meshes must be the flipped frame's own mesh, to the pixel:
+    # an earlier path mirrored x to W - x (a flipped array's column x is W - 1 - x), 1 to 4 px off
+    roi, w = roi_from_detection(face), astronaut.shape[1]
+    mirrored = mesher.landmarks_for_rois(astronaut, [roi], mirrored=True)[0]
+    flipped = mesher.landmarks_for_roi(
+        np.ascontiguousarray(astronaut[:, ::-1]), Roi(w - 1 - roi.cx, roi.cy, roi.side, -roi.angle)
+    )
+    assert mirrored is not None and flipped is not None
+    flipped = flipped[mirror_index()]
+    flipped[:, 0] = w - 1 - flipped[:, 0]
+    assert np.abs(mirrored[:, :2] - flipped[:, :2]).max() < 0.25
+
+
+def test_the_mesh_is_mediapipes_own_graph_point_for_point(astronaut, face, mesher):
+    # the landmark model runs on the TF Lite runtime, cut and projected as mediapipe's graph does:
+    # the same points as that graph (scripts/mesh_runtime_check.py: within 0.2 px on 400 faces)
+    graph = LandmarkGraph()
+    h, w = astronaut.shape[:2]
+    rgb = np.ascontiguousarray(astronaut[..., ::-1])
+    box = roi_from_detection(face)
+    for roi in (box, Roi(box.cx + 10, box.cy, box.side * 1.2, 0.4)):  # as detected; moved, larger, turned
+        ours = mesher.landmarks_for_roi(astronaut, roi)
+        theirs = graph(rgb, (roi.cx / w, roi.cy / h, roi.side / w, roi.side / h, roi.angle))
+        assert ours is not None and theirs is not None
+        assert np.abs(ours[:, :2] - theirs[:, :2] * np.array([w, h])).max() < 0.5
+    graph.close()
 
 
 def test_more_passes_and_views_keep_the_mesh_on_the_face(astronaut, face):
