@@ -78,7 +78,7 @@ class AnalyzerConfig(BaseModel):
         description="468-point face mesh: precise head pose and alignment (without it, "
         "both come from the detector's six keypoints)",
     )
-    mesh_threads: int = Field(2, ge=1, le=8, description="CPU threads the face-landmark model runs on")
+    mesh_threads: int = Field(1, ge=1, le=8, description="CPU threads the face-landmark model runs on")
     mesh_passes: int = Field(
         1,
         ge=1,

@@ -14,7 +14,7 @@ Usage::
 
     detect = BlazeFace(full_range=True, min_score=0.5)
     for box, score, keypoints in detect(rgb): ...           # relative (xmin, ymin, w, h), (6, 2) relative
-    mesh = LandmarkModel(threads=2)
+    mesh = LandmarkModel()
     points, presence = mesh(crop)    # (192, 192, 3) uint8 RGB -> (468, 3) relative to the crop, score
 """
 
@@ -75,7 +75,7 @@ class LandmarkModel:
 
     SIZE = 192
 
-    def __init__(self, threads: int = 2):
+    def __init__(self, threads: int = 1):
         path = Path(mp.__file__).parent / "modules" / "face_landmark" / "face_landmark.tflite"
         with quiet_native_stderr():  # the runtime announces its XNNPACK delegate on stderr
             self._interpreter = Interpreter(model_path=str(path), num_threads=threads)

@@ -133,11 +133,14 @@ class FaceMesher:
     mirror image, a region a tenth smaller and one a tenth larger, each also mirrored); ``retry``
     tries a face the model rejects (mostly in profile) in other regions.
 
-    ``threads``: the CPU threads the landmark model runs on (2: 0.8 ms a face against 1.4 on one).
+    ``threads``: the CPU threads the landmark model runs on. Two cut a face from 1.4 to 0.8 ms
+    on an idle 2-core machine, but in a run they compete with the encoder and with other
+    streams' models: on the group clip one thread gave 29.8 fps against 25.4 with video, and
+    12.8 against 7.6 a stream with four streams (docs/reference/benchmarks.md).
     """
 
     def __init__(
-        self, roi_scale: float = 1.5, threads: int = 2, passes: int = 1, tta: bool = False, retry: bool = False
+        self, roi_scale: float = 1.5, threads: int = 1, passes: int = 1, tta: bool = False, retry: bool = False
     ):
         self.roi_scale = roi_scale
         self.passes, self.tta, self.retry = passes, tta, retry
