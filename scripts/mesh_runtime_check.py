@@ -1,9 +1,11 @@
-"""The face mesh as tiltwatch runs it (mediapipe's landmark model straight on the TF Lite
-runtime, a frame's faces in one batch) against mediapipe's own ``FaceLandmarkCpu`` graph (what
-tiltwatch ran before), on the same regions: the largest point difference in pixels, whether
-both keep or reject the same faces, and each one's cost per face.
+"""mediapipe's two models as tiltwatch runs them (straight on the TF Lite runtime) against
+mediapipe's own graphs (what tiltwatch ran before): BlazeFace, both ranges, on the photos and on
+every 15th frame of ``--clips`` (shrunk to 640 px, as the analyzer does): whether both find as
+many faces, their largest box or keypoint difference in pixels and the cost a call; then the
+face mesh (``FaceLandmarkCpu``) on the same regions: the largest point difference in pixels,
+whether both keep or reject the same faces, and each one's cost per face.
 
-    python scripts/mesh_runtime_check.py DATA/aflw2000_dev [--images 200] [--threads 1]
+    python scripts/mesh_runtime_check.py DATA/aflw2000_dev [--clips DATA/videos/*] [--images 200] [--threads 1]
 
 Each detected face is tried in three regions: the detector's, the same turned by 0.3 radian,
 and the detector's on the mirror image (the photo preset's mirror view; the earlier path's
@@ -24,7 +26,7 @@ import numpy as np
 from tiltwatch.config import PHOTO_MESH
 from tiltwatch.machine import describe_machine, machine_line
 from tiltwatch.vision.detector import FaceDetector
-from tiltwatch.vision.mediapipe_models import LandmarkGraph
+from tiltwatch.vision.mediapipe_models import BlazeFace, FaceDetectionGraph, LandmarkGraph
 from tiltwatch.vision.mesh import FaceMesher, Roi, mirror_index, roi_from_detection
 
 
@@ -43,12 +45,60 @@ def graph_landmarks(graph: LandmarkGraph, image_bgr: np.ndarray, roi: Roi, mirro
     return np.column_stack([pts[:, 0] * w, pts[:, 1] * h, pts[:, 2] * w])
 
 
+def frames(photos: list[Path], clips: list[Path]) -> list[np.ndarray]:
+    """RGB photos, and every 15th of the first 300 frames of each clip shrunk to 640 px."""
+    out = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in photos]
+    for clip in clips:
+        cap = cv2.VideoCapture(str(clip))
+        for i in range(300):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % 15 == 0:
+                f = min(1.0, 640 / max(frame.shape[:2]))
+                small = cv2.resize(
+                    frame, (round(frame.shape[1] * f), round(frame.shape[0] * f)), interpolation=cv2.INTER_AREA
+                )
+                out.append(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+    return out
+
+
+def check_detector(images: list[np.ndarray]) -> None:
+    for full_range in (True, False):
+        ours, theirs = BlazeFace(full_range), FaceDetectionGraph(full_range)
+        other_counts, faces, diffs, t_ours, t_theirs = 0, 0, [], 0.0, 0.0
+        for rgb in images:
+            t0 = time.perf_counter()
+            b = sorted(theirs(rgb), key=lambda d: -d[1])
+            t1 = time.perf_counter()
+            a = sorted(ours(rgb), key=lambda d: -d[1])
+            t_theirs, t_ours = t_theirs + t1 - t0, t_ours + time.perf_counter() - t1
+            if len(a) != len(b):
+                other_counts += 1
+                continue
+            h, w = rgb.shape[:2]
+            for (box_a, _, kps_a), (box_b, _, kps_b) in zip(a, b):
+                faces += 1
+                box = np.abs((np.array(box_a) - box_b) * [w, h, w, h]).max()
+                diffs.append(max(float(box), float(np.abs((kps_a - kps_b) * [w, h]).max())))
+        name = "full range" if full_range else "short range"
+        print(
+            f"BlazeFace {name}: {len(images)} images, {other_counts} with another count; {faces} faces, box or "
+            f"keypoint difference (pixels) median {np.median(diffs):.4f}, max {np.max(diffs):.4f}; ms a call: "
+            f"mediapipe graph {t_theirs / len(images) * 1e3:.2f}, tiltwatch {t_ours / len(images) * 1e3:.2f}"
+        )
+        theirs.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("folder", type=Path, help="a folder of face photos (AFLW2000's dev split)")
     ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--clips", nargs="*", type=Path, default=[], help="video clips for the detector's check")
     ap.add_argument("--threads", type=int, default=1, help="the landmark model's threads (the graph runs on its own)")
     args = ap.parse_args()
+    print(machine_line(describe_machine()))
+    check_detector(frames(sorted(args.folder.glob("*.jpg"))[: args.images], args.clips))
     detector, graph, mesher = FaceDetector(both_ranges=True), LandmarkGraph(), FaceMesher(threads=args.threads)
     views = ("the detector's region", "turned 0.3 radian", "mirrored")
     diffs: dict[str, list[float]] = {v: [] for v in views}
@@ -68,8 +118,7 @@ def main() -> None:
                     disagree += 1
                 elif old is not None:
                     diffs[view].append(float(np.abs(old[:, :2] - new[:, :2]).max()))
-    print(machine_line(describe_machine()))
-    print(f"{n} regions: kept or rejected alike {n - disagree}/{n}")
+    print(f"face mesh: {n} regions: kept or rejected alike {n - disagree}/{n}")
     for view, d in diffs.items():
         print(f"{view}: largest point difference (pixels), median {np.median(d):.4f}, max {np.max(d):.4f}")
     print(f"ms a face, one at a time: mediapipe graph {t_graph / n * 1e3:.2f}, tiltwatch {t_direct / n * 1e3:.2f}")

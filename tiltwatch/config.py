@@ -49,7 +49,9 @@ class AnalyzerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # detection
-    min_score: float = Field(0.5, ge=0.0, le=1.0, description="detector score threshold")
+    min_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="detector score threshold (unset: the model's own, 0.6 full range, 0.5 short)"
+    )
     full_range: bool = Field(True, description="full-range detector: small and distant faces")
     min_face_size: int = Field(12, ge=4, description="ignore faces smaller than this (pixels)")
     detect_max_side: int = Field(

@@ -89,7 +89,7 @@ def detect_and_align(images: list[np.ndarray], size: int) -> tuple[np.ndarray, n
     from ..vision.mesh import FaceMesher
 
     # full range for photos of people; short range as a fallback for close-ups it misses
-    detectors, mesher = (FaceDetector(min_score=0.3), FaceDetector(min_score=0.3, full_range=False)), FaceMesher()
+    detectors, mesher = (FaceDetector(), FaceDetector(full_range=False)), FaceMesher()
     crops, found = [], []
     for img in images:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img

@@ -43,7 +43,7 @@ class FaceDetector:
 
     def __init__(
         self,
-        min_score: float = 0.5,
+        min_score: float | None = None,
         full_range: bool = True,
         min_size: int = 12,
         max_side: int | None = None,
@@ -64,7 +64,7 @@ class FaceDetector:
         frame did not (tiles only add faces: a face the whole frame found keeps its box)."""
         faces = self._detect(image)
         if self._near is not None:
-            near = [f for f in self._detect(image, self._near) if f.score >= max(NEAR_MIN_SCORE, self.min_score)]
+            near = [f for f in self._detect(image, self._near) if f.score >= max(NEAR_MIN_SCORE, self.min_score or 0.0)]
             faces = _add_new(faces, near)
         if self.tiles == 1:
             return faces

@@ -242,7 +242,7 @@ class FaceMesher:
         from .detector import FaceDetector
 
         if self._detector is None:
-            self._detector = FaceDetector(min_score=0.3, full_range=False)
+            self._detector = FaceDetector(full_range=False)
         faces = self._detector.detect(crop_bgr)
         if not faces:
             return None
