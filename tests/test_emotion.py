@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from tiltwatch import ModelError
-from tiltwatch.emotions import DEFAULT_MODEL
+from tiltwatch.emotions import DEFAULT_MODEL, NO_VNNI_MODEL
 from tiltwatch.vision.align import FER_TEMPLATE_48, align_faces, face_points, similarity
-from tiltwatch.vision.emotion import EmotionClassifier, resolve_model, shipped_models
+from tiltwatch.vision.emotion import EmotionClassifier, choose_model, resolve_model, shipped_models
+
+from .conftest import tiltwatch
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +114,27 @@ def test_every_shipped_card_reads_as_one_typed_card_and_writes_back_unchanged(tm
     (tmp_path / "bad.json").write_text(json.dumps({"name": "bad", "classes": ["a"], "input": {"size": 48}}))
     with pytest.raises(ModelError, match="not a valid model card .*input.channels"):
         ModelCard.from_json(tmp_path / "bad.json")
+
+
+def test_auto_runs_the_five_nets_with_vnni_and_the_two_nets_without():
+    # the choice a machine makes at load time, both branches: VNNI (AVX-512 or AVX) keeps the five
+    # nets, an AVX2-only CPU gets the two (int8 costs about 2.5 times as much there), unknown the five
+    avx2 = {"avx2": True, "fma": True, "avx512f": False, "avx512_vnni": False, "avx_vnni": False}
+    assert choose_model(avx2)[0] == NO_VNNI_MODEL
+    assert choose_model(avx2 | {"avx512f": True, "avx512_vnni": True})[0] == DEFAULT_MODEL
+    assert choose_model(avx2 | {"avx_vnni": True})[0] == DEFAULT_MODEL
+    assert choose_model(None)[0] == DEFAULT_MODEL
+    # both are shipped, calibrated, and within 0.3 point of each other on FER+ test
+    fast, best = resolve_model(NO_VNNI_MODEL)[1], resolve_model(DEFAULT_MODEL)[1]
+    assert best.metrics["ferplus_test"]["accuracy"] - fast.metrics["ferplus_test"]["accuracy"] <= 0.003
+    assert fast.metrics["ferplus_test"]["calibration"]["ece"] <= 0.03
+
+
+def test_the_analyzer_runs_autos_choice_for_this_machine_and_says_so():
+    from tiltwatch.config import AnalyzerConfig
+    from tiltwatch.machine import describe_machine
+
+    chosen = choose_model(describe_machine()["flags"])[0]
+    assert AnalyzerConfig().model == "auto"
+    assert resolve_model("auto")[1].name == chosen
+    assert tiltwatch("models").stdout.startswith(f"auto (the analyzer's default model) runs {chosen} on this machine")

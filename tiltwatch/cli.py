@@ -410,9 +410,12 @@ def bench_cmd(
 
 @app.command("models")
 def models_cmd() -> None:
-    """List the emotion models shipped in the package."""
-    from .vision.emotion import resolve_model, shipped_models
+    """List the emotion models shipped in the package, and which one `auto` (the default) runs here."""
+    from .machine import describe_machine
+    from .vision.emotion import choose_model, resolve_model, shipped_models
 
+    chosen, why = choose_model(describe_machine()["flags"])
+    typer.echo(f"auto (the analyzer's default model) runs {chosen} on this machine: {why}")
     for name in shipped_models():
         card = resolve_model(name)[1]
         acc = {k: card.metrics.get(k, {}).get("accuracy", "n/a") for k in ("ferplus_test", "fer2013_private_test")}
@@ -422,7 +425,7 @@ def models_cmd() -> None:
             f"{name}\t{card.architecture}\t{card.input_size}px\t"
             f"FER+ test acc {acc['ferplus_test']} ECE {ece} (T {card.temperature(card.heads[0]):g})\t"
             f"FER2013 test acc {acc['fer2013_private_test']}\t"
-            f"{'n/a' if latency is None else latency} ms/face" + ("\t(default)" if name == DEFAULT_MODEL else "")
+            f"{'n/a' if latency is None else latency} ms/face" + ("\t(auto here)" if name == chosen else "")
         )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .emotions import DEFAULT_MODEL
+from .emotions import AUTO_MODEL, DEFAULT_MODEL, NO_VNNI_MODEL
 from .errors import ConfigError, pydantic_message
 
 # What no image carries over to the next, whatever else was asked (photos, eval-pose's images).
@@ -112,7 +112,11 @@ class AnalyzerConfig(BaseModel):
         description="classify each tracked face every N frames, carrying its "
         "last probabilities in between (untracked faces: every frame)",
     )
-    model: str = Field(DEFAULT_MODEL, description="shipped model name or path to an .onnx file")
+    model: str = Field(
+        AUTO_MODEL,
+        description=f"shipped emotion model, a path to an .onnx file, or auto: {DEFAULT_MODEL} on a CPU with "
+        f"int8 dot products (VNNI), {NO_VNNI_MODEL} on one without (tiltwatch models says which runs)",
+    )
     threads: int | None = Field(
         1,
         ge=1,

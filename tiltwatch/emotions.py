@@ -1,7 +1,16 @@
-"""The emotion classes tiltwatch speaks, in the FER+ order, and the default model's name."""
+"""The emotion classes tiltwatch speaks, in the FER+ order, and the default models' names."""
 
-#: The shipped model the pipeline, ``eval`` and ``bench`` use unless told otherwise.
+#: The most accurate shipped model within the live budget on a CPU with int8 dot products
+#: (VNNI): what ``eval``, ``calibrate`` and ``bench --emotion-only`` measure unless told otherwise.
 DEFAULT_MODEL = "ferplus_fer2013_kd_x5_int8"
+
+#: Its choice for a CPU without them: two nets instead of five (0.2 point less on FER+ test),
+#: where int8 costs about 2.5 times as much as with VNNI.
+NO_VNNI_MODEL = "ferplus_fer2013_vgg_deep_x2_int8"
+
+#: The analyzer's default ``model``: one of the two, chosen for the CPU it runs on
+#: (:func:`tiltwatch.vision.emotion.choose_model`).
+AUTO_MODEL = "auto"
 
 #: The 8 FER+ classes, in the order of the FER+ label files and of the shipped models.
 EMOTIONS: tuple[str, ...] = (

@@ -14,7 +14,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile")
 
 
 def describe_machine() -> dict[str, Any]:

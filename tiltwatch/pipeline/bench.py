@@ -129,10 +129,13 @@ def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = Tru
     wall = max(o["seconds"] for o in outs)
     total_frames = sum(o["frames"] for o in outs)
     total_faces = sum(o["faces"] for o in outs)
+    from ..vision.emotion import model_name
+
     return {
         "clip": clip,
         "streams": streams,
         "config": config,
+        "emotion_model": model_name(config["model"]) if config.get("emotion", True) else None,
         "encode": preset if encode else False,
         "frames_per_stream": frames,
         "fps_per_stream": round(float(np.mean([o["frames"] / o["seconds"] for o in outs])), 1),
@@ -271,7 +274,8 @@ def torch_emotion_throughput(
 def format_table(r: dict) -> str:
     lines = [
         f"{r['clip']}: {r['streams']} stream(s) x {r['frames_per_stream']} frames, "
-        f"{r['faces_per_frame']} faces/frame, config {r['config']}, encode {r['encode']}",
+        f"{r['faces_per_frame']} faces/frame, config {r['config']}, emotion model {r['emotion_model']}, "
+        f"encode {r['encode']}",
         f"  fps per stream {r['fps_per_stream']}, total {r['fps_total']}, faces/s {r['faces_per_s']}, "
         f"peak memory {r['peak_memory_mb']:.0f} MB",
         f"  {'stage':<8} {'median ms':>10} {'p95 ms':>8}",

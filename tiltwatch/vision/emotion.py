@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..emotions import DEFAULT_MODEL
+from ..emotions import AUTO_MODEL, DEFAULT_MODEL, NO_VNNI_MODEL
 from ..errors import ModelError
 from .card import ModelCard
 from .preprocess import MEAN, STD, to_model_input
@@ -33,8 +33,28 @@ def shipped_models() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("tiltwatch.models").iterdir() if p.name.endswith(".onnx"))
 
 
+def choose_model(flags: dict[str, bool] | None) -> tuple[str, str]:
+    """What ``model: auto`` runs on a CPU with these instruction-set flags
+    (:func:`tiltwatch.machine.describe_machine`): (shipped model name, why)."""
+    if flags is None:
+        return DEFAULT_MODEL, "the CPU's instruction sets could not be read"
+    if flags.get("avx512_vnni") or flags.get("avx_vnni"):
+        return DEFAULT_MODEL, "this CPU has int8 dot products (VNNI)"
+    return NO_VNNI_MODEL, "this CPU has no int8 dot products (VNNI), where five int8 nets cost too much a face"
+
+
+def model_name(name_or_path: str) -> str:
+    """``auto`` as chosen for this machine's CPU; any other name or path as it is."""
+    if name_or_path != AUTO_MODEL:
+        return name_or_path
+    from ..machine import describe_machine
+
+    return choose_model(describe_machine()["flags"])[0]
+
+
 def resolve_model(name_or_path: str) -> tuple[Path, ModelCard]:
-    """A shipped model's name, or a path to an .onnx file, -> (onnx path, card)."""
+    """A shipped model's name, ``auto``, or a path to an .onnx file, -> (onnx path, card)."""
+    name_or_path = model_name(name_or_path)
     p = Path(name_or_path)
     if p.suffix != ".onnx":
         shipped = resources.files("tiltwatch.models")
