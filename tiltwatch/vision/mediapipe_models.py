@@ -47,19 +47,6 @@ def _interpreter(path: Path, threads: int = 1) -> tuple[Interpreter, int, list[i
     return interpreter, interpreter.get_input_details()[0]["index"], [d["index"] for d in outputs]
 
 
-_LANDMARK_GRAPH = """
-input_stream: "image"
-input_stream: "roi"
-output_stream: "landmarks"
-node {
-  calculator: "FaceLandmarkCpu"
-  input_stream: "IMAGE:image"
-  input_stream: "ROI:roi"
-  output_stream: "LANDMARKS:landmarks"
-}
-"""
-
-
 class BlazeFace:
     """One BlazeFace model: ``full_range`` (192x192, faces up to about 5 m) or the short-range one
     (128x128, within about 2 m), run as mediapipe's face-detection graph runs it: the frame
@@ -164,6 +151,19 @@ class LandmarkModel:
 
     def close(self) -> None:
         self._interpreter = None
+
+
+_LANDMARK_GRAPH = """
+input_stream: "image"
+input_stream: "roi"
+output_stream: "landmarks"
+node {
+  calculator: "FaceLandmarkCpu"
+  input_stream: "IMAGE:image"
+  input_stream: "ROI:roi"
+  output_stream: "LANDMARKS:landmarks"
+}
+"""
 
 
 class LandmarkGraph:
