@@ -122,8 +122,7 @@ def test_help_explains_sources():
 
 
 def test_models_lists_every_shipped_model_with_its_figures():
-    from tiltwatch.machine import describe_machine
-    from tiltwatch.vision.emotion import choose_model, shipped_models
+    from tiltwatch.vision.emotion import auto_model, shipped_models
 
     res = tiltwatch("models")
     assert res.returncode == 0, res.stderr
@@ -131,7 +130,7 @@ def test_models_lists_every_shipped_model_with_its_figures():
     assert first.startswith("auto (the analyzer's default model) runs ")
     rows = [line.split("\t") for line in lines]
     assert [r[0] for r in rows] == shipped_models()
-    assert [r[0] for r in rows if r[-1] == "(auto here)"] == [choose_model(describe_machine()["flags"])[0]]
+    assert [r[0] for r in rows if r[-1] == "(auto here)"] == [auto_model()[0]]
     assert all(r[3].startswith("FER+ test acc 0.") and r[5].endswith("ms/face") for r in rows)
 
 

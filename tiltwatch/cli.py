@@ -411,10 +411,9 @@ def bench_cmd(
 @app.command("models")
 def models_cmd() -> None:
     """List the emotion models shipped in the package, and which one `auto` (the default) runs here."""
-    from .machine import describe_machine
-    from .vision.emotion import choose_model, resolve_model, shipped_models
+    from .vision.emotion import auto_model, resolve_model, shipped_models
 
-    chosen, why = choose_model(describe_machine()["flags"])
+    chosen, why = auto_model()
     typer.echo(f"auto (the analyzer's default model) runs {chosen} on this machine: {why}")
     for name in shipped_models():
         card = resolve_model(name)[1]

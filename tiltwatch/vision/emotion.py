@@ -43,13 +43,16 @@ def choose_model(flags: dict[str, bool] | None) -> tuple[str, str]:
     return NO_VNNI_MODEL, "this CPU has no int8 dot products (VNNI), where five int8 nets cost too much a face"
 
 
-def model_name(name_or_path: str) -> str:
-    """``auto`` as chosen for this machine's CPU; any other name or path as it is."""
-    if name_or_path != AUTO_MODEL:
-        return name_or_path
+def auto_model() -> tuple[str, str]:
+    """What ``model: auto`` runs on this machine's CPU: (shipped model name, why)."""
     from ..machine import describe_machine
 
-    return choose_model(describe_machine()["flags"])[0]
+    return choose_model(describe_machine()["flags"])
+
+
+def model_name(name_or_path: str) -> str:
+    """``auto`` as chosen for this machine's CPU; any other name or path as it is."""
+    return auto_model()[0] if name_or_path == AUTO_MODEL else name_or_path
 
 
 def resolve_model(name_or_path: str) -> tuple[Path, ModelCard]:

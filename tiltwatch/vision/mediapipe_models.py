@@ -84,11 +84,16 @@ class BlazeFace:
         centre, size = raw[:, :2] + anchors, raw[:, 2:4]
         boxes = np.concatenate([centre - size / 2, centre + size / 2], 1)  # x1, y1, x2, y2 in the square
         keypoints = raw[:, 4:16].reshape(-1, 6, 2) + anchors[:, None]
+
+        def in_frame(points: np.ndarray) -> np.ndarray:  # (K, 2) in the square -> relative to the frame
+            return (points * side + (x0, y0)) / (w, h)
+
         out = []
         for box, score, kps in _weighted_nms(boxes, scores, keypoints):
-            (bx1, by1), (bx2, by2) = (box[:2] * side + (x0, y0)) / (w, h), (box[2:] * side + (x0, y0)) / (w, h)
-            rel_kps = ((kps * side + (x0, y0)) / (w, h)).astype(np.float32)
-            out.append(((float(bx1), float(by1), float(bx2 - bx1), float(by2 - by1)), score, rel_kps))
+            (bx1, by1), (bx2, by2) = in_frame(box.reshape(2, 2))
+            out.append(
+                ((float(bx1), float(by1), float(bx2 - bx1), float(by2 - by1)), score, in_frame(kps).astype(np.float32))
+            )
         return out
 
     def close(self) -> None:
