@@ -9,10 +9,12 @@ from tiltwatch import InputError
 from tiltwatch.sources import ImageSource, SampleSource, StreamSource, VideoFileSource, open_source, read_image, to_bgr8
 
 
-def write_video(path, frames, fps=15):
+def write_video(path, frames, fps=15, display_rotation=0):
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        if display_rotation:
+            s.set_display_rotation(display_rotation)  # what a phone writes for a portrait clip
         for f in frames:
             for p in s.encode(av.VideoFrame.from_ndarray(f, format="bgr24")):
                 c.mux(p)
@@ -32,6 +34,44 @@ def write_video(path, frames, fps=15):
 def test_odd_image_kinds_still_find_the_face(analyzer, astronaut, convert):
     faces = analyzer.analyze(convert(astronaut)).faces
     assert len(faces) == 1 and faces[0].emotion is not None
+
+
+# how a phone stores an upright picture, and the tag that tells a viewer to turn it back
+LYING = {
+    6: cv2.ROTATE_90_COUNTERCLOCKWISE,  # EXIF 6: show it turned 90 degrees clockwise
+    8: cv2.ROTATE_90_CLOCKWISE,  # EXIF 8: 90 degrees counter-clockwise
+    3: cv2.ROTATE_180,
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(LYING))
+def test_phone_photos_are_read_upright(tmp_path, analyzer, astronaut, orientation):
+    """A portrait photo from a phone lies on its side in the file, with an EXIF orientation:
+    read as a viewer shows it, the face is found upright (its roll small), not sideways."""
+    from PIL import Image
+
+    im = Image.fromarray(cv2.cvtColor(cv2.rotate(astronaut, LYING[orientation]), cv2.COLOR_BGR2RGB))
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / "phone.jpg"
+    im.save(path, exif=exif.tobytes(), quality=95)
+    image = read_image(path)
+    assert image.shape == astronaut.shape and np.abs(image.astype(int) - astronaut).mean() < 6
+    faces = analyzer.analyze(image).faces
+    assert len(faces) == 1 and abs(faces[0].pose.roll) < 15
+
+
+@pytest.mark.parametrize("rotation", [90, 180, -90])
+def test_phone_clips_are_read_upright(tmp_path, astronaut, rotation):
+    """A phone's portrait clip is stored lying down with a display rotation (counter-clockwise
+    degrees) that players apply: video files and streams give its frames upright."""
+    turn = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, -90: cv2.ROTATE_90_COUNTERCLOCKWISE}[rotation]
+    clip = tmp_path / "phone.mp4"
+    write_video(clip, [cv2.rotate(astronaut, turn)] * 3, display_rotation=rotation)
+    for source in (VideoFileSource(clip), StreamSource(str(clip), drop_frames=False)):
+        first = next(iter(source))
+        source.close()
+        assert np.abs(first.image.astype(int) - astronaut).mean() < 8, source
 
 
 @pytest.mark.parametrize(

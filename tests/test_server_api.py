@@ -7,6 +7,7 @@ real models, the built-in sample as a live stream. No mocks.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from pathlib import Path
@@ -197,6 +198,21 @@ def test_image_analysis_on_the_astronaut(client, astronaut_jpeg):
     assert abs(sum(face["emotion"]["probs"].values()) - 1) < 0.01
     assert face["has_mesh"] and set(face["pose"]) == {"yaw", "pitch", "roll"}
     assert abs(face["pose"]["yaw"]) < 20
+
+
+def test_a_phone_photo_is_analysed_upright(client, astronaut):
+    """An upload lying on its side with an EXIF orientation (as phones save portraits) is read as
+    a viewer shows it: the face is found, upright."""
+    from PIL import Image
+
+    im = Image.fromarray(cv2.cvtColor(cv2.rotate(astronaut, cv2.ROTATE_90_COUNTERCLOCKWISE), cv2.COLOR_BGR2RGB))
+    exif, buf = im.getexif(), io.BytesIO()
+    exif[0x0112] = 6  # show it turned 90 degrees clockwise
+    im.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    r = client.post("/api/v1/analyze/image", headers=AUTH, files={"file": ("phone.jpg", buf.getvalue(), "image/jpeg")})
+    assert r.status_code == 200, r.text
+    faces = r.json()["faces"]
+    assert len(faces) == 1 and abs(faces[0]["pose"]["roll"]) < 15
 
 
 def test_wrong_type_415_and_undecodable_422(client, astronaut_jpeg):

@@ -20,13 +20,11 @@ import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
-import numpy as np
-
 from .. import Analyzer
 from ..config import AnalyzerConfig
 from ..errors import BusyError, InputError
 from ..pipeline.build import resolve_config
+from ..sources.images import decode_image
 from ..types import FrameResult
 
 MAX_PIXELS = 50_000_000  # a small file may decode to a huge image (a "decompression bomb")
@@ -68,9 +66,7 @@ class ImagePool:
 
     def _run(self, data: bytes, name: str) -> FrameResult:
         _check_size(data, name)
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise InputError(f"{name}: not a decodable image")
+        image = decode_image(data, name)
         analyzer = self._analyzer()
         result = analyzer.analyze(image, 0.0, 0, name)
         with self._lock:

@@ -55,23 +55,32 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     if data.size == 0:
         raise InputError(f"{path}: empty file")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    return decode_image(data, str(path))
+
+
+def decode_image(data: bytes | np.ndarray, name: str = "image") -> np.ndarray:
+    """An encoded image (file bytes) as upright uint8 BGR; a one-line InputError naming ``name``
+    when it is not an image."""
+    data = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else data
+    # any depth and colour, turned upright by the EXIF orientation a phone writes (IMREAD_UNCHANGED
+    # would leave a portrait photo lying on its side); alpha is dropped, which to_bgr8 does anyway
+    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:  # a format OpenCV does not read (GIF), or one under the wrong extension
         img = _decode_with_pillow(data)
     if img is None:
-        raise InputError(f"{path}: not an image or corrupt")
-    return to_bgr8(img, str(path))
+        raise InputError(f"{name}: not an image or corrupt")
+    return to_bgr8(img, name)
 
 
 def _decode_with_pillow(data: np.ndarray) -> np.ndarray | None:
     """The first frame of what Pillow can read (GIF among others), as BGR; None if it cannot."""
     import io
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data.tobytes())) as im:
-            rgb = np.asarray(im.convert("RGB"))
+            rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

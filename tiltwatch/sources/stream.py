@@ -47,6 +47,7 @@ class StreamSource(FrameSource):
         if not cap.isOpened():
             cap.release()
             raise InputError(f"{self.name}: cannot open stream")
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # a phone's stream with a display rotation, upright
         return cap
 
     def _reader(self) -> None:
