@@ -7,7 +7,7 @@ setup() {
   if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
   .venv/bin/python -m pip install -q --upgrade pip
   # constraints.txt holds the versions mediapipe 0.10.21 forces (numpy<2, protobuf<5) and the CPU torch
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[test,train,cluster]"
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[test,train,cluster,heic]"
 }
 
 browser() {

@@ -117,6 +117,31 @@ def test_folder_skips_and_counts_what_it_cannot_read(tmp_path, astronaut):
     frames = list(src)
     assert [f.name for f in frames] == ["a.png", "c.jpg"]
     assert len(src.skipped) == 1 and "b.png" in src.skipped[0]
+    assert src.notes == ["1 file(s) that are not images by their extension left out (e.g. notes.txt)"]
+
+
+def test_phone_folders_heic_and_avif(tmp_path, analyzer, astronaut, monkeypatch):
+    """A phone's folder: HEIC photos (read with the heic extra's pillow-heif), an AVIF, and the
+    clips beside them left out with a note, not silently."""
+    import sys
+
+    import pillow_heif
+    from PIL import Image
+
+    rgb = Image.fromarray(cv2.cvtColor(astronaut, cv2.COLOR_BGR2RGB))
+    pillow_heif.from_pillow(rgb).save(tmp_path / "IMG_0001.HEIC", quality=90)
+    rgb.save(tmp_path / "IMG_0002.avif", quality=90)
+    (tmp_path / "IMG_0003.MOV").write_bytes(b"\0" * 64)
+    src = ImageSource(tmp_path)
+    frames = list(src)
+    assert [f.name for f in frames] == ["IMG_0001.HEIC", "IMG_0002.avif"] and not src.skipped
+    assert "1 file(s) that are not images" in src.notes[0] and "IMG_0003.MOV" in src.notes[0]
+    for f in frames:
+        assert np.abs(f.image.astype(int) - astronaut).mean() < 6
+        assert len(analyzer.analyze(f.image).faces) == 1
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as where the extra is not installed
+    with pytest.raises(InputError, match=r"IMG_0001.HEIC: a HEIC/HEIF photo; .*pip install 'tiltwatch\[heic\]'"):
+        read_image(tmp_path / "IMG_0001.HEIC")
 
 
 def test_empty_folder_and_unknown_source(tmp_path):

@@ -11,7 +11,9 @@ import numpy as np
 from ..errors import InputError
 from .base import Frame, FrameSource
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".jp2"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".jp2", ".avif"}
+HEIF_EXTS = {".heic", ".heif"}  # phones' photos; read with the optional pillow-heif (the heic extra)
+IMAGE_EXTS |= HEIF_EXTS
 MIN_SIDE = 16  # below this no face can be found; say so instead of returning nothing
 
 
@@ -66,24 +68,45 @@ def decode_image(data: bytes | np.ndarray, name: str = "image") -> np.ndarray:
     # would leave a portrait photo lying on its side); alpha is dropped, which to_bgr8 does anyway
     img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:  # a format OpenCV does not read (GIF), or one under the wrong extension
-        img = _decode_with_pillow(data)
+        img = _decode_with_pillow(data, name)
     if img is None:
         raise InputError(f"{name}: not an image or corrupt")
     return to_bgr8(img, name)
 
 
-def _decode_with_pillow(data: np.ndarray) -> np.ndarray | None:
-    """The first frame of what Pillow can read (GIF among others), as BGR; None if it cannot."""
+def _decode_with_pillow(data: np.ndarray, name: str) -> np.ndarray | None:
+    """The first frame of what Pillow can read (GIF, AVIF, HEIC with pillow-heif), upright, as BGR;
+    None if it cannot."""
     import io
 
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if _is_heif(data):
+        try:
+            import pillow_heif
+        except ImportError:
+            raise InputError(
+                f"{name}: a HEIC/HEIF photo; reading it needs pillow-heif (pip install 'tiltwatch[heic]')"
+            ) from None
+        pillow_heif.register_heif_opener()
     try:
         with Image.open(io.BytesIO(data.tobytes())) as im:
             rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def _is_heif(data: np.ndarray) -> bool:
+    """Whether the bytes are an ISO-BMFF still image (HEIC/HEIF, as phones save), by its ftyp box."""
+    return data[4:8].tobytes() == b"ftyp" and data[8:12].tobytes() in (
+        b"heic",
+        b"heix",
+        b"mif1",
+        b"msf1",
+        b"heim",
+        b"heis",
+    )
 
 
 class ImageSource(FrameSource):
@@ -99,9 +122,15 @@ class ImageSource(FrameSource):
         self.name = str(path)
         self.notes: list[str] = []
         if path.is_dir():
-            found = path.rglob("*") if recursive else path.iterdir()
-            self.paths = sorted(p for p in found if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+            files = sorted(p for p in (path.rglob("*") if recursive else path.iterdir()) if p.is_file())
+            self.paths = [p for p in files if p.suffix.lower() in IMAGE_EXTS]
             self.names = [str(p.relative_to(path)) for p in self.paths]
+            others = [p for p in files if p.suffix.lower() not in IMAGE_EXTS and not p.name.startswith(".")]
+            if others:
+                self.notes.append(
+                    f"{len(others)} file(s) that are not images by their extension left out "
+                    f"(e.g. {others[0].relative_to(path)})"
+                )
             subfolders = [p for p in path.iterdir() if p.is_dir()] if not recursive else []
             if subfolders:
                 self.notes.append(
