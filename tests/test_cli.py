@@ -144,6 +144,11 @@ def test_bench_reports_stages_and_the_tta_config(tmp_path):
     assert run["stages"]["emotion"]["median_ms"] > 0 and run["fps_per_stream"] > 0
 
 
+def test_bench_refuses_zero_streams_in_one_line():
+    res = tiltwatch("bench", "sample", "--streams", 0, "--frames", 10)
+    assert res.returncode == 2 and res.stderr.strip() == "error: --streams: each count must be at least 1, got 0"
+
+
 def test_usage_errors_are_one_line_naming_the_help():
     """A mistyped option, a missing one, a bad value or command: one ``error:`` line, exit 2, no box."""
     from .conftest import tiltwatch

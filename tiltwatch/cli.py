@@ -372,6 +372,8 @@ def bench_cmd(
     from .machine import describe_machine, machine_line
     from .pipeline.bench import agreement, bench, emotion_throughput, format_table, torch_emotion_throughput
 
+    if any(n < 1 for n in streams):
+        _fail(f"--streams: each count must be at least 1, got {min(streams)}", code=2)
     chosen = analyzer.config()
     config, model, threads = chosen.model_dump(), chosen.model, chosen.threads
     report = {"machine": describe_machine(), "runs": []}
