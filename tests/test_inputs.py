@@ -210,3 +210,114 @@ def test_stream_that_drops_gives_up_after_retries(tmp_path):
     frames = list(src)
     assert len(frames) == 10
     assert src.skipped and "gave up after 2 reconnects" in src.skipped[0]
+
+
+def _clip_frames(n=8, size=(320, 180)):
+    return [cv2.resize(SampleSource().render(i), size) for i in range(0, 2 * n, 2)]
+
+
+def test_video_times_start_at_its_first_frame(tmp_path):
+    """A segment cut from a recording (a DVR's .ts) starts at some hour: times count from its
+    first frame, as ``--start-time`` says, not from the recorder's clock."""
+    clip = tmp_path / "segment.mkv"
+    with av.open(str(clip), "w") as c:
+        s = c.add_stream("libx264", rate=15)
+        s.width, s.height, s.pix_fmt = 320, 180, "yuv420p"
+        for i, img in enumerate(_clip_frames()):
+            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+            vf.pts = 3600 * 15 + i  # an hour into the recording
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    times = [f.timestamp for f in VideoFileSource(clip)]
+    assert times[0] == 0 and times[1] == pytest.approx(1 / 15, abs=1e-3) and len(times) == 8
+
+
+def test_the_main_picture_not_a_cover_image(tmp_path):
+    """A file whose first video stream is a small still (cover art, a thumbnail) and the clip behind it."""
+    clip, frames = tmp_path / "with_cover.mkv", _clip_frames(size=(480, 270))
+    with av.open(str(clip), "w") as c:
+        art = c.add_stream("mjpeg", rate=1)
+        art.width, art.height, art.pix_fmt = 160, 90, "yuvj420p"
+        v = c.add_stream("libx264", rate=15)
+        v.width, v.height, v.pix_fmt = 480, 270, "yuv420p"
+        for p in [
+            *art.encode(av.VideoFrame.from_ndarray(cv2.resize(frames[0], (160, 90)), format="bgr24")),
+            *art.encode(),
+        ]:
+            c.mux(p)
+        for img in frames:
+            for p in v.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    got = list(VideoFileSource(clip))
+    assert len(got) == len(frames) and got[0].image.shape == (270, 480, 3)
+
+
+def test_full_range_video_keeps_its_colours(tmp_path):
+    """yuv420p flagged full range (as some phones, screen recorders and VP9 write) is decoded with
+    the full-range matrix, not stretched as video range."""
+    from av.video.reformatter import ColorRange
+
+    clip, frames = tmp_path / "full.webm", _clip_frames()
+    with av.open(str(clip), "w") as c:  # (H.264 says full range by its own pixel format, yuvj420p)
+        s = c.add_stream("libvpx-vp9", rate=15, options={"crf": "10", "deadline": "realtime"})
+        s.width, s.height, s.pix_fmt = 320, 180, "yuv420p"
+        s.codec_context.color_range = ColorRange.JPEG
+        for img in frames:
+            vf = av.VideoFrame.from_ndarray(img, format="bgr24").reformat(
+                format="yuv420p", dst_color_range=ColorRange.JPEG
+            )
+            vf.color_range = ColorRange.JPEG
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    got = list(VideoFileSource(clip))
+    assert np.abs(got[3].image.astype(int) - frames[3]).mean() < 3
+
+
+def test_videos_that_cannot_hold_a_face_are_refused_up_front(tmp_path):
+    tiny = tmp_path / "tiny.mkv"
+    write_video(tiny, [np.full((8, 8, 3), 128, np.uint8)] * 3)
+    with pytest.raises(InputError, match=r"tiny.mkv: video is 8x8, too small to hold a face \(min 16px\)$"):
+        VideoFileSource(tiny)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty.mp4: empty file$"):
+        VideoFileSource(tmp_path / "empty.mp4")
+    (tmp_path / "text.mp4").write_text("not a video")
+    with pytest.raises(
+        InputError, match=r"text.mp4: cannot open as video \(Invalid data found when processing input\)$"
+    ):
+        VideoFileSource(tmp_path / "text.mp4")
+
+
+def test_animations_and_pages(tmp_path, astronaut):
+    """An animated GIF or PNG given alone is read as a clip, every frame; in a folder (and animated
+    WebP, multi-page TIFF) only the first frame is, and the source says which files those were."""
+    from PIL import Image
+
+    pictures = [Image.fromarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)) for f in _clip_frames(6)]
+    pictures[0].save(tmp_path / "anim.gif", save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    pictures[0].save(tmp_path / "anim.png", save_all=True, append_images=pictures[1:], duration=100)
+    blank = Image.new("RGB", (200, 200))
+    blank.save(tmp_path / "pages.tif", save_all=True, append_images=[Image.fromarray(astronaut[:, :, ::-1])])
+    for name in ("anim.gif", "anim.png"):
+        src = open_source(str(tmp_path / name))
+        frames = list(src)
+        assert isinstance(src, VideoFileSource) and len(frames) == 6, name
+        assert frames[1].timestamp == pytest.approx(0.1, abs=0.01)
+    src = open_source(str(tmp_path))
+    assert len(list(src)) == 3 and src.first_frame_only == ["anim.gif", "anim.png", "pages.tif"]
+    one = ImageSource(tmp_path / "pages.tif")
+    assert len(list(one)) == 1 and one.first_frame_only == ["pages.tif"]
+
+
+def test_a_folder_of_one_image_and_floats_in_0_255(tmp_path, astronaut):
+    (tmp_path / "album").mkdir()
+    cv2.imwrite(str(tmp_path / "album" / "only.png"), astronaut)
+    assert [f.name for f in ImageSource(tmp_path / "album")] == ["only.png"]
+    as_floats = to_bgr8(astronaut.astype(np.float32), "frame")  # 8-bit values kept as floats (a float TIFF)
+    assert np.array_equal(as_floats, astronaut)

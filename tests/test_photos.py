@@ -36,15 +36,17 @@ def test_a_folder_of_photos_is_analysed_photo_by_photo(tmp_path, astronaut):
         rows = list(csv.DictReader(fh))
     assert [r["file"] for r in rows] == [r["source"] for r in lines]
     assert all(r["label"] and float(r["p_happiness"]) > 0 and r["yaw"] for r in rows)
+    # JPEG and PNG under their own names, the rest with ".png" added: b.png and b.webp would not collide
     assert sorted(p.name for p in (out / "annotated").iterdir()) == [
         "a.jpg",
         "b.png",
-        "c.png",
-        "d.png",
-        "e.png",
-        "f.png",
+        "c.bmp.png",
+        "d.tif.png",
+        "e.webp.png",
+        "f.gif.png",
         "g.png",
     ]
+    assert "note: 1 animated image(s) or multi-page TIFF(s) (e.g. f.gif): only the first frame" in res.stderr
     assert not (out / "summary.csv").exists() and not (out / "annotated.mp4").exists()
 
     res = tiltwatch("analyze", folder, "--out", out, "-q", "--recursive", "--overwrite")
@@ -62,3 +64,20 @@ def test_the_same_photo_twice_reads_the_same(tmp_path, astronaut):
     assert res.returncode == 0, res.stderr
     a, b = [json.loads(line)["faces"][0] for line in (tmp_path / "o" / "results.jsonl").read_text().splitlines()]
     assert a["emotion"] == b["emotion"] and a["pose"] == b["pose"]  # no smoothing carried from the first
+
+
+def test_a_run_kept_inside_the_folder_is_not_read_back(tmp_path, astronaut):
+    """``--out`` inside the photo folder with ``--recursive``: the next run does not analyse the
+    last run's annotated copies (nor a killed run's hidden staging folder) as more photos."""
+    folder = tmp_path / "album"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), astronaut)
+    for _ in range(2):
+        res = tiltwatch("analyze", folder, "--out", folder / "results", "-q", "--recursive", "--overwrite")
+        assert res.returncode == 0, res.stderr
+        assert len((folder / "results" / "results.jsonl").read_text().splitlines()) == 1
+    (folder / "results" / ".partial-1" / "annotated").mkdir(parents=True)
+    cv2.imwrite(str(folder / "results" / ".partial-1" / "annotated" / "a.jpg"), astronaut)
+    res = tiltwatch("analyze", folder, "--out", tmp_path / "elsewhere", "-q", "--recursive")
+    assert res.returncode == 0 and "1 folder(s) holding a tiltwatch run's outputs left out (e.g. results)" in res.stderr
+    assert len((tmp_path / "elsewhere" / "results.jsonl").read_text().splitlines()) == 1

@@ -207,6 +207,14 @@ def _run_analyze(opts: SimpleNamespace) -> None:
 
 def _finish(stats, folder, plan, name: str, source: str) -> None:
     """Say what was skipped and done, move the outputs in, exit 130 / 143 when a signal stopped the run."""
+    animated = getattr(plan.source, "first_frame_only", [])
+    if animated:
+        typer.secho(
+            f"note: {len(animated)} animated image(s) or multi-page TIFF(s) (e.g. {animated[0]}): only the first "
+            "frame or page of each analysed (convert an animation to a video, split a TIFF into images)",
+            fg="yellow",
+            err=True,
+        )
     for line in stats.skipped[:10]:
         typer.secho(f"skipped: {line}", fg="yellow", err=True)
     if len(stats.skipped) > 10:

@@ -3,7 +3,7 @@
 A folder of photos is not a video: nothing is tracked between them, so the per-track summary
 and the annotated video give way to a row per face (file, face number, box, pose, every emotion
 probability and the label) and to each photo annotated on its own, under the same relative
-name (JPEG for JPEG inputs, PNG for the rest).
+name (JPEG and PNG inputs as they are named; any other kind with ".png" added: x.webp.png).
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ class AnnotatedImagesSink(Sink):
 
     def write(self, frame: Frame, result: FrameResult) -> None:
         name = Path(result.source or f"{frame.index:06d}.png")
-        out = self.folder / name.with_suffix(".jpg" if name.suffix.lower() in (".jpg", ".jpeg") else ".png")
+        # JPEG and PNG keep their own name; any other kind gains ".png" (x.webp -> x.webp.png), so
+        # that x.png and x.webp in one folder never overwrite each other's annotated copy
+        kept = name.suffix.lower() in (".jpg", ".jpeg", ".png")
+        out = self.folder / (name if kept else name.with_name(name.name + ".png"))
         out.parent.mkdir(parents=True, exist_ok=True)
         image = annotate(frame.image, result, blur=self.blur)
         ok, buf = cv2.imencode(out.suffix, image, [cv2.IMWRITE_JPEG_QUALITY, 92])

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 from ..errors import InputError
 from ..lazy import lazy_exports
 from .base import Frame, FrameSource
-from .images import IMAGE_EXTS, ImageSource, read_image, to_bgr8
+from .images import IMAGE_EXTS, ImageSource, is_multi_frame, read_image, to_bgr8
 from .sample import SampleSource
 from .stream import StreamSource
 
 if TYPE_CHECKING:
     from .video import VideoFileSource
 
+ANIMATIONS_AS_VIDEO = (".gif", ".png")  # FFmpeg reads these animations as clips (not animated WebP)
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 __all__ = [
@@ -53,6 +54,10 @@ def open_source(spec: str, stride: int = 1, live_drop: bool = True, recursive: b
     path = Path(spec)
     if not path.exists():
         raise InputError(f"{spec}: no such file or folder (nor 'sample', a camera index or a stream URL)")
+    if path.suffix.lower() in ANIMATIONS_AS_VIDEO and is_multi_frame(path):
+        from .video import VideoFileSource  # an animated GIF or PNG: every frame, with its timing
+
+        return VideoFileSource(path, stride=stride)
     if path.is_dir() or path.suffix.lower() in IMAGE_EXTS:
         return ImageSource(path, recursive=recursive)
     from .video import VideoFileSource

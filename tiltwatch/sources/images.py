@@ -34,7 +34,9 @@ def to_bgr8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype in (np.float32, np.float64):
-        image = (np.clip(np.nan_to_num(image), 0, 1) * 255).astype(np.uint8)
+        image = np.nan_to_num(image)
+        scale = 1.0 if image.max() <= 1 else 255.0  # floats in [0, 1], or 8-bit values kept as floats
+        image = (np.clip(image / scale, 0, 1) * 255).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise InputError(f"{name}: unsupported pixel type {image.dtype}")
     if image.ndim == 2:
@@ -97,6 +99,30 @@ def _decode_with_pillow(data: np.ndarray, name: str) -> np.ndarray | None:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
+def _run_folders(file: Path, root: Path) -> list[Path]:
+    """The folders between ``root`` (excluded) and ``file`` that hold a finished run (its run.json)."""
+    return [root / d for d in file.relative_to(root).parents if d != Path(".") and (root / d / "run.json").is_file()]
+
+
+def _hidden(file: Path, root: Path) -> bool:
+    """Under a hidden folder below ``root`` (a run's .partial-* staging among them)."""
+    return any(part.startswith(".") for part in file.relative_to(root).parts[:-1])
+
+
+MULTI_FRAME_EXTS = {".gif", ".png", ".webp", ".tif", ".tiff"}  # kinds that may hold more than one picture
+
+
+def is_multi_frame(path: Path) -> bool:
+    """Whether an image file holds more frames than the one read (an animation, a multi-page TIFF)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return bool(getattr(im, "is_animated", False))
+    except Exception:  # noqa: BLE001 - only a note depends on it; the image itself was read
+        return False
+
+
 def _is_heif(data: np.ndarray) -> bool:
     """Whether the bytes are an ISO-BMFF still image (HEIC/HEIF, as phones save), by its ftyp box."""
     return data[4:8].tobytes() == b"ftyp" and data[8:12].tobytes() in (
@@ -123,6 +149,14 @@ class ImageSource(FrameSource):
         self.notes: list[str] = []
         if path.is_dir():
             files = sorted(p for p in (path.rglob("*") if recursive else path.iterdir()) if p.is_file())
+            if recursive:  # not a run's own outputs (annotated copies) kept inside the folder
+                runs = sorted({d for p in files for d in _run_folders(p, path)})
+                files = [p for p in files if not any(d in p.parents for d in runs) and not _hidden(p, path)]
+                if runs:
+                    self.notes.append(
+                        f"{len(runs)} folder(s) holding a tiltwatch run's outputs left out "
+                        f"(e.g. {runs[0].relative_to(path)})"
+                    )
             self.paths = [p for p in files if p.suffix.lower() in IMAGE_EXTS]
             self.names = [str(p.relative_to(path)) for p in self.paths]
             others = [p for p in files if p.suffix.lower() not in IMAGE_EXTS and not p.name.startswith(".")]
@@ -148,14 +182,16 @@ class ImageSource(FrameSource):
         self.total = len(self.paths)
         self.fps = None
         self.skipped: list[str] = []
+        self.first_frame_only: list[str] = []  # animated images and multi-page TIFFs met so far
 
     def __iter__(self) -> Iterator[Frame]:
+        single = getattr(self, "_single", None)  # one file given, not a folder holding one
         for i, (p, name) in enumerate(zip(self.paths, self.names)):
             try:
-                img = self._single if len(self.paths) == 1 else read_image(p)
+                img = single if single is not None else read_image(p)
             except InputError as exc:
-                if len(self.paths) == 1:
-                    raise
                 self.skipped.append(str(exc))  # (reported once, by whoever runs the source)
                 continue
+            if p.suffix.lower() in MULTI_FRAME_EXTS and is_multi_frame(p):
+                self.first_frame_only.append(name)
             yield Frame(index=i, timestamp=float(i), image=img, name=name)

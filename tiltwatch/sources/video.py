@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import InputError, first_line
 from .base import Frame, FrameSource
+from .images import MIN_SIDE
 
 
 class VideoFileSource(FrameSource):
@@ -25,14 +26,25 @@ class VideoFileSource(FrameSource):
         self.skipped: list[str] = []
         if not self.path.is_file():
             raise InputError(f"{self.path}: no such file")
+        if self.path.stat().st_size == 0:
+            raise InputError(f"{self.path}: empty file")
         try:
             self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError) as exc:
-            raise InputError(f"{self.path}: cannot open as video ({first_line(exc, 200)})") from None
-        if not self._container.streams.video:
+            why = getattr(exc, "strerror", None) or first_line(exc, 200)  # FFmpeg's words, not its errno
+            raise InputError(f"{self.path}: cannot open as video ({why})") from None
+        # the main picture: not a cover image or thumbnail stream, the best by FFmpeg's own ranking
+        videos = [s for s in self._container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+        if not videos:
             self._container.close()
             raise InputError(f"{self.path}: holds no video stream")
-        self._stream = self._container.streams.video[0]
+        self._stream = max(
+            videos, key=lambda s: ((s.codec_context.width or 0) * (s.codec_context.height or 0), s.frames)
+        )
+        w, h = self._stream.codec_context.width, self._stream.codec_context.height
+        if w and h and min(w, h) < MIN_SIDE:
+            self._container.close()
+            raise InputError(f"{self.path}: video is {w}x{h}, too small to hold a face (min {MIN_SIDE}px)")
         self._stream.thread_type = "AUTO"  # decode on FFmpeg's own threads
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else None
@@ -40,7 +52,7 @@ class VideoFileSource(FrameSource):
         self.total = -(-n // self.stride) if n else None
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
+        index, start = 0, None
         packets = self._container.demux(self._stream)
         while True:
             try:
@@ -56,8 +68,10 @@ class VideoFileSource(FrameSource):
                 self.skipped.append(f"{self.path}: broken packet near frame {index} ({first_line(exc, 200)})")
                 continue
             for vf in frames:
+                if vf.time is not None and start is None:
+                    start = float(vf.time)  # a recording's segment or a DVR's file may not start at 0
                 if index % self.stride == 0:
-                    t = float(vf.time) if vf.time is not None else index / (self.fps or 25.0)
+                    t = float(vf.time) - start if vf.time is not None else index / (self.fps or 25.0)
                     yield Frame(index=index, timestamp=t, image=to_bgr(vf))
                 index += 1
         self.ended_early = bool(self._stream.frames and index < self._stream.frames)
@@ -74,7 +88,9 @@ class VideoFileSource(FrameSource):
 def to_bgr(vf: av.VideoFrame) -> np.ndarray:
     """A decoded frame as a BGR array, upright. The usual yuv420p goes through OpenCV (0.6 ms a 720p
     frame against 7.6 ms for swscale, same BT.601 video-range matrix); any other format through swscale."""
-    if vf.format.name == "yuv420p" and vf.width % 2 == 0 and vf.height % 2 == 0:
+    # (OpenCV's matrix is video range: a full-range frame, as some VP9 and phone clips are, goes to swscale)
+    full_range = vf.color_range == av.video.reformatter.ColorRange.JPEG
+    if vf.format.name == "yuv420p" and vf.width % 2 == 0 and vf.height % 2 == 0 and not full_range:
         image = cv2.cvtColor(vf.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
     else:
         image = vf.to_ndarray(format="bgr24")
