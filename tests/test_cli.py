@@ -144,9 +144,18 @@ def test_bench_reports_stages_and_the_tta_config(tmp_path):
     assert run["stages"]["emotion"]["median_ms"] > 0 and run["fps_per_stream"] > 0
 
 
-def test_bench_refuses_zero_streams_in_one_line():
+def test_bench_refuses_zero_streams_and_bad_clips_in_one_line(tmp_path, clip):
     res = tiltwatch("bench", "sample", "--streams", 0, "--frames", 10)
     assert res.returncode == 2 and res.stderr.strip() == "error: --streams: each count must be at least 1, got 0"
+    (tmp_path / "notes.mp4").write_text("not a video")
+    res = tiltwatch("bench", tmp_path / "notes.mp4", "--streams", 1, "--frames", 10, "--no-encode")
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'notes.mp4'}: cannot open as video (Invalid data found when processing input)"
+    ]
+    # a clip shorter than asked: the frames measured, not those asked for
+    res = tiltwatch("bench", clip, "--streams", 1, "--frames", 100, "--no-encode", "--json", tmp_path / "b.json")
+    run = json.loads((tmp_path / "b.json").read_text())["runs"][0]
+    assert res.returncode == 0 and run["frames_per_stream"] == 30 and run["frames_asked"] == 100
 
 
 def test_usage_errors_are_one_line_naming_the_help():

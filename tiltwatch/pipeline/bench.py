@@ -98,6 +98,9 @@ def _stream_worker(clip: str, frames: int, config: dict, encode: bool, preset: s
 
 def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = True, preset: str = "superfast") -> dict:
     """``encode``: write the annotated H.264 video too (files); live streams need not."""
+    from ..sources import open_source
+
+    open_source(clip).close()  # a bad clip: its one-line error here, not a traceback in each worker
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(streams), ctx.Queue()
     procs = [
@@ -137,7 +140,8 @@ def bench(clip: str, streams: int, frames: int, config: dict, encode: bool = Tru
         "config": config,
         "emotion_model": model_name(config["model"]) if config.get("emotion", True) else None,
         "encode": preset if encode else False,
-        "frames_per_stream": frames,
+        "frames_per_stream": min(o["frames"] for o in outs),  # fewer than asked where the clip is shorter
+        "frames_asked": frames,
         "fps_per_stream": round(float(np.mean([o["frames"] / o["seconds"] for o in outs])), 1),
         "fps_total": round(total_frames / wall, 1),
         "faces_per_s": round(total_faces / wall, 1),
