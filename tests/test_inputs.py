@@ -321,3 +321,13 @@ def test_a_folder_of_one_image_and_floats_in_0_255(tmp_path, astronaut):
     assert [f.name for f in ImageSource(tmp_path / "album")] == ["only.png"]
     as_floats = to_bgr8(astronaut.astype(np.float32), "frame")  # 8-bit values kept as floats (a float TIFF)
     assert np.array_equal(as_floats, astronaut)
+
+
+def test_a_clip_under_an_image_name_is_read_as_a_clip(tmp_path):
+    clip = tmp_path / "clip.jpg"
+    write_video(clip, _clip_frames())
+    src = open_source(str(clip))
+    assert isinstance(src, VideoFileSource) and len(list(src)) == 8
+    (tmp_path / "notes.png").write_text("not an image, nor a clip")
+    with pytest.raises(InputError, match=r"notes.png: not an image or corrupt$"):
+        open_source(str(tmp_path / "notes.png"))

@@ -423,3 +423,18 @@ def test_a_stage_can_be_swapped_for_another_backend(astronaut):
     assert an.detector is haar
     [face] = an.analyze(astronaut).faces  # OpenCV's detector, then the same mesh, pose and emotion
     assert face.landmarks is not None and face.emotion is not None and abs(face.pose.yaw) < 20
+
+
+def test_a_failed_run_that_analysed_nothing_leaves_no_staging_folder(tmp_path):
+    """A run that fails before its first frame is analysed (the video's header may already be
+    written) keeps nothing, so the next run is not told of a killed run's partial results."""
+    from tiltwatch.sinks.folder import OutputFolder
+
+    folder = OutputFolder(tmp_path / "o", ["results.jsonl", "summary.csv", "annotated.mp4"], overwrite=False)
+    (folder.staging / "results.jsonl").write_bytes(b"")
+    (folder.staging / "annotated.mp4").write_bytes(b"\0\0\0\x20ftypisom")  # a header, no frame
+    assert folder.keep_partial() is None and not folder.staging.exists()
+    again = OutputFolder(tmp_path / "o", ["results.jsonl"], overwrite=False)
+    assert again.leftovers == []
+    (again.staging / "results.jsonl").write_text('{"index": 0}\n')  # one frame analysed: kept
+    assert again.keep_partial() == again.staging

@@ -171,7 +171,9 @@ def _run_analyze(opts: SimpleNamespace) -> None:
             typer.secho(f"note: {note}", fg="yellow", err=True)
         folder = OutputFolder(opts.out, output_names(chosen, isinstance(src, ImageSource)), opts.overwrite)
         for path in folder.leftovers:
-            typer.secho(f"note: {path} holds the partial results of a run that was killed", fg="yellow", err=True)
+            typer.secho(
+                f"note: {path} holds the partial results of a run that was killed or failed", fg="yellow", err=True
+            )
         if site is not None:
             store = Store(opts.db)
             _retention(store, site.retention_days)

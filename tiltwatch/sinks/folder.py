@@ -86,8 +86,11 @@ class OutputFolder:
         return [self.out / n for n in info["files"]]
 
     def keep_partial(self) -> Path | None:
-        """After a failure: the staging folder if it holds anything (kept), else None (removed)."""
-        if any(p.is_dir() or p.stat().st_size > 0 for p in self.staging.iterdir()):
+        """After a failure: the staging folder if it holds anything (kept), else None (removed). No
+        frame in results.jsonl means nothing was analysed: a video's header alone is not worth keeping."""
+        jsonl = self.staging / "results.jsonl"
+        analysed = not jsonl.exists() or jsonl.stat().st_size > 0
+        if analysed and any(p.is_dir() or p.stat().st_size > 0 for p in self.staging.iterdir()):
             return self.staging
         shutil.rmtree(self.staging, ignore_errors=True)
         return None

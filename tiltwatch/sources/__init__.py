@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .video import VideoFileSource
 
 ANIMATIONS_AS_VIDEO = (".gif", ".png")  # FFmpeg reads these animations as clips (not animated WebP)
+STILL_FORMATS = ("image2", "gif", "apng", "webp_pipe", "tty")  # FFmpeg demuxers of single pictures or text
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 __all__ = [
@@ -58,8 +59,22 @@ def open_source(spec: str, stride: int = 1, live_drop: bool = True, recursive: b
         from .video import VideoFileSource  # an animated GIF or PNG: every frame, with its timing
 
         return VideoFileSource(path, stride=stride)
-    if path.is_dir() or path.suffix.lower() in IMAGE_EXTS:
+    if path.is_dir():
         return ImageSource(path, recursive=recursive)
+    if path.suffix.lower() in IMAGE_EXTS:
+        try:
+            return ImageSource(path)
+        except InputError as exc:  # a clip under an image's name is still a clip
+            from .video import VideoFileSource
+
+            try:
+                video = VideoFileSource(path, stride=stride)
+            except InputError:
+                raise exc from None
+            if video.container_format in STILL_FORMATS:  # FFmpeg's reader of the same broken image
+                video.close()
+                raise exc from None
+            return video
     from .video import VideoFileSource
 
     return VideoFileSource(path, stride=stride)

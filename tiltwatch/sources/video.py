@@ -33,6 +33,7 @@ class VideoFileSource(FrameSource):
         except (av.FFmpegError, OSError) as exc:
             why = getattr(exc, "strerror", None) or first_line(exc, 200)  # FFmpeg's words, not its errno
             raise InputError(f"{self.path}: cannot open as video ({why})") from None
+        self.container_format = self._container.format.name
         # the main picture: not a cover image or thumbnail stream, the best by FFmpeg's own ranking
         videos = [s for s in self._container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
         if not videos:
