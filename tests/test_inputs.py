@@ -324,8 +324,8 @@ def test_a_folder_of_one_image_and_floats_in_0_255(tmp_path, astronaut):
 
 
 def test_a_clip_under_an_image_name_is_read_as_a_clip(tmp_path):
-    clip = tmp_path / "clip.jpg"
-    write_video(clip, _clip_frames())
+    write_video(tmp_path / "clip.mp4", _clip_frames())
+    clip = (tmp_path / "clip.mp4").rename(tmp_path / "clip.jpg")
     src = open_source(str(clip))
     assert isinstance(src, VideoFileSource) and len(list(src)) == 8
     (tmp_path / "notes.png").write_text("not an image, nor a clip")
