@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from av.stream import Disposition
 
 from ..errors import InputError, first_line
 from .base import Frame, FrameSource
@@ -35,10 +36,14 @@ class VideoFileSource(FrameSource):
             raise InputError(f"{self.path}: cannot open as video ({why})") from None
         self.container_format = self._container.format.name
         # the main picture: not a cover image or thumbnail stream, the best by FFmpeg's own ranking
-        videos = [s for s in self._container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-        if not videos:
+        streams = self._container.streams.video
+        if not streams:
             self._container.close()
             raise InputError(f"{self.path}: holds no video stream")
+        videos = [s for s in streams if s.codec_context is not None and not s.disposition & Disposition.attached_pic]
+        if not videos:  # (a cut file's header may name a stream whose codec it never got to)
+            self._container.close()
+            raise InputError(f"{self.path}: holds no video stream that can be decoded (a cut or damaged file?)")
         self._stream = max(
             videos, key=lambda s: ((s.codec_context.width or 0) * (s.codec_context.height or 0), s.frames)
         )
