@@ -55,26 +55,26 @@ def open_source(spec: str, stride: int = 1, live_drop: bool = True, recursive: b
     path = Path(spec)
     if not path.exists():
         raise InputError(f"{spec}: no such file or folder (nor 'sample', a camera index or a stream URL)")
-    if path.suffix.lower() in ANIMATIONS_AS_VIDEO and is_multi_frame(path):
-        from .video import VideoFileSource  # an animated GIF or PNG: every frame, with its timing
-
-        return VideoFileSource(path, stride=stride)
     if path.is_dir():
         return ImageSource(path, recursive=recursive)
-    if path.suffix.lower() in IMAGE_EXTS:
+    suffix = path.suffix.lower()
+    # a video, or an animated GIF or PNG (every frame, timed, as a clip)
+    if suffix not in IMAGE_EXTS or (suffix in ANIMATIONS_AS_VIDEO and is_multi_frame(path)):
+        return _video(path, stride)
+    try:
+        return ImageSource(path)
+    except InputError as exc:  # a clip under an image's name is still a clip
         try:
-            return ImageSource(path)
-        except InputError as exc:  # a clip under an image's name is still a clip
-            from .video import VideoFileSource
+            video = _video(path, stride)
+        except InputError:
+            raise exc from None
+        if video.container_format in STILL_FORMATS:  # FFmpeg's reader of the same broken image
+            video.close()
+            raise exc from None
+        return video
 
-            try:
-                video = VideoFileSource(path, stride=stride)
-            except InputError:
-                raise exc from None
-            if video.container_format in STILL_FORMATS:  # FFmpeg's reader of the same broken image
-                video.close()
-                raise exc from None
-            return video
-    from .video import VideoFileSource
+
+def _video(path: Path, stride: int) -> VideoFileSource:
+    from .video import VideoFileSource  # PyAV loads only for video
 
     return VideoFileSource(path, stride=stride)

@@ -12,8 +12,7 @@ from ..errors import InputError
 from .base import Frame, FrameSource
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".jp2", ".avif"}
-HEIF_EXTS = {".heic", ".heif"}  # phones' photos; read with the optional pillow-heif (the heic extra)
-IMAGE_EXTS |= HEIF_EXTS
+IMAGE_EXTS |= {".heic", ".heif"}  # phones' photos; read with the optional pillow-heif (the heic extra)
 MIN_SIDE = 16  # below this no face can be found; say so instead of returning nothing
 
 
@@ -48,7 +47,11 @@ def to_bgr8(image: np.ndarray, name: str = "image") -> np.ndarray:
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as uint8 BGR, with a one-line InputError naming the file on failure."""
-    path = Path(path)
+    return decode_image(_file_bytes(Path(path)), str(path))
+
+
+def _file_bytes(path: Path) -> np.ndarray:
+    """An image file's bytes, with a one-line InputError naming it when it cannot be read."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -59,7 +62,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     if data.size == 0:
         raise InputError(f"{path}: empty file")
-    return decode_image(data, str(path))
+    return data
 
 
 def decode_image(data: bytes | np.ndarray, name: str = "image") -> np.ndarray:
@@ -99,11 +102,6 @@ def _decode_with_pillow(data: np.ndarray, name: str) -> np.ndarray | None:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
-def _run_folders(file: Path, root: Path) -> list[Path]:
-    """The folders between ``root`` (excluded) and ``file`` that hold a finished run (its run.json)."""
-    return [root / d for d in file.relative_to(root).parents if d != Path(".") and (root / d / "run.json").is_file()]
-
-
 def _hidden(file: Path, root: Path) -> bool:
     """Under a hidden folder below ``root`` (a run's .partial-* staging among them)."""
     return any(part.startswith(".") for part in file.relative_to(root).parts[:-1])
@@ -112,27 +110,26 @@ def _hidden(file: Path, root: Path) -> bool:
 MULTI_FRAME_EXTS = {".gif", ".png", ".webp", ".tif", ".tiff"}  # kinds that may hold more than one picture
 
 
-def is_multi_frame(path: Path) -> bool:
-    """Whether an image file holds more frames than the one read (an animation, a multi-page TIFF)."""
+def is_multi_frame(image: Path | np.ndarray) -> bool:
+    """Whether an image file (its path, or its bytes already read) holds more frames than the one
+    read: an animation, a multi-page TIFF."""
+    import io
+
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with Image.open(image if isinstance(image, Path) else io.BytesIO(image.tobytes())) as im:
             return bool(getattr(im, "is_animated", False))
     except Exception:  # noqa: BLE001 - only a note depends on it; the image itself was read
         return False
 
 
+HEIF_BRANDS = (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis")  # ftyp brands of HEIC/HEIF stills
+
+
 def _is_heif(data: np.ndarray) -> bool:
     """Whether the bytes are an ISO-BMFF still image (HEIC/HEIF, as phones save), by its ftyp box."""
-    return data[4:8].tobytes() == b"ftyp" and data[8:12].tobytes() in (
-        b"heic",
-        b"heix",
-        b"mif1",
-        b"msf1",
-        b"heim",
-        b"heis",
-    )
+    return data[4:8].tobytes() == b"ftyp" and data[8:12].tobytes() in HEIF_BRANDS
 
 
 class ImageSource(FrameSource):
@@ -150,7 +147,7 @@ class ImageSource(FrameSource):
         if path.is_dir():
             files = sorted(p for p in (path.rglob("*") if recursive else path.iterdir()) if p.is_file())
             if recursive:  # not a run's own outputs (annotated copies) kept inside the folder
-                runs = sorted({d for p in files for d in _run_folders(p, path)})
+                runs = [p.parent for p in files if p.name == "run.json" and p.parent != path]
                 files = [p for p in files if not any(d in p.parents for d in runs) and not _hidden(p, path)]
                 if runs:
                     self.notes.append(
@@ -176,22 +173,31 @@ class ImageSource(FrameSource):
                     f"{path}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})"
                     + ("; it has sub-folders: pass --recursive" if subfolders else "")
                 )
-        else:
-            self.paths, self.names = [path], [path.name]
-            self._single = read_image(path)  # one file: fail now, before any model loads
-        self.total = len(self.paths)
-        self.fps = None
         self.skipped: list[str] = []
         self.first_frame_only: list[str] = []  # animated images and multi-page TIFFs met so far
+        self._single = None  # the one image of a single file, read at once
+        if not path.is_dir():
+            self.paths, self.names = [path], [path.name]
+            data = _file_bytes(path)  # one file: fail now, before any model loads
+            self._single = decode_image(data, str(path))
+            self._note_frames(data, path.name)
+        self.total = len(self.paths)
+        self.fps = None
 
     def __iter__(self) -> Iterator[Frame]:
-        single = getattr(self, "_single", None)  # one file given, not a folder holding one
         for i, (p, name) in enumerate(zip(self.paths, self.names)):
-            try:
-                img = single if single is not None else read_image(p)
-            except InputError as exc:
-                self.skipped.append(str(exc))  # (reported once, by whoever runs the source)
-                continue
-            if p.suffix.lower() in MULTI_FRAME_EXTS and is_multi_frame(p):
-                self.first_frame_only.append(name)
+            if self._single is not None:
+                img = self._single
+            else:
+                try:
+                    data = _file_bytes(p)  # read once: decoded, then looked at for more frames
+                    img = decode_image(data, str(p))
+                except InputError as exc:
+                    self.skipped.append(str(exc))  # (reported once, by whoever runs the source)
+                    continue
+                self._note_frames(data, name)
             yield Frame(index=i, timestamp=float(i), image=img, name=name)
+
+    def _note_frames(self, data: np.ndarray, name: str) -> None:
+        if Path(name).suffix.lower() in MULTI_FRAME_EXTS and is_multi_frame(data):
+            self.first_frame_only.append(name)

@@ -35,7 +35,7 @@ class VideoFileSource(FrameSource):
             why = getattr(exc, "strerror", None) or first_line(exc, 200)  # FFmpeg's words, not its errno
             raise InputError(f"{self.path}: cannot open as video ({why})") from None
         self.container_format = self._container.format.name
-        # the main picture: not a cover image or thumbnail stream, the best by FFmpeg's own ranking
+        # the main picture: not a cover image or thumbnail stream; the largest, then the longest
         streams = self._container.streams.video
         if not streams:
             self._container.close()
