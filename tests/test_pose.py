@@ -179,3 +179,19 @@ def test_the_shipped_rotation_network_is_mirror_exact_and_turns_with_the_image()
     assert network_rotation(net, rnet, turned, zyx + [0, 0, 25]) == pytest.approx(rz @ both, abs=1e-9)
     cos = (np.trace(both.T @ rotation_from_zyx(zyx)) - 1) / 2
     assert np.degrees(np.arccos(min(1.0, cos))) < 30  # a correction, not a new answer
+
+
+def test_the_faces_of_a_frame_at_once_read_as_each_alone():
+    """The analyzer poses a frame's faces as one batch: each must read as it would alone, in order."""
+    est, shape = HeadPoseEstimator(calibrated=True), (720, 1280, 3)
+    faces = []
+    for i, (yaw, pitch, roll) in enumerate([(30, 0, 0), (-25, 10, 5), (0, -20, -10), (60, 15, 0), (5, 5, 40)]):
+        pts = est.model @ rotation_from_pose(Pose(yaw, pitch, roll)).T + np.array([0, 0, 8.0])
+        uv = pts[:, :2] / pts[:, 2:] * 700 + [200 + 200 * i, 300]
+        faces.append(np.column_stack([uv, pts[:, 2] * 100]))
+    together = est.estimate_many(faces, shape)
+    alone = [est.estimate(face, shape) for face in faces]
+    assert len(together) == 5 and est.estimate_many([], shape) == []
+    for a, b in zip(together, alone):
+        assert a.as_array() == pytest.approx(b.as_array(), abs=1e-9)
+    assert len({round(p.yaw) for p in together}) == 5  # (five different faces, not one five times)

@@ -191,15 +191,15 @@ def test_a_frame_that_raises_anything_is_skipped_counted_and_logged_once(caplog)
             raise ValueError("alignment points coincide")
         return None
 
-    an = Analyzer(emotion=False, mesh=False)
+    an = Analyzer(emotion=False, mesh=False)  # (no mesh: the detector runs on every frame)
     an.exclude = flaky_staff_filter
-    original = an.analyze
+    calls["frame"], detect = -1, an.detector.detect
 
-    def analyze(image, timestamp=None, index=None, source=""):
-        calls["frame"] = index
-        return original(image, timestamp, index, source)
+    def counting_detect(image):
+        calls["frame"] += 1
+        return detect(image)
 
-    an.analyze = analyze
+    an.detector.detect = counting_detect
     with caplog.at_level(logging.WARNING, logger="tiltwatch.pipeline.runner"):
         stats = run(SampleSource(seconds=1, fps=15), an, [], progress=False, threaded=False)
     assert stats.failed == 5 and stats.frames == 10
@@ -209,6 +209,46 @@ def test_a_frame_that_raises_anything_is_skipped_counted_and_logged_once(caplog)
     an.exclude = lambda face: 1 / 0
     with pytest.raises(InputError, match="50 frames in a row could not be analysed"):
         run(SampleSource(seconds=8, fps=15), an, [], progress=False, threaded=False)
+
+
+def test_a_live_stream_skips_a_frame_that_raises_and_fails_only_after_many_in_a_row(monkeypatch):
+    pytest.importorskip("fastapi")
+    from tiltwatch.server import streams
+    from tiltwatch.server.settings import StreamSpec
+
+    real, raising = streams.build_analyzer, {"every": 3, "faces": 0}
+
+    def flaky_analyzer(*args, **kwargs):  # its staff filter raises on every third face it sees
+        an = real(*args, **kwargs)
+
+        def exclude(face):
+            raising["faces"] += 1
+            if raising["faces"] % raising["every"] == 0:
+                raise ValueError("alignment points coincide")
+
+        an.exclude = exclude
+        return an
+
+    def wait_until(predicate, what):
+        end = time.monotonic() + 120
+        while not predicate():
+            assert time.monotonic() < end, f"no {what} after 120 s"
+            time.sleep(0.2)
+
+    monkeypatch.setattr(streams, "build_analyzer", flaky_analyzer)
+    live = streams.LiveStream(StreamSpec(id="cam", source="sample", loop=True), None, None, lambda message: None)
+    live.start()
+    try:
+        wait_until(lambda: live.frames >= 12 and live.failed_frames >= 2, "frames")
+        status = live.status()
+        assert status["state"] == "running" and status["last_error"] is None and status["failed_frames"] >= 2
+    finally:
+        live.stop()
+    raising["every"] = 1  # every frame fails: the stream fails, in one line
+    live.start()
+    wait_until(lambda: live.state == "failed", "failure")
+    assert live.last_error == "stream cam: 50 frames in a row could not be analysed (last: alignment points coincide)"
+    live.stop()
 
 
 def test_long_runs_keep_bounded_timings_and_each_result_its_own(astronaut):

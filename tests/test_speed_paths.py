@@ -12,11 +12,15 @@ from tiltwatch.sinks import JsonlSink
 from tiltwatch.sources import SampleSource
 
 
-def test_threaded_run_equals_plain_run(tmp_path):
+@pytest.mark.parametrize("every", [{}, {"detect_every": 3, "emotion_every": 2}])
+def test_threaded_run_equals_plain_run(tmp_path, every):
+    """Threaded, a frame's emotion model runs beside the next frame's detection and mesh, and a
+    face not due for its emotion takes an earlier frame's, perhaps still being computed."""
     outs = []
     for threaded in (False, True):
         path = tmp_path / f"{threaded}.jsonl"
-        stats = run(SampleSource(seconds=3), Analyzer(fps=15), [JsonlSink(path)], progress=False, threaded=threaded)
+        an = Analyzer(fps=15, **every)
+        stats = run(SampleSource(seconds=3), an, [JsonlSink(path)], progress=False, threaded=threaded)
         assert stats.frames == 45
         outs.append([json.loads(line) for line in path.read_text().splitlines()])
     assert outs[0] == outs[1]

@@ -91,6 +91,7 @@ class CameraActor:
         self.state = "starting"
         self.last_error: str | None = None
         self.frames = self.faces = self.faces_now = 0
+        self.failed_frames = 0  # frames read but not analysable
         self.run_id: str | None = None
         self.started_at = time.time()
         self._done_at: deque[float] = deque(maxlen=60)
@@ -140,6 +141,7 @@ class CameraActor:
             "run_id": self.run_id,
             "started_at": self.started_at,
             "dropped_frames": getattr(reader, "dropped", 0),
+            "failed_frames": self.failed_frames,
             "reconnects": getattr(reader, "reconnects", 0),
             "stalls": getattr(reader, "stalls", 0),
             "last_error": getattr(reader, "problem", None) or self.last_error,
@@ -282,15 +284,16 @@ class CameraActor:
 
     def _loop(self, analyzer, analytics, files, reader, fps, name) -> None:
         from ..errors import TiltwatchError
+        from ..pipeline.faults import FrameFaults
 
         spec = self.spec
-        for frame in self._frames:
-            if self._stop.is_set():
-                break
-            rate = getattr(reader, "fps", None) or fps  # (a live file's rate is known once it is open)
-            if self._first_at is None and rate:  # as the runner does: the source's rate, once
-                analyzer.set_fps(rate / (getattr(reader, "stride", 1) or 1))
-            result = analyzer.analyze(frame.image, frame.timestamp, frame.index, name)
+        faults = FrameFaults(f"camera {spec.id}", log)
+        for frame, result in analyzer.stream(self._frames_until_stopped(analyzer, reader, fps), name):
+            if isinstance(result, Exception):  # one bad frame is skipped; 50 in a row fail the camera
+                self.failed_frames += 1
+                faults.failed_frame(frame.index, result)
+                continue
+            faults.analysed()
             for sink in files:
                 sink.write(frame, result)
             if analytics is not None:
@@ -301,6 +304,16 @@ class CameraActor:
             self._count(frame, result)
             if spec.max_frames is not None and self.frames >= spec.max_frames:
                 break
+
+    def _frames_until_stopped(self, analyzer, reader, fps):
+        """The source's frames until a stop is asked; the analyzer learns their rate before the first."""
+        for i, frame in enumerate(self._frames):
+            if self._stop.is_set():
+                return
+            rate = getattr(reader, "fps", None) or fps  # (a live file's rate is known once it is open)
+            if i == 0 and rate:  # as the runner does: the source's rate, once
+                analyzer.set_fps(rate / (getattr(reader, "stride", 1) or 1))
+            yield frame
 
     def _open(self):
         """(frames, fps, source name, reader) for the spec's way of reading."""

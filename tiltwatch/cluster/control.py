@@ -165,6 +165,7 @@ class ClusterStream:
     faces = property(lambda self: int(self.last.get("faces", 0)))
     faces_now = property(lambda self: int(self.last.get("faces_now", 0)))
     dropped = property(lambda self: int(self.last.get("dropped_frames", 0)))
+    failed_frames = property(lambda self: int(self.last.get("failed_frames", 0)))
     reconnects = property(lambda self: int(self.last.get("reconnects", 0)))
     latest_index = property(lambda self: int(self.last.get("frame", -1)) if self.state != "stopped" else -1)
 
@@ -195,6 +196,7 @@ class ClusterStream:
             "faces": self.faces_now,
             "faces_total": self.faces,
             "dropped_frames": self.dropped,
+            "failed_frames": self.failed_frames,
             "reconnects": self.reconnects,
             "queue_depth": 0,
             "last_error": last.get("last_error"),

@@ -72,8 +72,9 @@ def _stream_worker(clip: str, frames: int, config: dict, encode: bool, preset: s
         n = faces = 0
         t0 = time.perf_counter()
         it = prefetch(_TimedIter(src, decode_t))
-        for frame in it:
-            result = an.analyze(frame.image, frame.timestamp, frame.index, src.name)
+        for frame, result in an.stream(it, src.name):
+            if isinstance(result, Exception):
+                raise result
             writer.write(frame, result)
             n += 1
             faces += len(result.faces)

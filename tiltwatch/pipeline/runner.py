@@ -1,11 +1,9 @@
 """The run loop: frames from a source through the analyzer into every sink.
 
-A frame that cannot be analysed, for whatever reason (a damaged image, an error inside a
-model), is counted and skipped, and each kind of failure is logged once; the run stops only
-when ``FAILED_IN_A_ROW`` frames in a row fail (then something is wrong with the source or the
-machine, not with one frame). The sinks are closed (and so flushed) however the run ends: at
-the end of the source, on Ctrl-C or SIGTERM (the caller turns SIGTERM into KeyboardInterrupt),
-when the live window is closed, or when an output cannot be written (a full disk: OutputError).
+A frame that cannot be analysed is counted and skipped (:mod:`.faults`). The sinks are closed
+(and so flushed) however the run ends: at the end of the source, on Ctrl-C or SIGTERM (the
+caller turns SIGTERM into KeyboardInterrupt), when the live window is closed, or when an output
+cannot be written (a full disk: OutputError).
 
 Usage::
 
@@ -20,15 +18,15 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from ..errors import InputError, OutputError, first_line
+from ..errors import OutputError, first_line
 from ..sinks.base import Sink
 from ..sinks.window import StopRequested, WindowSink
 from ..sources.base import FrameSource
 from .analyzer import Analyzer
+from .faults import FrameFaults
 from .threads import WriteBehind, prefetch
 
 log = logging.getLogger(__name__)
-FAILED_IN_A_ROW = 50
 
 
 @dataclass
@@ -65,7 +63,8 @@ def run(
     max_frames: int | None = None,
     threaded: bool = True,
 ) -> RunStats:
-    """``threaded``: decode ahead and write behind on their own threads (results are identical).
+    """``threaded``: decode ahead, run the emotion model beside the next frame's detection and write
+    behind, each on its own thread (results are identical).
 
     Live window sinks always stay on this thread (GUI toolkits want the main thread)."""
     stats = RunStats()
@@ -77,21 +76,15 @@ def run(
     here = [s for s in sinks if isinstance(s, WindowSink) or not threaded]
     writer = WriteBehind([s for s in sinks if s not in here]) if len(here) < len(sinks) else None
     frames = prefetch(source) if threaded and not source.live else iter(source)
-    in_a_row, ended = 0, False
+    analysed = analyzer.stream(frames, source.name, overlap=threaded)
+    faults, ended = FrameFaults(source.name, log), False
     try:
-        for frame in frames:
-            try:
-                # (a photo of a folder is named by its own file, a video frame by the video)
-                result = analyzer.analyze(frame.image, frame.timestamp, frame.index, frame.name or source.name)
-            except Exception as exc:  # noqa: BLE001 - one bad frame must not end a 24/7 run
-                in_a_row += 1
-                _count_failure(stats, frame.index, exc)
-                if in_a_row >= FAILED_IN_A_ROW:
-                    raise InputError(
-                        f"{source.name}: {in_a_row} frames in a row could not be analysed (last: {first_line(exc)})"
-                    ) from None
+        # (a photo of a folder is named by its own file, a video frame by the video)
+        for frame, result in analysed:
+            if isinstance(result, Exception):  # one bad frame must not end a 24/7 run
+                faults.failed_frame(frame.index, result)
                 continue
-            in_a_row = 0
+            faults.analysed()
             try:
                 if writer is not None:
                     writer.write(frame, result)
@@ -111,20 +104,14 @@ def run(
     finally:
         stats.seconds = time.perf_counter() - t0
         bar.close()
+        analysed.close()  # (waits for a frame still in the emotion model)
         if hasattr(frames, "close"):
             frames.close()  # stop the read-ahead thread before the source closes under it
         source.close()
         stats.skipped = list(source.skipped)
+        stats.failed, stats.causes = faults.failed, faults.causes
         _close_sinks(writer, here, raise_error=ended)  # (not over an error already on its way)
     return stats
-
-
-def _count_failure(stats: RunStats, index: int, exc: Exception) -> None:
-    stats.failed += 1
-    cause = f"{type(exc).__name__}: {first_line(exc)}"
-    if cause not in stats.causes:  # each kind of failure logged once, with the frame it first hit
-        log.warning("frame %d skipped: %s (further frames failing so are only counted)", index, cause)
-    stats.causes[cause] = stats.causes.get(cause, 0) + 1
 
 
 def _output_error(exc: OSError) -> OutputError:

@@ -40,7 +40,8 @@ class Landmarker(Protocol):
 
 @runtime_checkable
 class PoseEstimator(Protocol):
-    def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None: ...
+    def estimate_many(self, landmarks: Sequence[np.ndarray], image_shape: tuple[int, ...]) -> list[Pose | None]:
+        """The pose of each face of a frame from its (468, 3) mesh points (None: not solvable)."""
 
     def estimate_from_keypoints(self, keypoints: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None: ...
 

@@ -41,6 +41,7 @@ class _ServerCollector(Collector):
         faces = CounterMetricFamily("tiltwatch_stream_faces", "Faces found, summed over frames", labels=label)
         faces_now = GaugeMetricFamily("tiltwatch_stream_faces_current", "Faces in the latest frame", labels=label)
         dropped = CounterMetricFamily("tiltwatch_stream_dropped_frames", "Frames dropped to stay live", labels=label)
+        failed = CounterMetricFamily("tiltwatch_stream_failed_frames", "Frames not analysable", labels=label)
         reconnects = CounterMetricFamily("tiltwatch_stream_reconnects", "Reconnection attempts", labels=label)
         depth = GaugeMetricFamily("tiltwatch_stream_queue_depth", "Frames waiting for analysis", labels=label)
         state = GaugeMetricFamily(
@@ -59,6 +60,7 @@ class _ServerCollector(Collector):
             faces.add_metric([sid], st.faces)
             faces_now.add_metric([sid], st.faces_now)
             dropped.add_metric([sid], st.dropped)
+            failed.add_metric([sid], st.failed_frames)
             reconnects.add_metric([sid], st.reconnects)
             depth.add_metric([sid], st.queue_depth)
             current = st.current_state()
@@ -67,7 +69,7 @@ class _ServerCollector(Collector):
             _latencies(latency, sid, st.timings)
         if s.images is not None:
             _latencies(latency, "images", s.images.timings)
-        yield from (fps, frames, faces, faces_now, dropped, reconnects, depth, state, latency)
+        yield from (fps, frames, faces, faces_now, dropped, failed, reconnects, depth, state, latency)
 
         clients = GaugeMetricFamily("tiltwatch_ws_clients", "Connected WebSocket clients")
         clients.add_metric([], s.hub.clients)

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import cv2
@@ -29,6 +30,7 @@ from ..analytics.site import SiteConfig
 from ..config import AnalyzerConfig
 from ..errors import ConfigError, TiltwatchError, first_line
 from ..pipeline.build import build_analyzer
+from ..pipeline.faults import FrameFaults
 from ..sinks.draw import annotate
 from ..sources.base import Frame
 from ..types import FrameResult
@@ -76,6 +78,7 @@ class LiveStream:
         self._reader: LiveReader | None = None
         self._dropped_before = 0  # dropped / reconnects of earlier runs (readers are per run)
         self._reconnects_before = 0
+        self.failed_frames = 0  # frames read but not analysable, all runs
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._done_at = deque(maxlen=60)  # monotonic times of recent analysed frames (fps)
@@ -160,6 +163,7 @@ class LiveStream:
             "faces": self.faces_now,
             "faces_total": self.faces,
             "dropped_frames": self.dropped,
+            "failed_frames": self.failed_frames,
             "reconnects": self.reconnects,
             "queue_depth": self.queue_depth,
             "last_error": problem if state == "degraded" and problem else self.last_error,
@@ -221,12 +225,13 @@ class LiveStream:
                 self._live = live
             reader.start()
             self._last_frame_at = time.monotonic()
-            first = True
-            for frame in reader.frames(self._stop):
-                if first and reader.fps:
-                    analyzer.set_fps(reader.fps)
-                first = False
-                result = analyzer.analyze(frame.image, frame.timestamp, frame.index, self.spec.id)
+            faults = FrameFaults(f"stream {self.spec.id}", log)
+            for frame, result in analyzer.stream(self._frames_told_fps(reader, analyzer), self.spec.id):
+                if isinstance(result, Exception):  # one bad frame is skipped; 50 in a row fail the stream
+                    self.failed_frames += 1
+                    faults.failed_frame(frame.index, result)
+                    continue
+                faults.analysed()
                 self._record(analyzer, frame, result)
                 if live is not None:
                     try:
@@ -257,6 +262,13 @@ class LiveStream:
                     log.error("stream %s: %s", self.spec.id, exc)
             if analyzer is not None:
                 analyzer.close()
+
+    def _frames_told_fps(self, reader: LiveReader, analyzer: Analyzer) -> Iterator[Frame]:
+        """The reader's frames; the analyzer learns the stream's frame rate before the first."""
+        for i, frame in enumerate(reader.frames(self._stop)):
+            if i == 0 and reader.fps:
+                analyzer.set_fps(reader.fps)
+            yield frame
 
     def _record(self, analyzer: Analyzer, frame: Frame, result: FrameResult) -> None:
         now = time.monotonic()

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -185,11 +186,10 @@ def _six_d_rotation(six: np.ndarray) -> np.ndarray:
 
 
 def nearest_rotation(m: np.ndarray) -> np.ndarray:
-    """The rotation nearest (Frobenius) to a 3x3 matrix, e.g. the mean of two rotations."""
+    """The rotation nearest (Frobenius) to a 3x3 matrix (or each of a stack), e.g. the mean of two rotations."""
     u, _, vt = np.linalg.svd(m)
-    if np.linalg.det(u @ vt) < 0:
-        u = u * np.array([1.0, 1.0, -1.0])
-    return u @ vt
+    flip = np.where(np.linalg.det(u @ vt) < 0, -1.0, 1.0)[..., None]  # a reflection: turn its last axis
+    return (u * np.concatenate([np.ones_like(flip), np.ones_like(flip), flip], -1)[..., None, :]) @ vt
 
 
 def mirror_permutation(model: np.ndarray) -> np.ndarray:
@@ -235,38 +235,47 @@ class PoseNetwork:
         self._rows = np.concatenate([self.index, self.perm[self.index]])  # the points, then their partners
 
     def features(self, landmarks: np.ndarray, zyx: np.ndarray) -> np.ndarray:
-        """(2, F): the face's features and its mirror image's (:func:`canonical_points` of the
-        ``index`` points and of their mirror partners, computed for those points alone)."""
+        """(..., 2, F): each face's features and its mirror image's (:func:`canonical_points` of the
+        ``index`` points and of their mirror partners, computed for those points alone), from
+        (..., 468, 3) landmarks and (..., 3) ZYX angles."""
         pts = np.asarray(landmarks, np.float64)
-        centre = pts.mean(0)
-        xy = pts[:, :2] - centre[:2]
-        scale = math.sqrt(float(np.einsum("ij,ij->", xy, xy)) / len(xy))  # RMS: the same after the turn
-        c, s = math.cos(math.radians(zyx[2])) / scale, math.sin(math.radians(zyx[2])) / scale
-        sel = xy[self._rows]
+        zyx = np.asarray(zyx, np.float64)
+        centre = pts.mean(-2, keepdims=True)
+        xy = pts[..., :2] - centre[..., :2]
+        scale = np.sqrt(np.einsum("...ij,...ij->...", xy, xy) / xy.shape[-2])[..., None]  # RMS: the same after the turn
+        roll = np.radians(zyx[..., 2:3])
+        c, s = np.cos(roll) / scale, np.sin(roll) / scale
+        sel = xy[..., self._rows, :]
         n = len(self.index)
-        out = np.empty((2, 3 * n + 2))
-        x = c * sel[:, 0] + s * sel[:, 1]
-        out[0, 0 : 3 * n : 3], out[1, 0 : 3 * n : 3] = x[:n], -x[n:]
-        y = c * sel[:, 1] - s * sel[:, 0]
-        out[0, 1 : 3 * n : 3], out[1, 1 : 3 * n : 3] = y[:n], y[n:]
-        z = (pts[self._rows, 2] - centre[2]) / scale
-        out[0, 2 : 3 * n : 3], out[1, 2 : 3 * n : 3] = z[:n], z[n:]
-        out[:, 3 * n :] = [[zyx[0] / _SCALE, zyx[1] / _SCALE], [-zyx[0] / _SCALE, zyx[1] / _SCALE]]
+        out = np.empty((*pts.shape[:-2], 2, 3 * n + 2))
+        x = c * sel[..., 0] + s * sel[..., 1]
+        out[..., 0, 0 : 3 * n : 3], out[..., 1, 0 : 3 * n : 3] = x[..., :n], -x[..., n:]
+        y = c * sel[..., 1] - s * sel[..., 0]
+        out[..., 0, 1 : 3 * n : 3], out[..., 1, 1 : 3 * n : 3] = y[..., :n], y[..., n:]
+        z = (pts[..., self._rows, 2] - centre[..., 2]) / scale
+        out[..., 0, 2 : 3 * n : 3], out[..., 1, 2 : 3 * n : 3] = z[..., :n], z[..., n:]
+        yaw, pitch = zyx[..., 0:1] / _SCALE, zyx[..., 1:2] / _SCALE
+        out[..., 0, 3 * n :] = np.concatenate([yaw, pitch], -1)
+        out[..., 1, 3 * n :] = np.concatenate([-yaw, pitch], -1)
         return out
 
+    def _forward(self, features: np.ndarray) -> np.ndarray:
+        """(..., F) -> (..., outputs); the faces as one matrix (a stack of small ones is several times slower)."""
+        x = ((features - self.mean) / self.std).reshape(-1, features.shape[-1])
+        out = _gelu(x @ self.w1 + self.b1) @ self.w2 + self.b2
+        return out.reshape(*features.shape[:-1], -1)
+
     def residual(self, features: np.ndarray) -> np.ndarray:
-        """(2, F) features of a face and its mirror -> (3,) residual yaw, pitch, roll, mirror-averaged."""
-        h = _gelu(((features - self.mean) / self.std) @ self.w1 + self.b1)
-        out = (h @ self.w2 + self.b2) * self.scale
-        return (out[0] + out[1] * np.array([-1.0, 1.0, -1.0])) / 2
+        """(..., 2, F) features of a face and its mirror -> (..., 3) residual yaw, pitch, roll, mirror-averaged."""
+        out = self._forward(features) * self.scale
+        return (out[..., 0, :] + out[..., 1, :] * np.array([-1.0, 1.0, -1.0])) / 2
 
     def rotation(self, features: np.ndarray) -> np.ndarray:
-        """For a network with six outputs (``ROTATION_FILE``): (2, F) features of a face and its
-        mirror -> (3, 3) rotation in the frame turned back by the roll (the face's rotation is
+        """For a network with six outputs (``ROTATION_FILE``): (..., 2, F) features of a face and its
+        mirror -> (..., 3, 3) rotation in the frame turned back by the roll (the face's rotation is
         ``Rz(roll) @ this``), the mirror image's answer mirrored back and the two averaged."""
-        h = _gelu(((features - self.mean) / self.std) @ self.w1 + self.b1)
-        r = _six_d_rotation(h @ self.w2 + self.b2)
-        return nearest_rotation((r[0] + _MIRROR @ r[1] @ _MIRROR) / 2)
+        r = _six_d_rotation(self._forward(features))
+        return nearest_rotation((r[..., 0, :, :] + _MIRROR @ r[..., 1, :, :] @ _MIRROR) / 2)
 
     def save(self, path) -> None:
         weights = {k: np.asarray(getattr(self, k), np.float32) for k in ("mean", "std", "w1", "b1", "w2", "b2")}
@@ -316,13 +325,25 @@ class HeadPoseEstimator:
                 raise ValueError(f"{ROTATION_FILE} and {NETWORK_FILE} must read the same mesh points")
 
     def estimate(self, landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
-        pose = self._solve(self._object_points, landmarks[self.index, :2], image_shape, self.offsets)
-        if pose is None or self._mesh_fix is None:
-            return pose
-        zyx = self._mesh_fix.apply(zyx_angles(rotation_from_pose(pose)))
+        return self.estimate_many([landmarks], image_shape)[0]
+
+    def estimate_many(self, landmarks: Sequence[np.ndarray], image_shape: tuple[int, ...]) -> list[Pose | None]:
+        """The pose of each face of a frame from its (468, 3) mesh points: the solver face by face,
+        the correction and the networks for all of them at once (a frame of five faces costs
+        about what two did one by one: numpy's per-call overhead dominates at one face)."""
+        poses = [self._solve(self._object_points, lm[self.index, :2], image_shape, self.offsets) for lm in landmarks]
+        solved = [i for i, pose in enumerate(poses) if pose is not None]
+        if not solved or self._mesh_fix is None:
+            return poses
+        zyx = self._mesh_fix.apply(zyx_angles(np.stack([rotation_from_pose(poses[i]) for i in solved])))
         if self._network is None:
-            return pose_from_rotation(rotation_from_zyx(zyx))
-        return pose_from_rotation(network_rotation(self._network, self._rotation_network, landmarks, zyx))
+            rotations = rotation_from_zyx(zyx)
+        else:
+            points = np.stack([landmarks[i] for i in solved])
+            rotations = network_rotation(self._network, self._rotation_network, points, zyx)
+        for i, r in zip(solved, rotations):
+            poses[i] = pose_from_rotation(r)
+        return poses
 
     def estimate_from_keypoints(self, keypoints: np.ndarray, image_shape: tuple[int, ...]) -> Pose | None:
         """Coarser pose from the detector's six keypoints, for faces without a mesh."""
@@ -348,12 +369,15 @@ def network_rotation(
 ) -> np.ndarray:
     """The learned step: the polynomial-corrected ZYX angles plus ``network``'s residual, as a
     rotation; with ``rotation_network`` (same features), the mean of that and its own rotation,
-    turned by the roll (both answers are mirror-exact and turn with an in-plane turn, so is their mean)."""
+    turned by the roll (both answers are mirror-exact and turn with an in-plane turn, so is their mean).
+    (..., 468, 3) landmarks and (..., 3) angles -> (..., 3, 3)."""
     features = network.features(landmarks, zyx)
     r = rotation_from_zyx(zyx + network.residual(features))
     if rotation_network is None:
         return r
-    return nearest_rotation(r + _rz1(math.radians(zyx[2])) @ rotation_network.rotation(features))
+    roll = np.radians(np.asarray(zyx, np.float64)[..., 2])
+    turn = _rz(roll) if roll.ndim else _rz1(float(roll))
+    return nearest_rotation(r + turn @ rotation_network.rotation(features))
 
 
 def _corrected(pose: Pose | None, fix: PoseCorrection | None) -> Pose | None:
