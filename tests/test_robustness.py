@@ -18,7 +18,7 @@ import pytest
 
 from tiltwatch.errors import InputError, OutputError
 
-from .conftest import tiltwatch
+from .conftest import HAPPY_TILT_SITE, tiltwatch
 
 
 def one_line_error(res: subprocess.CompletedProcess, code: int = 2) -> str:
@@ -264,6 +264,30 @@ def test_long_runs_keep_bounded_timings_and_each_result_its_own(astronaut):
 
 
 # --- store and report: commands that only read never create a store ---------------------------
+
+
+def test_retention_says_what_it_purged_and_keeps_the_run_being_written(tmp_path):
+    """Footage analysed with an old ``--start-time`` is older than a short retention at once: the
+    next run's automatic purge must say what it deleted, and must never delete that run's own rows."""
+    from tiltwatch.store import Store
+
+    site, db = tmp_path / "site.yaml", f"sqlite:///{tmp_path / 'x.db'}"
+    site.write_text(HAPPY_TILT_SITE + "retention_days: 1\n")
+    old = ("analyze", "sample", "--site", site, "--db", db, "--start-time", "2026-01-01T10:00:00Z")
+    first = tiltwatch(*old, "--max-frames", 30, "-q", "--output", "jsonl", "--out", tmp_path / "a")
+    assert first.returncode == 0 and "retention" not in first.stderr, first.stderr  # nothing old yet
+    with Store(db) as store:
+        before = len(store.observations(camera="sample"))
+        first_runs = {r["run_id"] for r in store.runs("sample")}
+    second = tiltwatch(*old, "--max-frames", 30, "-q", "--output", "jsonl", "--out", tmp_path / "b")
+    assert second.returncode == 0, second.stderr
+    said = [line for line in second.stderr.splitlines() if line.startswith("retention (1 days): deleted")]
+    assert len(said) == 1 and f"{before} observations" in said[0], second.stderr
+    with Store(db) as store:
+        kept, visits = store.observations(camera="sample"), store.visits(camera="sample")
+        runs = store.runs("sample")
+    assert before > 0 and len(kept) == before  # the second run's own, as many as the first wrote
+    assert visits and {v.run_id for v in visits} == {r["run_id"] for r in runs} - first_runs  # its visits alone
 
 
 def test_report_and_purge_on_a_mistyped_store_create_nothing(tmp_path):
