@@ -456,8 +456,8 @@ def test_after_sigkill_the_video_plays_and_the_next_run_closes_the_open_visits(t
     assert playable_frames(staged) >= 15  # fragmented MP4: plays up to its last whole fragment
     with Store(f"sqlite:///{db_file}") as store:
         assert [r for r in store.visits() if not r.closed]  # left open by the killed run
-        assert store.close_abandoned(now=time.time()) == 0  # just written to: could be a live run
-        assert store.close_abandoned(now=time.time() + 3600) == 1
+        # its process is gone from this host: closed at once, as a service restarted right away needs
+        assert store.close_abandoned(now=time.time()) == 1
         assert store.visits() and all(v.closed and v.interrupted for v in store.visits())
     # the next run into the folder names the killed run's partial results
     res = tiltwatch("analyze", "sample", "--out", out, "-q", "--max-frames", "2")

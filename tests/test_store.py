@@ -403,6 +403,38 @@ def test_runs_start_and_end(store: Store, store_url: str) -> None:
         store.end_run("nope")
 
 
+def test_a_run_whose_process_is_gone_from_this_host_is_closed_at_once(store: Store, store_url: str) -> None:
+    """A service restarted right after a kill must close the killed run's open visits at once; a
+    run that may still be written (this process's, another host's) waits for its quiet time."""
+    mine = store.start_run("cam", "a")  # this process's own: live
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)  # a process that has exited
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        now = time.time()
+        for run_id, epoch, host, pid in [
+            ("killed", 2, socket.gethostname(), dead_pid),
+            ("same-pid", 3, socket.gethostname(), os.getpid()),  # a restarted container's pid 1, say
+            ("elsewhere", 4, "another-host", dead_pid),
+            ("old-row", 5, None, None),  # from before the store knew its writers
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO runs (run_id, camera, epoch, source, started_at, interrupted, host, pid) "
+                    "VALUES (:r, 'cam', :e, 's', :t, false, :h, :p)"
+                ),
+                {"r": run_id, "e": epoch, "t": now, "h": host, "p": pid},
+            )
+    engine.dispose()
+    store.upsert_visit(visit("killed:1", now - 5, now, camera="cam"))
+    assert store.close_abandoned("cam") == 2
+    runs = {r["run_id"]: r for r in store.runs("cam")}
+    assert runs["killed"]["interrupted"] and runs["same-pid"]["interrupted"]
+    assert not any(runs[r]["ended_at"] for r in (mine, "elsewhere", "old-row"))  # still maybe writing
+    assert all(v.closed and v.interrupted for v in store.visits(camera="cam"))
+    assert store.close_abandoned("cam", now=time.time() + 3600) == 3  # the rest, once quiet long enough
+
+
 # --- SQLite -------------------------------------------------------------------------------------
 
 

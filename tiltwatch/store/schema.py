@@ -48,6 +48,9 @@ class RunRow(Base):
     ended_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     # closed by a later run or purge, not by its own process (killed): ended_at is its last record
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the process writing it (None: runs from before migration 0007)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class StreamRow(Base):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import threading
 import time
 import uuid
@@ -44,6 +46,24 @@ KEYS_PER_QUERY = 500  # stays far below every database's limit on bound paramete
 DAY_S = 86400.0
 EPOCH_TRIES = 3  # a run's epoch taken by a concurrent start: try the next
 ABANDONED_S = 600.0  # an open run with nothing written for this long was left by a killed process
+HOST = socket.gethostname()
+_OWN_RUNS: set[str] = set()  # runs this process started (a restarted container may reuse a pid)
+
+
+def _writer_gone(run_id: str, host: str | None, pid: int | None) -> bool:
+    """Whether the process that writes run ``run_id`` is known to be gone: it ran on this host and
+    no process has its pid now, or the pid is this process's own and this process never started it."""
+    if host != HOST or pid is None or run_id in _OWN_RUNS:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # (signal 0: only asks whether the process exists)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: it exists
+        return False
+    return False
 
 
 def _row(record: Any) -> dict[str, Any]:
@@ -144,8 +164,17 @@ class Store:
             try:
                 with self._transaction("start a run") as session:
                     last = session.scalar(select(func.max(RunRow.epoch)).where(RunRow.camera == camera)) or 0
-                    row = RunRow(run_id=run_id, camera=camera, epoch=last + 1, source=source, started_at=time.time())
+                    row = RunRow(
+                        run_id=run_id,
+                        camera=camera,
+                        epoch=last + 1,
+                        source=source,
+                        started_at=time.time(),
+                        host=HOST,
+                        pid=os.getpid(),
+                    )
                     session.add(row)
+                _OWN_RUNS.add(run_id)
                 return run_id
             except StoreError:
                 if attempt == EPOCH_TRIES - 1:  # (another process took that epoch at the same moment: the next)
@@ -196,22 +225,23 @@ class Store:
             raise TiltwatchError(f"no run {run_id!r} in {self.url}")
 
     def close_abandoned(self, camera: str | None = None, now: float | None = None, quiet_s: float = ABANDONED_S) -> int:
-        """Close the runs (of ``camera``, or all) still open with nothing written for ``quiet_s``: their
-        process was killed. Each ends at its last record and is marked ``interrupted``, with its open
-        visits, so that no later report counts them as going on. Returns how many were closed."""
+        """Close the runs (of ``camera``, or all) still open whose process was killed: one written on
+        this host by a process that is gone, or any with nothing written for ``quiet_s`` (another
+        host's cannot be asked). Each ends at its last record and is marked ``interrupted``, with
+        its open visits, so that no later report counts them as going on. Returns how many were closed."""
         cutoff = (time.time() if now is None else now) - quiet_s
         self.flush()
         with self._transaction("close abandoned runs") as session:
             runs = session.execute(
-                select(RunRow.run_id, RunRow.started_at).where(
+                select(RunRow.run_id, RunRow.started_at, RunRow.host, RunRow.pid).where(
                     RunRow.ended_at.is_(None), *([RunRow.camera == camera] if camera is not None else [])
                 )
             ).all()
             closed = 0
-            for run_id, started in runs:
+            for run_id, started, host, pid in runs:
                 last = session.scalar(select(func.max(VisitRow.end)).where(VisitRow.run_id == run_id))
                 last = max(started, last or started)
-                if last >= cutoff:
+                if last >= cutoff and not _writer_gone(run_id, host, pid):
                     continue  # still writing: a live run of another process
                 session.execute(update(RunRow).where(RunRow.run_id == run_id).values(ended_at=last, interrupted=True))
                 session.execute(
