@@ -292,14 +292,11 @@ def test_retention_says_what_it_purged_and_keeps_the_run_being_written(tmp_path)
 
 def test_report_and_purge_on_a_mistyped_store_create_nothing(tmp_path):
     db = tmp_path / "mistyped.db"
-    msg = one_line_error(
-        tiltwatch(
-            "report", "--db", f"sqlite:///{db}", "--camera", "c", "--date", "2026-01-01", "--out", tmp_path / "r.html"
-        )
-    )
-    assert "no store at" in msg
+    out, csv_dir = tmp_path / "reports" / "day" / "r.html", tmp_path / "csv"
+    base = ("report", "--db", f"sqlite:///{db}", "--camera", "c", "--date", "2026-01-01", "--out", out)
+    assert "no store at" in one_line_error(tiltwatch(*base, "--csv", csv_dir))
     assert "no store at" in one_line_error(tiltwatch("purge", "--db", f"sqlite:///{db}", "--days", "1"))
-    assert not db.exists()
+    assert not db.exists() and not (tmp_path / "reports").exists() and not csv_dir.exists()  # no folders either
 
 
 def test_report_outputs_are_checked_first(tmp_path):
@@ -312,6 +309,8 @@ def test_report_outputs_are_checked_first(tmp_path):
     base = ("report", "--db", db, "--camera", "c", "--date", "2026-01-01")
     assert "is a folder" in one_line_error(tiltwatch(*base, "--out", tmp_path / "folder"))
     assert "is a file" in one_line_error(tiltwatch(*base, "--out", tmp_path / "r.html", "--csv", tmp_path / "a-file"))
+    msg = one_line_error(tiltwatch(*base, "--out", tmp_path / "a-file" / "day" / "r.html"))
+    assert msg == f"error: {tmp_path / 'a-file' / 'day'}: cannot write here ({tmp_path / 'a-file'} is a file)"
 
 
 # --- site files --------------------------------------------------------------------------------

@@ -311,7 +311,8 @@ def report(
 
 
 def _check_report_outputs(out: Path, csv_dir: Path | None) -> None:
-    """Where the report goes must be writable, before any work: one line naming the path if not."""
+    """Where the report goes must be writable, before any work: one line naming the path if not.
+    Nothing is made here (the report makes its folders): a mistyped store or camera leaves none."""
     import os
 
     if out.is_dir():
@@ -321,11 +322,12 @@ def _check_report_outputs(out: Path, csv_dir: Path | None) -> None:
     for folder in (out.parent, csv_dir):
         if folder is None:
             continue
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"{folder}: cannot write here ({exc.strerror})") from None
-        if not os.access(folder, os.W_OK):
+        existing = folder.absolute()
+        while not existing.exists():  # the nearest folder that is there: the rest would be made in it
+            existing = existing.parent
+        if not existing.is_dir():
+            raise OutputError(f"{folder}: cannot write here ({existing} is a file)")
+        if not os.access(existing, os.W_OK | os.X_OK):
             raise OutputError(f"{folder}: cannot write here (permission denied)")
 
 
