@@ -336,6 +336,9 @@ def test_a_site_file_that_is_not_utf8_is_one_line(tmp_path):
         )
     )
     assert "not UTF-8" in msg and str(site) in msg
+    served = tiltwatch("serve", "--site", site, "--db", f"sqlite:///{tmp_path / 'y.db'}", "--port", 1)
+    msg = one_line_error(served)  # (refused before it listens: port 1 is never bound)
+    assert "not UTF-8" in msg and str(site) in msg
 
 
 def test_zones_that_cross_themselves_are_refused_and_zones_off_the_frame_named(tmp_path):
