@@ -154,6 +154,27 @@ def test_401_without_or_with_wrong_key(client, headers):
         assert "error" in r.json() and "\n" not in r.json()["error"]
 
 
+def test_every_api_operation_needs_the_key(tmp):
+    """Not three paths: every operation under /api/v1 and /metrics, each method, gets 401 without a
+    key or with a wrong one; only /health and the dashboard page answer without one."""
+    import re
+
+    with TestClient(create_app(settings(tmp, auth_failures=0))) as c:  # (no 429: many wrong keys here)
+        checked = set()
+        for template, operations in c.app.openapi()["paths"].items():
+            if not template.startswith(("/api/v1", "/metrics")):
+                continue
+            path = re.sub(r"\{[^}]+\}", "x", template)
+            for method in operations:
+                for headers in ({}, {"X-API-Key": "wrong-key-0123456789"}):
+                    r = c.request(method.upper(), path, headers=headers)
+                    assert r.status_code == 401, (method, path, headers, r.status_code)
+                    assert "\n" not in r.json()["error"]
+                checked.add((method.upper(), template))
+        assert len(checked) >= 15 and ("POST", "/api/v1/analyze/image") in checked
+        assert c.get("/health").status_code == 200 and c.get("/").status_code == 200
+
+
 def test_both_key_headers_work_and_query_key_only_for_media(client):
     assert client.get("/api/v1/streams", headers=AUTH).status_code == 200
     assert client.get("/api/v1/streams", headers={"X-API-Key": KEY2}).status_code == 200
