@@ -148,6 +148,52 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_playable_outputs(tmp_path):
     assert len((out / "results.jsonl").read_text().splitlines()) == run["frames"]
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_closes_the_run_and_its_visits_in_the_store(tmp_path, signum):
+    """What ``docker stop`` (SIGTERM) or Ctrl-C (SIGINT) ends must not be left open in the store:
+    the run ends, every visit is closed (by the run itself: not marked as killed), exit 143 / 130."""
+    import sqlite3
+
+    from tiltwatch.sources.sample import SampleSource
+    from tiltwatch.store import Store
+
+    site, db_file, clip = tmp_path / "site.yaml", tmp_path / "s.db", tmp_path / "long.mp4"
+    site.write_text(
+        "cameras:\n  - id: cam\n    zones:\n      - {name: t, kind: table, polygon: "
+        "[[0, 0], [480, 0], [480, 270], [0, 270]]}\n"
+    )
+    with av.open(str(clip), "w") as f:  # 40 s of the sample's faces: the signal comes long before the end
+        stream = f.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 480, 270, "yuv420p"
+        for frame in SampleSource(seconds=40, fps=15, size=(480, 270)):
+            f.mux(stream.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")))
+        f.mux(stream.encode())
+    args = ["analyze", clip, "--out", tmp_path / "o", "-q", "--site", site, "--db", f"sqlite:///{db_file}"]
+    proc = subprocess.Popen([sys.executable, "-m", "tiltwatch", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    def open_visits() -> int:
+        try:
+            with sqlite3.connect(db_file) as conn:
+                return conn.execute("SELECT count(*) FROM visits WHERE closed = 0").fetchone()[0]
+        except sqlite3.Error:  # not created yet
+            return 0
+
+    deadline = time.monotonic() + 180
+    while not open_visits():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, (stdout, stderr)
+    assert "Traceback" not in stderr and "interrupted" in stdout
+    with Store(f"sqlite:///{db_file}") as store:
+        [run] = store.runs("cam")
+        visits = store.visits(camera="cam")
+    assert run["ended_at"] is not None and not run["interrupted"]
+    assert visits and all(v.closed and not v.interrupted for v in visits)
+
+
 # --- sources -----------------------------------------------------------------------------------
 
 
@@ -489,6 +535,37 @@ def test_a_stage_can_be_swapped_for_another_backend(astronaut):
     assert an.detector is haar
     [face] = an.analyze(astronaut).faces  # OpenCV's detector, then the same mesh, pose and emotion
     assert face.landmarks is not None and face.emotion is not None and abs(face.pose.yaw) < 20
+
+
+def test_a_move_that_fails_while_results_go_in_leaves_no_run_json_over_a_mix(tmp_path, monkeypatch):
+    """--overwrite: should moving the new files in fail half-way, no run.json may call the folder's
+    mix of old and new files a complete run, and every new file not moved in stays in staging."""
+    from tiltwatch.sinks import folder as folder_module
+    from tiltwatch.sinks.folder import OutputFolder
+
+    names = ["results.jsonl", "summary.csv"]
+    first = OutputFolder(tmp_path / "o", names, overwrite=False)
+    for name in names:
+        (first.staging / name).write_text(f"old {name}\n")
+    first.commit({"status": "complete"})
+    second = OutputFolder(tmp_path / "o", names, overwrite=True)
+    for name in names:
+        (second.staging / name).write_text(f"new {name}\n")
+    real = os.replace
+
+    def failing_replace(src, dst):
+        if Path(src).name == "summary.csv":
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(folder_module.os, "replace", failing_replace)
+    with pytest.raises(OutputError, match="cannot move the results in .No space left on device.; they are in"):
+        second.commit({"status": "complete"})
+    out = tmp_path / "o"
+    assert not (out / "run.json").exists()  # the folder no longer claims a complete run
+    assert (out / "results.jsonl").read_text() == "new results.jsonl\n"
+    assert (second.staging / "summary.csv").read_text() == "new summary.csv\n"  # not lost
+    assert (out / "summary.csv").read_text() == "old summary.csv\n"  # replaced only by a move that worked
 
 
 def test_a_failed_run_that_analysed_nothing_leaves_no_staging_folder(tmp_path):

@@ -65,9 +65,13 @@ class OutputFolder:
     def commit(self, info: dict[str, Any]) -> list[Path]:
         """Move the run's files in, remove the previous run's others, write run.json; the files' paths."""
         try:
-            for name in RUN_FILES:  # another run's files (or this one's, replaced): they would pass for this run's
-                if name != "run.json" and (name not in self.names or (self.staging / name).exists()):
-                    _remove(self.out / name)
+            # first the old run.json: should a move below fail, no run.json may describe a mix of files
+            _remove(self.out / "run.json")
+            for name in RUN_FILES:  # another run's files: they would pass for this run's
+                target, new = self.out / name, self.staging / name
+                replaced_at_once = new.is_file() and not target.is_dir()  # (os.replace swaps a file atomically)
+                if name != "run.json" and (name not in self.names or new.exists()) and not replaced_at_once:
+                    _remove(target)
             for name in self.names:
                 if (self.staging / name).exists():
                     os.replace(self.staging / name, self.out / name)
