@@ -93,6 +93,8 @@ def test_existing_results_are_not_overwritten(sample_run):
     [
         (lambda p: p / "missing.mp4", "missing.mp4: no such file or folder"),
         (lambda p: (p / "junk.png").write_text("x") and p / "junk.png", "junk.png: not an image or corrupt"),
+        # a closed port: FFmpeg (inside OpenCV) printed its own "[tcp @ 0x...]" line before ours
+        (lambda p: "rtsp://127.0.0.1:1/cam", "rtsp://127.0.0.1:1/cam: cannot open stream"),
     ],
 )
 def test_bad_source_is_one_line_and_nonzero(tmp_path, make, msg):

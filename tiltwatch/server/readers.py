@@ -38,6 +38,7 @@ import numpy as np
 from ..errors import InputError, first_line
 from ..sources import STREAM_SCHEMES, SampleSource, VideoFileSource
 from ..sources.base import Frame
+from ..sources.stream import open_capture
 
 log = logging.getLogger(__name__)
 BACKOFF_START_S = 0.5
@@ -247,7 +248,7 @@ class _Connection(threading.Thread):
 
     def run(self) -> None:
         reader = self.reader
-        cap = cv2.VideoCapture(self.target)
+        cap = open_capture(self.target)
         try:
             if not cap.isOpened() or self.abandoned:
                 return

@@ -8,6 +8,7 @@ drops, it reconnects with exponential backoff and gives up after ``max_retries``
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,13 @@ from ..errors import InputError
 from .base import Frame, FrameSource
 
 log = logging.getLogger(__name__)
+
+
+def open_capture(target: int | str) -> cv2.VideoCapture:
+    """OpenCV's capture of a webcam or URL, with its FFmpeg backend quiet: it would print its own
+    lines ("[tcp @ 0x...] Connection ... refused") before the one-line error that says why."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when FFmpeg is first used
+    return cv2.VideoCapture(target)
 
 
 class StreamSource(FrameSource):
@@ -43,7 +51,7 @@ class StreamSource(FrameSource):
         self._t0 = time.monotonic()
 
     def _open(self) -> cv2.VideoCapture:
-        cap = cv2.VideoCapture(self.target)
+        cap = open_capture(self.target)
         if not cap.isOpened():
             cap.release()
             raise InputError(f"{self.name}: cannot open stream")
