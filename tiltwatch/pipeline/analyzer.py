@@ -134,23 +134,23 @@ class Analyzer:
         detects and meshes the next frame (onnxruntime releases the GIL), so two cores are kept
         busy; each result is then handed out once the next frame has been read (or the frames
         end). The results are those of ``analyze`` frame by frame either way."""
-        pending: tuple[Frame, _Pending] | None = None
+        pending: tuple[Frame, _Pending] | None = None  # the frame in flight (its emotion model may be running)
         try:
             for frame in frames:
                 try:
                     started = self._start(frame.image, frame.timestamp, frame.index, frame.name or name, overlap)
                 except Exception as exc:  # noqa: BLE001 - the caller decides what one bad frame means
                     if pending is not None:  # (in order: the frame before it first)
-                        yield pending[0], self._finish_or_error(pending[1])
-                        pending = None
+                        last, pending = pending, None
+                        yield last[0], self._finish_or_error(last[1])
                     yield frame, exc
                     continue
-                if pending is not None:
-                    yield pending[0], self._finish_or_error(pending[1])
-                pending = (frame, started)
+                last, pending = pending, (frame, started)  # (in flight before the last is handed out)
+                if last is not None:
+                    yield last[0], self._finish_or_error(last[1])
                 if not overlap:
-                    pending = None
-                    yield frame, self._finish_or_error(started)
+                    last, pending = pending, None
+                    yield last[0], self._finish_or_error(last[1])
             if pending is not None:
                 last, pending = pending, None
                 yield last[0], self._finish_or_error(last[1])
