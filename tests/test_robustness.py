@@ -148,39 +148,49 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_playable_outputs(tmp_path):
     assert len((out / "results.jsonl").read_text().splitlines()) == run["frames"]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_closes_the_run_and_its_visits_in_the_store(tmp_path, signum):
-    """What ``docker stop`` (SIGTERM) or Ctrl-C (SIGINT) ends must not be left open in the store:
-    the run ends, every visit is closed (by the run itself: not marked as killed), exit 143 / 130."""
-    import sqlite3
-
+def analyze_with_a_store(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+    """``tiltwatch analyze`` started in the background on 40 s of the sample's faces, with a
+    one-table site and an SQLite store: (the process, the store's file, ``--out``)."""
     from tiltwatch.sources.sample import SampleSource
-    from tiltwatch.store import Store
 
-    site, db_file, clip = tmp_path / "site.yaml", tmp_path / "s.db", tmp_path / "long.mp4"
+    site, db_file, out, clip = tmp_path / "site.yaml", tmp_path / "s.db", tmp_path / "o", tmp_path / "long.mp4"
     site.write_text(
         "cameras:\n  - id: cam\n    zones:\n      - {name: t, kind: table, polygon: "
         "[[0, 0], [480, 0], [480, 270], [0, 270]]}\n"
     )
-    with av.open(str(clip), "w") as f:  # 40 s of the sample's faces: the signal comes long before the end
+    with av.open(str(clip), "w") as f:
         stream = f.add_stream("libx264", rate=15)
         stream.width, stream.height, stream.pix_fmt = 480, 270, "yuv420p"
         for frame in SampleSource(seconds=40, fps=15, size=(480, 270)):
             f.mux(stream.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")))
         f.mux(stream.encode())
-    args = ["analyze", clip, "--out", tmp_path / "o", "-q", "--site", site, "--db", f"sqlite:///{db_file}"]
-    proc = subprocess.Popen([sys.executable, "-m", "tiltwatch", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = ["analyze", clip, "--out", out, "-q", "--site", site, "--db", f"sqlite:///{db_file}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tiltwatch", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return proc, db_file, out
 
-    def open_visits() -> int:
-        try:
-            with sqlite3.connect(db_file) as conn:
-                return conn.execute("SELECT count(*) FROM visits WHERE closed = 0").fetchone()[0]
-        except sqlite3.Error:  # not created yet
-            return 0
 
+def open_visits(db_file: Path) -> int:
+    """Visits still open in the store (0 before it exists)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(db_file) as conn:
+            return conn.execute("SELECT count(*) FROM visits WHERE closed = 0").fetchone()[0]
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_closes_the_run_and_its_visits_in_the_store(tmp_path, signum):
+    """What ``docker stop`` (SIGTERM) or Ctrl-C (SIGINT) ends must not be left open in the store:
+    the run ends, every visit is closed (by the run itself: not marked as killed), exit 143 / 130."""
+    from tiltwatch.store import Store
+
+    proc, db_file, _ = analyze_with_a_store(tmp_path)  # (the signal comes long before the clip's end)
     deadline = time.monotonic() + 180
-    while not open_visits():
+    while not open_visits(db_file):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signum)
@@ -450,52 +460,12 @@ def test_a_video_job_runs_with_its_site_cameras_tiles(tmp_path):
 
 
 def test_after_sigkill_the_video_plays_and_the_next_run_closes_the_open_visits(tmp_path):
-    import sqlite3
-
-    from tiltwatch.sources.sample import SampleSource
     from tiltwatch.store import Store
 
-    site, db_file, out, clip = tmp_path / "site.yaml", tmp_path / "s.db", tmp_path / "o", tmp_path / "long.mp4"
-    site.write_text(
-        "cameras:\n  - id: cam\n    zones:\n      - {name: t, kind: table, polygon: "
-        "[[0, 0], [480, 0], [480, 270], [0, 270]]}\n"
-    )
-    with av.open(str(clip), "w") as f:  # 40 s of the sample's faces: the run is killed long before its end
-        stream = f.add_stream("libx264", rate=15)
-        stream.width, stream.height, stream.pix_fmt = 480, 270, "yuv420p"
-        for frame in SampleSource(seconds=40, fps=15, size=(480, 270)):
-            f.mux(stream.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")))
-        f.mux(stream.encode())
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tiltwatch",
-            "analyze",
-            clip,
-            "--out",
-            out,
-            "-q",
-            "--site",
-            site,
-            "--db",
-            f"sqlite:///{db_file}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-    def open_visits() -> int:
-        try:
-            with sqlite3.connect(db_file) as conn:
-                return conn.execute("SELECT count(*) FROM visits WHERE closed = 0").fetchone()[0]
-        except sqlite3.Error:  # not created yet
-            return 0
-
+    proc, db_file, out = analyze_with_a_store(tmp_path)  # (killed long before the clip's end)
     deadline = time.monotonic() + 180
     # until the video has fragments (a keyframe every 2 s) and the store an open visit
-    while not (any(p.stat().st_size > 60_000 for p in out.glob(".partial-*/annotated.mp4")) and open_visits()):
+    while not (any(p.stat().st_size > 60_000 for p in out.glob(".partial-*/annotated.mp4")) and open_visits(db_file)):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
     proc.kill()

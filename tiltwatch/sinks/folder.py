@@ -69,8 +69,9 @@ class OutputFolder:
             _remove(self.out / "run.json")
             for name in RUN_FILES:  # another run's files: they would pass for this run's
                 target, new = self.out / name, self.staging / name
-                replaced_at_once = new.is_file() and not target.is_dir()  # (os.replace swaps a file atomically)
-                if name != "run.json" and (name not in self.names or new.exists()) and not replaced_at_once:
+                if new.is_file() and not target.is_dir():
+                    continue  # os.replace below swaps it in at once
+                if name not in self.names or new.exists():
                     _remove(target)
             for name in self.names:
                 if (self.staging / name).exists():
