@@ -64,16 +64,52 @@ def test_out_that_cannot_be_a_folder_is_one_line(tmp_path):
     assert "/proc/tiltwatch" in one_line_error(tiltwatch("analyze", "sample", "--out", "/proc/tiltwatch/o", "-q"))
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
-def test_out_in_a_read_only_folder_is_one_line(tmp_path):
+def run_unable_to_write(tmp_path: Path, *args) -> tuple[Path, list[subprocess.CompletedProcess]]:
+    """``tiltwatch ARGS`` with a read-only folder ``ro`` ({ro} in ARGS), by a user who cannot write
+    there. Root writes anywhere, so root runs them without the capability that lets it
+    (``setpriv``, util-linux: CAP_DAC_OVERRIDE dropped, so root obeys the folder's mode like anyone)."""
+    import shutil
+
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without util-linux's setpriv to drop CAP_DAC_OVERRIDE")
+        drop = "-dac_override,-fowner"
+        prefix = ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", "--"]
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
     try:
-        assert "cannot write" in one_line_error(tiltwatch("analyze", "sample", "--out", ro, "-q"))
-        assert "cannot write" in one_line_error(tiltwatch("analyze", "sample", "--out", ro / "sub", "-q"))
+        return ro, [
+            subprocess.run(
+                [*prefix, sys.executable, "-m", "tiltwatch", *(str(a).format(ro=ro) for a in cmd)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            for cmd in args
+        ]
     finally:
         ro.chmod(0o755)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_outputs_in_a_read_only_folder_are_one_line(tmp_path):
+    from tiltwatch.store import Store
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    Store(db).close()
+    report = ["report", "--db", db, "--camera", "c", "--date", "2026-01-01"]
+    ro, results = run_unable_to_write(
+        tmp_path,
+        ["analyze", "sample", "--out", "{ro}", "-q"],
+        ["analyze", "sample", "--out", "{ro}/sub", "-q"],
+        [*report, "--out", "{ro}/r.html"],
+        [*report, "--out", tmp_path / "r.html", "--csv", "{ro}/csv"],
+    )
+    for res in results:
+        assert "cannot write" in one_line_error(res) and str(ro) in one_line_error(res)
+    assert list(ro.iterdir()) == []
 
 
 def test_a_folder_holds_one_runs_complete_set(tmp_path):
@@ -104,20 +140,89 @@ def test_a_full_disk_is_one_line_and_what_was_written_is_kept(tmp_path, analyzer
     (tmp_path / "results.jsonl").symlink_to("/dev/full")  # every write: ENOSPC
     with pytest.raises(OutputError, match="No space left on device") as err:
         run(SampleSource(seconds=1), analyzer, [JsonlSink(tmp_path / "results.jsonl")], progress=False)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and str(err.value).startswith(f"{tmp_path / 'results.jsonl'}: cannot write")
 
 
-def test_show_without_a_display_stops_before_anything_starts(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+def test_a_disk_that_fills_up_mid_run_says_how_many_whole_frames_were_kept(tmp_path):
+    """The CLI, its files capped at 30 kB (RLIMIT_FSIZE: a write past it fails as on a full disk).
+    One error line names the file and the frames kept; each of them is a whole line that parses,
+    and the previous run's results in --out are untouched."""
+    import resource
+
+    out = tmp_path / "o"
+    assert tiltwatch("analyze", "sample", "--out", out, "--max-frames", "2", "-q", "--output", "jsonl").returncode == 0
+    before = (out / "results.jsonl").read_text()
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (else the kernel kills the writer)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+
     res = subprocess.run(
-        [sys.executable, "-m", "tiltwatch", "analyze", "sample", "--out", str(tmp_path / "o"), "--show", "-q"],
+        [sys.executable, "-m", "tiltwatch", "analyze", "sample", "--out", str(out), "-q", "--output", "jsonl"]
+        + ["--overwrite"],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=120,
+        preexec_fn=small_disk,
+        timeout=600,
     )
-    assert "needs a display" in one_line_error(res)
-    assert not (tmp_path / "o").exists()
+    [partial] = out.glob(".partial-*")
+    kept = partial / "results.jsonl"
+    assert one_line_error(res).startswith(f"error: {kept}: cannot write (")
+    lines = kept.read_bytes().split(b"\n")
+    assert lines[-1] == b"" and [json.loads(line)["frame"] for line in lines[:-1]] == list(range(len(lines) - 1))
+    assert res.stderr.rstrip().endswith(f"; {len(lines) - 1} frames kept in {kept}") and len(lines) > 5
+    assert (out / "results.jsonl").read_text() == before
+
+
+def free_x_display() -> int:
+    """An X display number with nothing listening on it (no file socket, no abstract one)."""
+    import socket
+
+    for n in range(190, 290):
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.bind(f"\0/tmp/.X11-unix/X{n}")  # (free in the abstract namespace: nobody serves it)
+            except OSError:
+                continue
+        if not Path(f"/tmp/.X11-unix/X{n}").exists():
+            return n
+    pytest.skip("no free X display number")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the X11 check is Linux's")
+def test_show_without_a_reachable_display_stops_before_anything_starts(tmp_path):
+    """OpenCV's Qt aborts the process (SIGABRT, an empty results.jsonl) when no X server answers:
+    unset, set to a display no one serves, or a Wayland-only session. Each is one line, before the run."""
+    n = free_x_display()
+    bare = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    for env, said in [
+        (bare, "DISPLAY is not set"),
+        ({**bare, "WAYLAND_DISPLAY": "wayland-0"}, "needs XWayland's DISPLAY"),
+        ({**bare, "DISPLAY": f":{n}"}, f"no X server answers at DISPLAY=:{n}"),
+    ]:
+        res = subprocess.run(
+            [sys.executable, "-m", "tiltwatch", "analyze", "sample", "--out", str(tmp_path / "o"), "--show", "-q"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert said in one_line_error(res)
+        assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the X11 check is Linux's")
+def test_the_display_check_sees_an_x_server_that_listens():
+    import socket
+
+    from tiltwatch.sinks.window import _x_server_answers
+
+    n = free_x_display()
+    assert not _x_server_answers(f":{n}") and not _x_server_answers(f"unix:{n}.0")
+    with socket.socket(socket.AF_UNIX) as server:  # where libxcb connects first for :N
+        server.bind(f"\0/tmp/.X11-unix/X{n}")
+        server.listen(8)  # (never accepted: room for the three probes)
+        assert _x_server_answers(f":{n}") and _x_server_answers(f":{n}.0") and _x_server_answers(f"unix:{n}")
 
 
 # --- stopping: SIGTERM as Ctrl-C ---------------------------------------------------------------
@@ -231,6 +336,31 @@ def test_a_skipped_file_is_reported_once_and_the_version_is_there(tmp_path, astr
     assert res.returncode == 0 and res.stdout.startswith("tiltwatch ")
 
 
+def test_a_broken_packet_is_one_line_of_ours_and_keeps_its_frames_place(tmp_path):
+    """Two frames of an MJPEG clip replaced by garbage: each is said once, in our words (no FFmpeg
+    log line, no errno), and the other frames keep their positions in the source."""
+    clip = tmp_path / "two-broken.mkv"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuvj420p"
+        for i in range(20):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((120, 160, 3), i * 9, np.uint8), "bgr24")):
+                if i in (5, 11):  # a JPEG start, then nothing a decoder can use
+                    bad = av.Packet(b"\xff\xd8\xff\xdb" + bytes(range(256)) * 3)
+                    bad.pts, bad.dts, bad.time_base, bad.stream = packet.pts, packet.dts, packet.time_base, stream
+                    packet = bad
+                out.mux(packet)
+        out.mux(stream.encode())
+    res = tiltwatch("analyze", clip, "--out", tmp_path / "o", "-q", "--output", "jsonl")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == [
+        f"skipped: {clip}: frame {i} could not be decoded (Invalid data found when processing input)" for i in (5, 11)
+    ]
+    assert "18 frames" in res.stdout and "2 unreadable frames or files skipped" in res.stdout
+    lines = (tmp_path / "o" / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line)["frame"] for line in lines] == [i for i in range(20) if i not in (5, 11)]
+
+
 # --- a frame that raises anything is skipped, not the end of a 24/7 run -------------------------
 
 
@@ -268,7 +398,6 @@ def test_a_frame_that_raises_anything_is_skipped_counted_and_logged_once(caplog)
 
 
 def test_a_live_stream_skips_a_frame_that_raises_and_fails_only_after_many_in_a_row(monkeypatch):
-    pytest.importorskip("fastapi")
     from tiltwatch.server import streams
     from tiltwatch.server.settings import StreamSpec
 
@@ -426,7 +555,30 @@ def test_zones_that_cross_themselves_are_refused_and_zones_off_the_frame_named(t
         "cam-1",
     )
     assert res.returncode == 0, res.stderr
-    assert "zone 't' lies wholly outside the 960x540 frame" in res.stderr
+    assert res.stderr.count("zone 't' lies wholly outside the 960x540 frame") == 1, res.stderr
+
+
+def test_a_zone_off_the_frame_is_said_once_across_a_streams_restarts(tmp_path, caplog):
+    """A live stream builds a new analytics sink each time it restarts: the zone is still named once."""
+    from tiltwatch.analytics.sink import AnalyticsSink
+    from tiltwatch.analytics.site import load_site
+    from tiltwatch.store import Store
+    from tiltwatch.types import FrameResult
+
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        SITE.replace("cam-1", "cam-restarts").replace(
+            "[[0, 0], [100, 0], [100, 100], [0, 100]]", "[[5000, 0], [5100, 0], [5100, 99], [5000, 99]]"
+        )
+    )
+    site = load_site(site)
+    frame = FrameResult(index=0, timestamp=0.0, width=640, height=360, faces=[])
+    with Store(f"sqlite:///{tmp_path / 'x.db'}") as store, caplog.at_level(logging.WARNING):
+        for _ in range(3):  # three starts of the same camera
+            sink = AnalyticsSink(store, site, "cam-restarts", "rtsp://cam")
+            sink.write(None, frame)
+            sink.close()
+    assert sum("lies wholly outside the 640x360 frame" in r.getMessage() for r in caplog.records) == 1
 
 
 # --- one wiring: a video job honours its camera's settings --------------------------------------

@@ -16,17 +16,14 @@ import av
 import cv2
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
-pytest.importorskip("fastapi", reason="the server needs fastapi (pip install fastapi uvicorn python-multipart)")
-pytest.importorskip("python_multipart", reason="the server needs python-multipart")
-from fastapi.testclient import TestClient  # noqa: E402
+from tiltwatch.analytics.records import Alert, Visit
+from tiltwatch.server import Settings, create_app
+from tiltwatch.sources import SampleSource
+from tiltwatch.store import Store
 
-from tiltwatch.analytics.records import Alert, Visit  # noqa: E402
-from tiltwatch.server import Settings, create_app  # noqa: E402
-from tiltwatch.sources import SampleSource  # noqa: E402
-from tiltwatch.store import Store  # noqa: E402
-
-from .conftest import HAPPY_TILT_SITE  # noqa: E402
+from .conftest import HAPPY_TILT_SITE
 
 KEY = "test-key-0123456789abcdef"
 KEY2 = "other-key-0123456789abcdef"

@@ -16,12 +16,20 @@ import time
 from pathlib import Path
 
 import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
+from schemathesis.checks import (
+    allow_header_conformance,
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
-pytest.importorskip("fastapi", reason="the server needs fastapi (pip install fastapi uvicorn python-multipart)")
-pytest.importorskip("python_multipart", reason="the server needs python-multipart")
-from fastapi.testclient import TestClient  # noqa: E402
-
-from tiltwatch.server import Settings, create_app  # noqa: E402
+from tiltwatch.server import Settings, create_app
 
 KEY = "test-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -88,6 +96,29 @@ def test_wrong_keys_get_429_after_the_limit_per_address(tmp):
         assert c.get("/api/v1/streams", headers=AUTH).status_code == 200
         assert c.get("/api/v1/streams", headers={"X-API-Key": "guess-more-0123456789"}).status_code == 401
         assert c.get("/api/v1/streams", headers=AUTH).status_code == 429
+
+
+def test_the_default_limits_are_the_ones_the_readme_gives(tmp):
+    """Out of the box (no limit set): 10 wrong keys a minute per address, then 429; JSON bodies up
+    to 1 MB, then 413. The other tests use smaller limits; these are what a deployment gets."""
+    app = create_app(
+        Settings(api_keys=[KEY], api_key_file=None, db=f"sqlite:///{tmp / 'tw.db'}", data_dir=tmp / "data-defaults")
+    )
+    frozen(app, [0.0])
+    with TestClient(app) as c:
+        codes = [
+            c.get("/api/v1/streams", headers={"X-API-Key": f"guess-{i:02d}-0123456789"}).status_code for i in range(12)
+        ]
+        assert codes == [401] * 10 + [429] * 2
+        other = TestClient(app, client=("192.0.2.9", 4000))
+        as_json = {**AUTH, "Content-Type": "application/json"}
+        body = json.dumps({"id": "edge", "source": "sample"})
+        at_cap = body + " " * (MB - len(body))  # (JSON may end in blanks: a valid body of exactly 1 MB)
+        assert other.post("/api/v1/streams", headers=as_json, content=at_cap).status_code == 201
+        r = other.post("/api/v1/streams", headers=as_json, content=at_cap.replace("edge", "edge2"))
+        assert r.status_code == 413 and one_line_error(r).endswith("the limit for JSON bodies is 1048576 bytes")
+        r = other.post("/api/v1/streams", headers=AUTH, json={"id": "long", "source": "sample", "camera": "x" * 201})
+        assert r.status_code == 422 and "camera" in one_line_error(r)  # (a field is no way round the cap)
 
 
 def test_wrong_keys_from_one_ipv6_64_share_a_limit(tmp):
@@ -456,18 +487,6 @@ def test_options_and_405_name_every_method_of_the_path(client):
 
 # --- 7. fuzzing: the schema holds and nothing answers 5xx --------------------------------------
 
-hypothesis = pytest.importorskip("hypothesis")
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given  # noqa: E402
-from hypothesis import settings as examples  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from schemathesis.checks import (  # noqa: E402
-    allow_header_conformance,
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 CHECKS = [
     not_a_server_error,
@@ -478,28 +497,44 @@ CHECKS = [
 ]
 
 
-def test_every_operation_keeps_to_its_schema(tmp):
-    """Schemathesis cases for each operation, called in ASGI (no network): documented status codes,
-    content types, Allow headers and bodies, never a 5xx, errors in one line."""
-    # schemathesis's pytest plugin does not run under this pytest, so each operation gets its own @given;
-    # its ASGI client runs the app's lifespan itself.
-    app = create_app(settings(tmp, data_dir=tmp / "data-fuzz", max_image_bytes=64 * 1024, max_video_bytes=64 * 1024))
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex=r"/mjpeg$")  # never ends
-    operations = [result.ok() for result in schema.get_all_operations()]
+def keeps_to_its_schema(schema, max_examples: int) -> None:
+    """Schemathesis cases for each operation of ``schema``: documented status codes, content types,
+    Allow headers and bodies, never a 5xx, errors in one line."""
+    operations = [result.ok() for result in schema.exclude(path_regex=r"/mjpeg$").get_all_operations()]  # (never ends)
     assert len(operations) >= 15
-
+    # schemathesis's pytest plugin does not run under this pytest, so each operation gets its own @given
     for operation in operations:
 
         @examples(
-            max_examples=8, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=max_examples,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
         )
         @given(case=operation.as_strategy())
         def check(case):
-            response = case.call_and_validate(headers=AUTH, checks=CHECKS)
+            response = case.call_and_validate(headers=AUTH, checks=CHECKS, timeout=30)
             if response.status_code >= 400:
                 assert "\n" not in response.json()["error"], (operation.label, response.text)  # noqa: B023
 
         check()
+
+
+def test_every_operation_keeps_to_its_schema(tmp):
+    """In ASGI (no network; schemathesis's client runs the app's lifespan itself), 8 cases an operation."""
+    app = create_app(settings(tmp, data_dir=tmp / "data-fuzz", max_image_bytes=64 * 1024, max_video_bytes=64 * 1024))
+    keeps_to_its_schema(schemathesis.openapi.from_asgi("/openapi.json", app), max_examples=8)
+
+
+def test_the_served_app_keeps_to_its_schema_over_loopback(tmp):
+    """The same over real HTTP: uvicorn as ``tiltwatch serve`` runs it, on 127.0.0.1 only, 3 cases an
+    operation (what uvicorn's own parsing and headers add to the app's answers)."""
+    app = create_app(
+        settings(tmp, data_dir=tmp / "data-fuzz-http", max_image_bytes=64 * 1024, max_video_bytes=64 * 1024)
+    )
+    with _Uvicorn(app) as served:
+        keeps_to_its_schema(schemathesis.openapi.from_url(f"http://127.0.0.1:{served.port}/openapi.json"), 3)
 
 
 JSON = st.recursive(

@@ -257,16 +257,18 @@ def _kept(folder) -> str:
     jsonl = partial / "results.jsonl"
     if jsonl.exists():
         with open(jsonl, "rb") as fh:
-            return f"; {sum(1 for _ in fh)} frames kept in {jsonl}"
+            whole = sum(1 for line in fh if line.endswith(b"\n"))  # (a last line without its end is no frame)
+        return f"; {whole} frames kept in {jsonl}"
     return f"; partial results kept in {partial}"
 
 
 def _check_display() -> None:
     """A live window needs a screen: say so before anything starts (OpenCV would abort the process)."""
-    import os
+    from .sinks.window import display_problem
 
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        _fail("--show needs a display (DISPLAY is not set); drop --show, or watch annotated.mp4 afterwards")
+    problem = display_problem()
+    if problem is not None:
+        _fail(problem)
 
 
 def _retention(store, days: float | None) -> None:

@@ -22,6 +22,7 @@ from .visits import VisitBuilder
 from .zones import ZoneMap
 
 log = logging.getLogger(__name__)
+_SAID_OUTSIDE: set[tuple[str, str, int, int]] = set()  # (camera, zone, w, h) said once a process: a stream restarts
 
 
 class AnalyticsSink(Sink):
@@ -69,6 +70,10 @@ class AnalyticsSink(Sink):
         if not self._checked_frame:  # the frame's size is known only now
             self._checked_frame = True
             for name in self.zones.outside(result.width, result.height):
+                said = (self.camera.id, name, result.width, result.height)
+                if said in _SAID_OUTSIDE:
+                    continue
+                _SAID_OUTSIDE.add(said)
                 log.warning(
                     "camera %s: zone %r lies wholly outside the %dx%d frame; it will never hold a face "
                     "(check its polygon against this camera's picture)",

@@ -64,6 +64,7 @@ class WriteBehind:
         self.sinks = sinks
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
+        self._told = False  # the error was raised to the caller already
         self._thread = threading.Thread(target=self._drain, name="write-behind", daemon=True)
         self._thread.start()
 
@@ -82,13 +83,19 @@ class WriteBehind:
 
     def write(self, frame, result) -> None:
         if self._error is not None:
+            self._told = True
             raise self._error
         self._q.put((frame, result))
 
     def close(self) -> None:
+        """Close every sink, even after one fails; raise the first failure not already raised by ``write``."""
         self._q.put(_END)
         self._thread.join()
+        error = None if self._told else self._error
         for sink in self.sinks:
-            sink.close()
-        if self._error is not None:
-            raise self._error
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001 - the other sinks must still be closed
+                error = error or exc
+        if error is not None:
+            raise error

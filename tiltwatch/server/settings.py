@@ -70,7 +70,9 @@ class StreamSpec(BaseModel):
 
     id: str = Field(description="letters, digits, '_', '.', '-'; at most 64")
     source: str = Field(min_length=1, max_length=2048)
-    camera: str | None = Field(None, description="camera id in the site config (default: its only camera)")
+    camera: str | None = Field(
+        None, min_length=1, max_length=200, description="camera id in the site config (default: its only camera)"
+    )
     loop: bool = Field(False, description="files and the sample: start again at the end")
 
     @field_validator("id")

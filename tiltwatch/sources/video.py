@@ -32,7 +32,7 @@ class VideoFileSource(FrameSource):
         try:
             self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError) as exc:
-            why = getattr(exc, "strerror", None) or first_line(exc, 200)  # FFmpeg's words, not its errno
+            why = _ffmpeg_why(exc)
             raise InputError(f"{self.path}: cannot open as video ({why})") from None
         self.container_format = self._container.format.name
         # the main picture: not a cover image or thumbnail stream; the largest, then the longest
@@ -66,12 +66,13 @@ class VideoFileSource(FrameSource):
             except StopIteration:
                 break
             except av.FFmpegError as exc:  # a broken container: nothing more can be read
-                self.skipped.append(f"{self.path}: stopped reading at frame {index} ({first_line(exc, 200)})")
+                self.skipped.append(f"{self.path}: stopped reading at frame {index} ({_ffmpeg_why(exc)})")
                 break
             try:
                 frames = packet.decode()
-            except av.FFmpegError as exc:
-                self.skipped.append(f"{self.path}: broken packet near frame {index} ({first_line(exc, 200)})")
+            except av.FFmpegError as exc:  # one picture lost; its place is kept (index counts it)
+                self.skipped.append(f"{self.path}: frame {index} could not be decoded ({_ffmpeg_why(exc)})")
+                index += 1
                 continue
             for vf in frames:
                 if vf.time is not None and start is None:
@@ -89,6 +90,11 @@ class VideoFileSource(FrameSource):
 
     def close(self) -> None:
         self._container.close()
+
+
+def _ffmpeg_why(exc: Exception) -> str:
+    """FFmpeg's words for an error, without PyAV's errno and call name."""
+    return getattr(exc, "strerror", None) or first_line(exc, 200)
 
 
 def to_bgr(vf: av.VideoFrame) -> np.ndarray:
