@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
 
 from tiltwatch import ConfigError  # noqa: E402
 from tiltwatch.training.augment import AugmentConfig, augment  # noqa: E402
@@ -435,6 +436,15 @@ def test_int8_export_is_smaller_and_answers_like_float32(tmp_path):
     faces = np.stack([np.full((48, 48), v, np.uint8) for v in (30, 60, 190, 220)])
     a, b = (EmotionClassifier.load(str(tmp_path / f)).predict(faces) for f in ("fp32.onnx", "int8.onnx"))
     assert (a.argmax(1) == b.argmax(1)).all() and np.abs(a - b).max() < 0.1
+    # float heads: every convolution stays int8, each head's last layer (Gemm) reads float32 weights
+    heads = export(best, tmp_path / "heads.onnx", int8_data=str(tmp_path / "data"), float_heads=True)
+    graph = onnx.load(str(tmp_path / "heads.onnx")).graph
+    made = {o: n for n in graph.node for o in n.output}
+    weight_of = {n.name: made.get(n.input[1]) for n in graph.node if n.op_type in ("Conv", "Gemm")}
+    assert {n for n, w in weight_of.items() if w is not None and w.op_type == "DequantizeLinear"} == {
+        n.name for n in graph.node if n.op_type == "Conv"
+    }
+    assert "Gemm) in float32" in heads["quantization"]["format"] and heads["parity"]["top1_agreement"] >= 0.95
     with pytest.raises(InputError, match="not a FER\\+ folder"):
         export(best, tmp_path / "bad.onnx", int8_data=str(tmp_path))
     assert not (tmp_path / "bad.onnx").exists() and not (tmp_path / "bad.fp32.onnx").exists()

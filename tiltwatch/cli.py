@@ -669,6 +669,9 @@ def export(
         "--int8",
         help="FER+ root: quantize to int8, calibrating on its training split (2.5x faster on this project's CPU)",
     ),
+    float_heads: bool = typer.Option(
+        False, help="with --int8: keep each head's last layer in float32 (a lone net's int8 parity; no cost)"
+    ),
 ) -> None:
     """Export a checkpoint (or an ensemble of several) to ONNX with its card, checking torch/onnxruntime parity."""
     from .training.export import export as export_fn
@@ -683,6 +686,7 @@ def export(
             int8_data=int8,
             min_balanced=min_balanced,
             tau=tau,
+            float_heads=float_heads,
         )
     except TiltwatchError as exc:
         _fail(str(exc))

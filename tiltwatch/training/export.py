@@ -62,6 +62,7 @@ def balance(
     max_acc_drop: float,
     min_balanced: float | None = None,
     tau: float | None = None,
+    float_heads: bool = False,
 ) -> dict:
     """Tune logit adjustment on FER+'s validation split and fold it into the last layer's bias.
     The accuracy-first rule (``min_balanced``) scores each tau on the faces and on their mirror
@@ -164,12 +165,14 @@ def export(
     int8_data: str | None = None,
     min_balanced: float | None = None,
     tau: float | None = None,
+    float_heads: bool = False,
 ) -> dict:
     """``checkpoint``: one, or several for an ensemble (the mean of their logits, one ONNX graph).
     ``balance_data``: a FER+ root; tune logit adjustment on its validation split (see logit_adjustment.py):
     balance first within ``max_acc_drop``, or accuracy first above ``min_balanced`` when that is given,
     or a fixed ``tau`` (its prior from the training split; nothing tuned).
-    ``int8_data``: a FER+ root; quantize to int8, calibrated on its training split (see quantize.py)."""
+    ``int8_data``: a FER+ root; quantize to int8, calibrated on its training split (see quantize.py);
+    ``float_heads``: each head's last layer stays float32 there."""
     model, cks = load_checkpoints(checkpoint if isinstance(checkpoint, list) else [checkpoint])
     cfg = cks[0]["config"]
     size = int(cfg["input_size"])
@@ -196,7 +199,7 @@ def export(
         fp32 = out.with_name(out.stem + ".fp32.onnx")
         try:
             _to_onnx(model, fp32, size, list(heads))
-            quantization = quantize_int8(fp32, out, calibration)
+            quantization = quantize_int8(fp32, out, calibration, float_heads=float_heads)
         finally:
             fp32.unlink(missing_ok=True)
     else:

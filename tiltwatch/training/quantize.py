@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -48,11 +49,16 @@ def calibration_set(ferplus_root: str, size: int, n: int = CALIBRATION_IMAGES) -
     return to_model_input(train.images[np.sort(pick)], size)
 
 
-def quantize_int8(fp32: str | Path, out: str | Path, calibration: np.ndarray) -> dict:
-    """Write the int8 version of ``fp32`` to ``out``; returns what the model card records."""
+def quantize_int8(fp32: str | Path, out: str | Path, calibration: np.ndarray, float_heads: bool = False) -> dict:
+    """Write the int8 version of ``fp32`` to ``out``; returns what the model card records.
+
+    ``float_heads``: the heads' last layers (``Gemm``: a few thousand multiply-adds) stay float32.
+    A lone net has no ensemble to average its rounding away: round five's member b alone agreed
+    with float32 on 98.0% of 512 FER+ valid faces, with float heads on 99.0%, at the same speed."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared))  # shape inference + folding, as the quantizer asks
+        heads = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Gemm"] if float_heads else []
         quantize_static(
             str(prepared),
             str(out),
@@ -63,9 +69,10 @@ def quantize_int8(fp32: str | Path, out: str | Path, calibration: np.ndarray) ->
             weight_type=QuantType.QInt8,
             reduce_range=True,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=heads,
         )
     return {
         "format": "QDQ: int8 weights (7 bits) per output channel, uint8 activations per tensor "
-        "(onnxruntime.quantization)",
+        "(onnxruntime.quantization)" + ("; the heads' last layers (Gemm) in float32" if heads else ""),
         "calibration": f"{len(calibration)} FER+ training images (fixed random draw), min-max ranges",
     }
