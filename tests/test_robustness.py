@@ -361,6 +361,37 @@ def test_a_broken_packet_is_one_line_of_ours_and_keeps_its_frames_place(tmp_path
     assert [json.loads(line)["frame"] for line in lines] == [i for i in range(20) if i not in (5, 11)]
 
 
+def test_damaged_pictures_get_our_line_only_not_libpngs_or_libjpegs(tmp_path):
+    """A PNG whose data fails its CRC, and a JPEG with junk before its end marker: libpng and
+    libjpeg print their own complaints on file descriptor 2; the user sees only ours."""
+    import cv2
+
+    img = np.random.default_rng(0).integers(0, 255, (64, 80, 3)).astype(np.uint8)
+    png = bytearray(cv2.imencode(".png", img)[1].tobytes())
+    png[png.find(b"IDAT") + 40] ^= 0xFF
+    jpg = cv2.imencode(".jpg", img)[1].tobytes()
+    (tmp_path / "crc.png").write_bytes(bytes(png))
+    (tmp_path / "junk.jpg").write_bytes(jpg[:-2] + b"\0" * 500 + jpg[-2:])
+    res = tiltwatch("analyze", tmp_path / "crc.png", "--out", tmp_path / "a", "-q")
+    assert res.stderr == f"error: {tmp_path / 'crc.png'}: not an image or corrupt\n" and res.returncode == 2
+    res = tiltwatch("analyze", tmp_path / "junk.jpg", "--out", tmp_path / "b", "-q")
+    assert res.returncode == 0 and res.stderr == ""  # (libjpeg reads it, saying "Corrupt JPEG data")
+
+
+def test_what_others_write_while_a_decoder_is_quieted_is_kept(capfd):
+    """The descriptor is held, not muted: another thread's line written meanwhile comes out after."""
+    import threading
+
+    from tiltwatch.native import DECODER_LINES, quiet_native_stderr
+
+    with quiet_native_stderr(drop=DECODER_LINES):
+        os.write(2, b"libpng error: IDAT: CRC error\n")
+        writer = threading.Thread(target=lambda: os.write(2, b"WARNING: ours, from another thread\n"))
+        writer.start()
+        writer.join()
+    assert capfd.readouterr().err == "WARNING: ours, from another thread\n"
+
+
 # --- a frame that raises anything is skipped, not the end of a 24/7 run -------------------------
 
 

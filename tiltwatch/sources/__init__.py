@@ -68,7 +68,8 @@ def open_source(spec: str, stride: int = 1, live_drop: bool = True, recursive: b
             video = _video(path, stride)
         except InputError:
             raise exc from None
-        if video.container_format in STILL_FORMATS:  # FFmpeg's reader of the same broken image
+        # FFmpeg's reader of the same broken image (image2, or a format's own *_pipe)
+        if video.container_format in STILL_FORMATS or video.container_format.endswith("_pipe"):
             video.close()
             raise exc from None
         return video

@@ -30,7 +30,8 @@ class VideoFileSource(FrameSource):
         if self.path.stat().st_size == 0:
             raise InputError(f"{self.path}: empty file")
         try:
-            self._container = av.open(str(self.path))
+            # (tags in another encoding than UTF-8, as old cameras and editors write: read, not fatal)
+            self._container = av.open(str(self.path), metadata_errors="replace")
         except (av.FFmpegError, OSError) as exc:
             why = _ffmpeg_why(exc)
             raise InputError(f"{self.path}: cannot open as video ({why})") from None

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from .native import quiet_native_stderr
+from ..native import quiet_native_stderr
 
 #: the model files inside mediapipe's wheel (found without importing mediapipe: its import
 #: pulls matplotlib and costs about a second of start-up)

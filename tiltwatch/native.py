@@ -1,0 +1,60 @@
+"""Native libraries' own lines kept off the user's terminal: mediapipe's runtime announcing itself
+at start-up (absl, glog, XNNPACK), libpng and libjpeg complaining about a damaged picture (the
+picture is then skipped, or read as far as it goes, and our one line says so).
+
+They write straight to file descriptor 2, before any log level can be set, so the only lever is
+the descriptor: for the block it points at a temporary file. Whatever else the process writes
+there meanwhile (another thread's warning, a progress bar) is written on afterwards, so only the
+library's lines are dropped, never ours.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: the lines libpng and libjpeg (through OpenCV) print about a damaged or odd file
+DECODER_LINES = re.compile(
+    rb"^(libpng (error|warning)|Corrupt JPEG data|Premature end of JPEG file|Invalid SOS parameters"
+    rb"|Inconsistent progression sequence|Warning: |JPEG datastream|Bogus |Huffman table)"
+)
+_ONE_AT_A_TIME = threading.RLock()  # (two blocks at once would restore each other's descriptor)
+
+
+@contextmanager
+def quiet_native_stderr(drop: re.Pattern[bytes] | None = None) -> Iterator[None]:
+    """Hold file descriptor 2's output for the block; afterwards write on every line except those
+    ``drop`` matches (None: drop all, for a runtime's start-up chatter). Exceptions propagate."""
+    fd = 2  # (the libraries write there, whatever sys.stderr has become)
+    with _ONE_AT_A_TIME:  # (inside it: another block's descriptor must not be the one saved)
+        try:
+            saved = os.dup(fd)
+        except OSError:  # no descriptor 2 at all (a daemon started without one)
+            yield
+            return
+        with tempfile.TemporaryFile() as held:
+            _flush()
+            try:
+                os.dup2(held.fileno(), fd)
+                yield
+            finally:
+                _flush()
+                os.dup2(saved, fd)
+                os.close(saved)
+                if drop is not None:
+                    held.seek(0)
+                    kept = b"".join(line for line in held if not drop.match(line))
+                    if kept:
+                        os.write(fd, kept)
+
+
+def _flush() -> None:
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):  # closed, or not a file
+        pass
