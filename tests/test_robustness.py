@@ -253,6 +253,37 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_playable_outputs(tmp_path):
     assert len((out / "results.jsonl").read_text().splitlines()) == run["frames"]
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_set_up_ends_the_command_cleanly(tmp_path, signum):
+    """The signal comes as soon as the output folder exists, while the models load: exit 143 / 130,
+    one line, and no empty ``.partial-*`` left for the next run to point out (SIGTERM used to
+    kill the process outright there, or to read as 'no frame could be processed', exit 1)."""
+    from tiltwatch.store import Store
+
+    clip, out, site, db = tmp_path / "long.mp4", tmp_path / "o", tmp_path / "site.yaml", tmp_path / "s.db"
+    write_video(clip, 3000)
+    site.write_text("cameras:\n  - id: cam\n    zones: []\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tiltwatch", "analyze", clip, "--out", out, "-q"]
+        + ["--site", site, "--db", f"sqlite:///{db}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".partial-*")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.005)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum and "interrupted" in stdout, (proc.returncode, stdout, stderr)
+    assert stderr == "" and not list(out.glob(".partial-*"))
+    if (out / "run.json").exists():  # (only if the run had already begun: then it kept its frames)
+        assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    with Store(f"sqlite:///{db}") as store:  # the store's run, if it was started, was ended, not left open
+        assert all(r["ended_at"] is not None for r in store.runs("cam"))
+
+
 def analyze_with_a_store(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
     """``tiltwatch analyze`` started in the background on 40 s of the sample's faces, with a
     one-table site and an SQLite store: (the process, the store's file, ``--out``)."""

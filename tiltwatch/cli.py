@@ -152,59 +152,80 @@ def analyze(
 
 
 def _run_analyze(opts: SimpleNamespace) -> None:
-    """``analyze`` with its options ``opts``: check every input, then build the run, run it and finish it."""
+    """``analyze`` with its options ``opts``: check every input, then build the run, run it and finish
+    it. SIGTERM counts as Ctrl-C from the first step; one during set-up (the models take a second or
+    two to load) is acted on once set-up is done, and ends the command as cleanly as one during the run."""
+    opened = SimpleNamespace(folder=None, store=None, plan=None)  # what set-up got to, for the way out
+    with stop_on_sigterm(deferred=True) as signalled:  # (a signal during set-up: noted, acted on below)
+        try:
+            plan, src = _build(opts, opened)
+            signalled.raise_from_now_on()
+            stats = plan.execute(progress=not opts.quiet, max_frames=opts.max_frames)
+        except TiltwatchError as exc:
+            _fail(str(exc) + (_kept(opened.folder) if opened.folder is not None else ""))
+        except KeyboardInterrupt:  # before the run began: nothing analysed, nothing to keep
+            if opened.plan is not None:
+                opened.plan.abandon()
+            _stopped_before_the_first_frame(opened.folder, signalled.signum)
+        finally:
+            if opened.store is not None:
+                opened.store.close()
+    stats.signum = signalled.signum
+    _finish(stats, opened.folder, plan, src.name, opts.source)
+
+
+def _build(opts: SimpleNamespace, opened: SimpleNamespace):
+    """Check every input, open the output folder (and the store), build the run: (plan, source)."""
     from .sinks.folder import OutputFolder, output_names
     from .sources import ImageSource, open_source
 
     chosen = [o.value for o in dict.fromkeys(opts.outputs)]
-    store = folder = site = t0 = None
-    try:
-        if opts.site is not None:
-            from .analytics.site import load_site
-            from .store import Store
+    site = t0 = None
+    if opts.site is not None:
+        from .analytics.site import load_site
+        from .store import Store
 
-            site = load_site(opts.site)
-            site.camera(opts.camera)
-            t0 = parse_time(opts.start_time, "--start-time")
-        src = open_source(opts.source, stride=opts.stride, recursive=opts.recursive)
-        for note in getattr(src, "notes", []):
-            typer.secho(f"note: {note}", fg="yellow", err=True)
-        folder = OutputFolder(opts.out, output_names(chosen, isinstance(src, ImageSource)), opts.overwrite)
-        for path in folder.leftovers:
-            typer.secho(
-                f"note: {path} holds the partial results of a run that was killed or failed", fg="yellow", err=True
-            )
-        if site is not None:
-            store = Store(opts.db)
-            _retention(store, site.retention_days)
-        from .pipeline.build import build_run  # (the models' stack: after every input is known to be good)
-        from .sinks import WindowSink
+        site = load_site(opts.site)
+        site.camera(opts.camera)
+        t0 = parse_time(opts.start_time, "--start-time")
+    src = open_source(opts.source, stride=opts.stride, recursive=opts.recursive)
+    for note in getattr(src, "notes", []):
+        typer.secho(f"note: {note}", fg="yellow", err=True)
+    opened.folder = OutputFolder(opts.out, output_names(chosen, isinstance(src, ImageSource)), opts.overwrite)
+    for path in opened.folder.leftovers:
+        typer.secho(f"note: {path} holds the partial results of a run that was killed or failed", fg="yellow", err=True)
+    if site is not None:
+        opened.store = Store(opts.db)
+        _retention(opened.store, site.retention_days)
+    from .pipeline.build import build_run  # (the models' stack: after every input is known to be good)
+    from .sinks import WindowSink
 
-        choice: AnalyzerChoice = opts.analyzer
-        plan = build_run(
-            src,
-            choice.base,
-            folder.staging,
-            chosen,
-            choice.overrides,
-            site=site,
-            camera=opts.camera,
-            store=store,
-            start_time=t0,
-            blur=opts.blur,
-            video_preset=opts.video_preset.value,
-            landmarks=opts.landmarks,
-            extra_sinks=[WindowSink(blur=opts.blur)] if opts.show else [],
-        )
-        with stop_on_sigterm() as signalled:
-            stats = plan.execute(progress=not opts.quiet, max_frames=opts.max_frames)
-        stats.signum = signalled.signum
-    except TiltwatchError as exc:
-        _fail(str(exc) + (_kept(folder) if folder is not None else ""))
-    finally:
-        if store is not None:
-            store.close()
-    _finish(stats, folder, plan, src.name, opts.source)
+    choice: AnalyzerChoice = opts.analyzer
+    plan = build_run(
+        src,
+        choice.base,
+        opened.folder.staging,
+        chosen,
+        choice.overrides,
+        site=site,
+        camera=opts.camera,
+        store=opened.store,
+        start_time=t0,
+        blur=opts.blur,
+        video_preset=opts.video_preset.value,
+        landmarks=opts.landmarks,
+        extra_sinks=[WindowSink(blur=opts.blur)] if opts.show else [],
+    )
+    opened.plan = plan
+    return plan, src
+
+
+def _stopped_before_the_first_frame(folder, signum: int | None) -> None:
+    """Ctrl-C or SIGTERM before any frame: the empty staging folder goes, the exit says which signal."""
+    if folder is not None:
+        folder.keep_partial()  # (removes it: it holds nothing)
+    typer.echo("interrupted before the first frame; nothing written")
+    raise typer.Exit(128 + int(signum or signal.SIGINT))
 
 
 def _finish(stats, folder, plan, name: str, source: str) -> None:
@@ -221,6 +242,8 @@ def _finish(stats, folder, plan, name: str, source: str) -> None:
         typer.secho(f"skipped: {line}", fg="yellow", err=True)
     if len(stats.skipped) > 10:
         typer.secho(f"skipped: ... and {len(stats.skipped) - 10} more", fg="yellow", err=True)
+    if stats.frames == 0 and stats.interrupted:
+        _stopped_before_the_first_frame(folder, stats.signum)
     typer.echo(stats.line())
     if stats.frames == 0:
         _fail(f"{source}: no frame could be processed" + _kept(folder), code=1)

@@ -6,7 +6,9 @@ caller exits with 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
 
 Usage::
 
-    with stop_on_sigterm() as signalled:
+    with stop_on_sigterm(deferred=True) as signalled:
+        ... set up (models load) ...
+        signalled.raise_from_now_on()
         stats = run(...)
     if stats.interrupted: sys.exit(128 + (signalled.signum or signal.SIGINT))
 """
@@ -23,21 +25,32 @@ from dataclasses import dataclass
 @dataclass
 class Signalled:
     signum: int | None = None  # the signal that stopped the run (None: Ctrl-C or none)
+    deferred: bool = False  # only noted for now (set-up: a KeyboardInterrupt inside an import breaks it)
+
+    def raise_from_now_on(self) -> None:
+        """End the deferral: KeyboardInterrupt now if a signal came meanwhile, at each one from here on."""
+        self.deferred = False
+        if self.signum is not None:
+            raise KeyboardInterrupt
 
 
 @contextmanager
-def stop_on_sigterm() -> Iterator[Signalled]:
-    got = Signalled()
+def stop_on_sigterm(deferred: bool = False) -> Iterator[Signalled]:
+    """``deferred``: until ``raise_from_now_on()``, SIGTERM and SIGINT are only noted in ``signum``
+    (a C extension being imported turns a KeyboardInterrupt into ImportError: a traceback, exit 1)."""
+    got = Signalled(deferred=deferred)
     if threading.current_thread() is not threading.main_thread():  # signals reach only the main thread
         yield got
         return
 
     def handler(signum, frame) -> None:
         got.signum = signum
-        raise KeyboardInterrupt
+        if not got.deferred:
+            raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield got
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, before in previous.items():
+            signal.signal(sig, before)

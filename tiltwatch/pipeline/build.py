@@ -14,18 +14,22 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import EACH_IMAGE_ALONE, PHOTO_MESH, AnalyzerConfig
+from ..errors import first_line
 from ..sinks.base import Sink
 from ..sinks.folder import OUTPUT_FILES, output_names
 from ..sources.base import FrameSource
 from ..types import FaceResult
 from .analyzer import Analyzer
 from .runner import RunStats, run
+
+log = logging.getLogger(__name__)
 
 
 def resolve_config(
@@ -108,6 +112,14 @@ class Run:
             return run(self.source, self.analyzer, self.sinks, progress=progress, max_frames=max_frames)
         finally:
             self.analyzer.close()
+
+    def abandon(self) -> None:
+        """Close everything opened without running it (stopped during set-up): the store's run ends."""
+        for close in [s.close for s in self.sinks] + [self.analyzer.close, self.source.close]:
+            try:
+                close()
+            except Exception as exc:  # noqa: BLE001 - nothing was analysed; the rest must still close
+                log.warning("while closing an unstarted run: %s", first_line(exc))
 
 
 def build_run(
