@@ -353,6 +353,11 @@ def test_a_video_that_ends_early_says_so(tmp_path):
     assert "ended early" in res.stderr and "of the 100 frames" in res.stderr
 
 
+def test_a_camera_index_beyond_any_camera_is_one_line(tmp_path):
+    res = tiltwatch("analyze", "99999999999999999999", "--out", tmp_path / "o", "-q")  # OpenCV: int overflow
+    assert one_line_error(res) == "error: 99999999999999999999: not a camera index (0 to 9999) and no such file"
+
+
 def test_a_skipped_file_is_reported_once_and_the_version_is_there(tmp_path, astronaut):
     import cv2
 
@@ -586,6 +591,17 @@ def test_a_site_file_that_is_not_utf8_is_one_line(tmp_path):
     served = tiltwatch("serve", "--site", site, "--db", f"sqlite:///{tmp_path / 'y.db'}", "--port", 1)
     msg = one_line_error(served)  # (refused before it listens: port 1 is never bound)
     assert "not UTF-8" in msg and str(site) in msg
+
+
+def test_serve_refuses_a_key_file_not_in_utf8_and_a_media_folder_that_is_not_one(tmp_path):
+    keys = tmp_path / "keys.txt"
+    keys.write_bytes("k\xe9y-0123456789abcdefgh\n".encode("latin-1"))
+    base = ("serve", "--db", f"sqlite:///{tmp_path / 'y.db'}", "--port", 1, "--no-sample")
+    msg = one_line_error(tiltwatch(*base, "--api-key-file", keys))
+    assert msg == f"error: {keys}: the API key file is not UTF-8 text (byte 1); keys are ASCII"
+    (tmp_path / "a-file").write_text("x")
+    assert "no such folder" in one_line_error(tiltwatch(*base, "--media-dir", tmp_path / "missing"))
+    assert "is not a folder" in one_line_error(tiltwatch(*base, "--media-dir", tmp_path / "a-file"))
 
 
 def test_zones_that_cross_themselves_are_refused_and_zones_off_the_frame_named(tmp_path):

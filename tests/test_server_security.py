@@ -338,6 +338,10 @@ def test_failed_job_names_the_uploaded_file_not_the_server_path(client, tmp):
         ({"id": "s", "source": "sample", "camera": ["a"]}, "camera: Input should be a valid string, got array"),
         ({"id": "s", "source": "sample", "fps": 3}, "fps: Extra inputs are not permitted"),
         ([], "request body: Input should be a valid dictionary or object to extract fields from, got array"),
+        (  # (OpenCV overflowed on it, and the stream stayed degraded for ever)
+            {"id": "s", "source": "99999999999999999999"},
+            "99999999999999999999: not a camera index (0 to 9999) and no such file",
+        ),
     ],
 )
 def test_stream_fields_are_strict(client, payload, error):

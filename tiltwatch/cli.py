@@ -766,12 +766,10 @@ def eval_pose_cmd(
 
 
 def main() -> None:
-    import os
+    from .native import quiet_native_logs
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    # OpenCV's and FFmpeg's own log lines would come before (and say less than) ours
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-    os.environ.setdefault("AV_LOG_FORCE_NOCOLOR", "1")
+    quiet_native_logs()
     sys.exit(_run_app())
 
 

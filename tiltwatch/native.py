@@ -53,6 +53,13 @@ def quiet_native_stderr(drop: re.Pattern[bytes] | None = None) -> Iterator[None]
                         os.write(fd, kept)
 
 
+def quiet_native_logs() -> None:
+    """OpenCV's and FFmpeg's own log lines off (they come before, and say less than, ours): for a
+    command's process, before OpenCV first logs (``tiltwatch``, ``python -m tiltwatch.server``)."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("AV_LOG_FORCE_NOCOLOR", "1")
+
+
 def _flush() -> None:
     try:
         sys.stderr.flush()

@@ -38,7 +38,7 @@ import numpy as np
 from ..errors import InputError, first_line
 from ..sources import STREAM_SCHEMES, SampleSource, VideoFileSource
 from ..sources.base import Frame
-from ..sources.stream import open_capture
+from ..sources.stream import camera_index, open_capture
 
 log = logging.getLogger(__name__)
 BACKOFF_START_S = 0.5
@@ -67,6 +67,8 @@ def source_kind(source: str) -> str:
 def check_source(source: str) -> str:
     """The kind of ``source`` ('sample', 'camera', 'url', 'file'); InputError for a file that is not there."""
     kind = source_kind(source)
+    if kind == "camera":
+        camera_index(source)  # (digits beyond any camera's index: one line, not OpenCV's overflow)
     if kind != "file" or Path(source).is_file():
         return kind
     raise InputError(f"{source}: no such file (nor 'sample', a camera index or a stream URL)")

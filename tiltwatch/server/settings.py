@@ -159,14 +159,25 @@ class Settings(BaseModel):
                 raise ValueError(f"CORS origin must look like https://host[:port], got {origin!r}")
         return v
 
+    @field_validator("media_dir")
+    @classmethod
+    def _media_dir(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_dir():  # (else every file source is refused later, as if missing)
+            raise ValueError(f"{v} is not a folder" if v.exists() else f"{v}: no such folder")
+        return v
+
     def keys(self) -> list[str]:
         """Every configured key (settings, environment, key file), without duplicates."""
         keys = [k.get_secret_value() for k in self.api_keys]
         if self.api_key_file is not None:
             try:
-                lines = self.api_key_file.read_text().splitlines()
+                lines = self.api_key_file.read_text(encoding="utf-8").splitlines()
             except OSError as exc:
                 raise ConfigError(f"{self.api_key_file}: cannot read the API key file ({exc.strerror})") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"{self.api_key_file}: the API key file is not UTF-8 text (byte {exc.start}); keys are ASCII"
+                ) from None
             keys += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
         short = [k for k in keys if len(k) < 16]
         if short:

@@ -16,7 +16,7 @@ from ..lazy import lazy_exports
 from .base import Frame, FrameSource
 from .images import IMAGE_EXTS, ImageSource, is_multi_frame, read_image, to_bgr8
 from .sample import SampleSource
-from .stream import StreamSource
+from .stream import StreamSource, camera_index
 
 if TYPE_CHECKING:
     from .video import VideoFileSource
@@ -48,8 +48,14 @@ def open_source(spec: str, stride: int = 1, live_drop: bool = True, recursive: b
     spec = str(spec)
     if spec == "sample":
         return SampleSource(stride=stride)
-    if spec.isdigit():
-        return StreamSource(int(spec), drop_frames=live_drop)
+    try:
+        index = camera_index(spec)
+    except InputError:  # digits beyond any camera: a file of that name, or one line
+        if not Path(spec).exists():
+            raise
+        index = None
+    if index is not None:
+        return StreamSource(index, drop_frames=live_drop)
     if spec.lower().startswith(STREAM_SCHEMES):
         return StreamSource(spec, drop_frames=live_drop)
     path = Path(spec)

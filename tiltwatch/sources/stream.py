@@ -21,6 +21,19 @@ from .base import Frame, FrameSource
 log = logging.getLogger(__name__)
 
 
+MAX_CAMERA_INDEX = 9999  # beyond any real device's index; OpenCV overflows on a 20-digit one (a traceback)
+
+
+def camera_index(spec: str) -> int | None:
+    """``spec`` as a webcam index (ASCII digits, 0 to MAX_CAMERA_INDEX), None when it is not digits;
+    InputError for digits beyond any camera's index."""
+    if not (spec.isascii() and spec.isdigit()):  # (not str.isdigit alone: '²' is a digit too, int() refuses it)
+        return None
+    if len(spec) > len(str(MAX_CAMERA_INDEX)) or int(spec) > MAX_CAMERA_INDEX:
+        raise InputError(f"{spec}: not a camera index (0 to {MAX_CAMERA_INDEX}) and no such file")
+    return int(spec)
+
+
 def open_capture(target: int | str) -> cv2.VideoCapture:
     """OpenCV's capture of a webcam or URL, with its FFmpeg backend quiet: it would print its own
     lines ("[tcp @ 0x...] Connection ... refused") before the one-line error that says why."""
