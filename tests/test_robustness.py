@@ -353,6 +353,18 @@ def test_a_video_that_ends_early_says_so(tmp_path):
     assert "ended early" in res.stderr and "of the 100 frames" in res.stderr
 
 
+def test_a_matroska_file_that_ends_early_says_so_by_its_duration(tmp_path):
+    """Matroska's header gives a duration, not a frame count: 4 s promised, about half there."""
+    whole, cut = tmp_path / "whole.mkv", tmp_path / "cut.mkv"
+    write_video(whole, 100, faststart=False)
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.55)])
+    for clip, early in ((whole, False), (cut, True)):
+        res = tiltwatch("analyze", clip, "--out", tmp_path / clip.stem, "-q", "--output", "jsonl")
+        assert res.returncode == 0, res.stderr
+        said = [line for line in res.stderr.splitlines() if "ended early" in line]
+        assert len(said) == early and (not early or "of the 4.0 s its header gives" in said[0]), res.stderr
+
+
 def test_a_camera_index_beyond_any_camera_is_one_line(tmp_path):
     res = tiltwatch("analyze", "99999999999999999999", "--out", tmp_path / "o", "-q")  # OpenCV: int overflow
     assert one_line_error(res) == "error: 99999999999999999999: not a camera index (0 to 9999) and no such file"
@@ -614,6 +626,10 @@ def test_zones_that_cross_themselves_are_refused_and_zones_off_the_frame_named(t
     )
     with pytest.raises(ConfigError, match="edges 1 and 3 cross"):
         load_site(site)
+    for flat in ("[[0, 0], [100, 0], [200, 0]]", "[[7, 7], [7, 7], [7, 7]]"):  # a line, one point: no inside
+        site.write_text(SITE.replace("[[0, 0], [100, 0], [100, 100], [0, 100]]", flat))
+        with pytest.raises(ConfigError, match="encloses no area"):
+            load_site(site)
     site.write_text(
         SITE.replace("[[0, 0], [100, 0], [100, 100], [0, 100]]", "[[5000, 0], [5100, 0], [5100, 100], [5000, 100]]")
     )

@@ -58,7 +58,15 @@ class ZoneConfig(_Strict):
                 f"the polygon's edges {i + 1} and {j + 1} cross (points must go round the zone "
                 "in order, clockwise or not)"
             )
+        if _area(polygon) < 1.0:  # points in a line, or all one point: no inside at all
+            raise ValueError("the polygon encloses no area (its points lie on one line); give its corners")
         return polygon
+
+
+def _area(points: list[tuple[float, float]]) -> float:
+    """The polygon's area in square pixels (the shoelace formula)."""
+    n = len(points)
+    return abs(sum(points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1] for i in range(n))) / 2
 
 
 def _crossing_edges(points: list[tuple[float, float]]) -> tuple[int, int] | None:

@@ -59,7 +59,7 @@ class VideoFileSource(FrameSource):
         self.total = -(-n // self.stride) if n else None
 
     def __iter__(self) -> Iterator[Frame]:
-        index, start = 0, None
+        index, start, last = 0, None, None
         packets = self._container.demux(self._stream)
         while True:
             try:
@@ -78,6 +78,7 @@ class VideoFileSource(FrameSource):
             for vf in frames:
                 if vf.time is not None and start is None:
                     start = float(vf.time)  # a recording's segment or a DVR's file may not start at 0
+                last = float(vf.time) if vf.time is not None else last
                 if index % self.stride == 0:
                     t = float(vf.time) - start if vf.time is not None else index / (self.fps or 25.0)
                     yield Frame(index=index, timestamp=t, image=to_bgr(vf))
@@ -88,6 +89,26 @@ class VideoFileSource(FrameSource):
                 f"{self.path}: ended early, after {index} of the {self._stream.frames} frames "
                 "its header lists (a cut or damaged file)"
             )
+        elif not self._stream.frames and (short := self._short_of_duration(last, start)) is not None:
+            self.ended_early = True  # (Matroska and WebM give a duration, not a frame count)
+            self.skipped.append(
+                f"{self.path}: ended early, at {short[0]:.1f} s of the {short[1]:.1f} s its header gives "
+                "(a cut or damaged file)"
+            )
+
+    def _short_of_duration(self, last: float | None, start: float | None) -> tuple[float, float] | None:
+        """(where the frames ended, the duration the header gives) when they end over a second and
+        two frames short of it; None when they do not, or there is no duration to hold them to.
+        The container's duration counts only for a file of video alone: its audio may run longer."""
+        duration = None
+        if self._stream.duration and self._stream.time_base:
+            duration = float(self._stream.duration * self._stream.time_base)
+        elif self._container.duration and all(s.type == "video" for s in self._container.streams):
+            duration = self._container.duration / av.time_base
+        if not duration or last is None or start is None:
+            return None
+        ended = last - start + 1 / (self.fps or 25.0)
+        return (ended, duration) if ended < duration - 1.0 - 2 / (self.fps or 25.0) else None
 
     def close(self) -> None:
         self._container.close()
