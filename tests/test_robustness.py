@@ -720,9 +720,19 @@ def test_after_sigkill_the_video_plays_and_the_next_run_closes_the_open_visits(t
     assert playable_frames(staged) >= 15  # fragmented MP4: plays up to its last whole fragment
     with Store(f"sqlite:///{db_file}") as store:
         assert [r for r in store.visits() if not r.closed]  # left open by the killed run
-        # its process is gone from this host: closed at once, as a service restarted right away needs
-        assert store.close_abandoned(now=time.time()) == 1
-        assert store.visits() and all(v.closed and v.interrupted for v in store.visits())
+    # its process is gone from this host: `purge` closes it at once (as a service restarted right away
+    # needs), marked interrupted, and the day's report counts the visits it cut short
+    res = tiltwatch("purge", "--db", f"sqlite:///{db_file}", "--days", "3650")
+    assert res.returncode == 0 and "closed 1 runs left open by a killed process" in res.stdout, res.stdout
+    with Store(f"sqlite:///{db_file}") as store:
+        visits = store.visits()
+        assert visits and all(v.closed and v.interrupted for v in visits)
+        day = time.strftime("%Y-%m-%d", time.gmtime(visits[0].start))  # (the report's days are UTC)
+    report = tiltwatch(
+        "report", "--db", f"sqlite:///{db_file}", "--camera", "cam", "--date", day, "--out", tmp_path / "r.html"
+    )
+    assert report.returncode == 0, report.stderr
+    assert f"{len(visits)} visits cut short by an interrupted run" in (tmp_path / "r.html").read_text()
     # the next run into the folder names the killed run's partial results
     res = tiltwatch("analyze", "sample", "--out", out, "-q", "--max-frames", "2")
     assert res.returncode == 0 and "partial results of a run that was killed" in res.stderr, res.stderr

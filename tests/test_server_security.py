@@ -215,6 +215,10 @@ def test_no_key_is_refused_before_a_byte_of_a_300_mb_body_is_read(tmp):
             app, "/api/v1/streams", [json_type, (b"x-api-key", b"wrong-0123456789abc")], chunks=300
         )
         assert (status, pulled) == (401, 0)
+        upload = (b"content-type", b"multipart/form-data; boundary=x")
+        for path in ("/api/v1/jobs", "/api/v1/analyze/image"):  # the uploads too: no key, no byte read
+            status, body, pulled = _asgi_post(app, path, [upload], chunks=300)
+            assert (status, pulled) == (401, 0), (path, body)
 
 
 def test_json_bodies_are_capped_from_content_length_and_while_streaming(tmp):
