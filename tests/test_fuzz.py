@@ -97,6 +97,46 @@ def test_a_video_cut_anywhere_reads_or_says_why(tmp_path, percent):
         assert source.skipped, "a video read short must say so"
 
 
+@settings(SETTINGS, max_examples=40)
+@given(st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=6))
+def test_a_video_with_changed_bytes_reads_or_says_why(tmp_path, changes):
+    """A few bytes of a clip changed anywhere (header, tags, frames): frames or one line, never an
+    exception of another kind (a tag's byte changed was a UnicodeDecodeError from PyAV)."""
+    from tiltwatch.sources import open_source
+
+    from .test_robustness import write_video
+
+    clip = tmp_path / "v.mp4"
+    if not clip.exists():
+        write_video(clip, 30)
+    data = bytearray(clip.read_bytes())
+    for where, value in changes:
+        data[int(where * len(data))] = value
+    changed = tmp_path / "changed.mp4"
+    changed.write_bytes(bytes(data))
+    try:
+        source = open_source(str(changed))
+        frames = sum(1 for _ in source)
+        source.close()
+    except TiltwatchError as exc:
+        assert one_line(exc)
+        return
+    assert 0 <= frames <= 60
+
+
+def test_a_video_whose_tags_are_not_utf8_is_read(tmp_path):
+    from tiltwatch.sources import open_source
+
+    from .test_robustness import write_video
+
+    clip = tmp_path / "v.mp4"
+    write_video(clip, 10)
+    data = clip.read_bytes()
+    at = data.find(b"Lavf")  # the encoder's tag: a byte of Latin-1 in it
+    (tmp_path / "latin1.mp4").write_bytes(data[:at] + b"Lav\xe9" + data[at + 4 :])
+    assert sum(1 for _ in open_source(str(tmp_path / "latin1.mp4"))) == 10
+
+
 YAML_TEXT = st.text(alphabet=string.printable + "éß€\u2028", max_size=300)
 SITE_LIKE = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(allow_nan=True) | st.text(max_size=8),
