@@ -480,6 +480,26 @@ def test_openapi_declares_the_key_errors_and_upload_bodies(client):
     )
 
 
+def test_a_client_that_knows_only_the_openapi_document_can_upload_and_read(client, astronaut):
+    """What a generated client does: the key's header, the upload's content type and its field all
+    taken from /openapi.json, nothing from this project's code or docs."""
+    import cv2
+
+    doc = client.get("/openapi.json").json()
+    scheme = doc["components"]["securitySchemes"]["apiKeyHeader"]
+    op = doc["paths"]["/api/v1/analyze/image"]["post"]
+    [(content_type, body)] = op["requestBody"]["content"].items()
+    [field] = [n for n, p in body["schema"]["properties"].items() if p.get("format") == "binary"]
+    assert content_type == "multipart/form-data" and scheme["in"] == "header"
+    jpeg = cv2.imencode(".jpg", astronaut)[1].tobytes()
+    r = client.post(
+        "/api/v1/analyze/image", headers={scheme["name"]: KEY}, files={field: ("astronaut.jpg", jpeg, "image/jpeg")}
+    )
+    assert "application/json" in op["responses"]["200"]["content"]  # (an object: the frame's JSON, as in the JSONL)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
+    assert len(r.json()["faces"]) == 1
+
+
 def test_options_and_405_name_every_method_of_the_path(client):
     r = client.options("/api/v1/streams")  # no key needed: it says nothing the OpenAPI document does not
     assert r.status_code == 204 and r.headers["allow"] == "GET, OPTIONS, POST"
