@@ -284,6 +284,30 @@ def test_a_signal_during_set_up_ends_the_command_cleanly(tmp_path, signum):
         assert all(r["ended_at"] is not None for r in store.runs("cam"))
 
 
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_signal_while_the_models_load_is_acted_on_after_and_a_second_at_once(tmp_path, monkeypatch, signals):
+    """SIGTERM sent from inside the run's building (where the models load: a KeyboardInterrupt in
+    an import would be an ImportError) is acted on once it is built; a second one stops it there.
+    Either way: exit 143, the one line, no staging folder left."""
+    from typer.testing import CliRunner
+
+    from tiltwatch.cli import app
+    from tiltwatch.pipeline import build
+
+    real, built = build.build_run, []
+
+    def signalled_build_run(*args, **kwargs):
+        built.append(True)
+        for _ in range(signals):
+            os.kill(os.getpid(), signal.SIGTERM)  # (handled at once, in this thread: deterministic)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "build_run", signalled_build_run)
+    res = CliRunner().invoke(app, ["analyze", "sample", "--out", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 143 and "interrupted before the first frame; nothing written" in res.output, res.output
+    assert built and not list((tmp_path / "o").glob(".partial-*")) and not (tmp_path / "o" / "run.json").exists()
+
+
 def analyze_with_a_store(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
     """``tiltwatch analyze`` started in the background on 40 s of the sample's faces, with a
     one-table site and an SQLite store: (the process, the store's file, ``--out``)."""
@@ -358,7 +382,18 @@ def test_a_matroska_file_that_ends_early_says_so_by_its_duration(tmp_path):
     whole, cut = tmp_path / "whole.mkv", tmp_path / "cut.mkv"
     write_video(whole, 100, faststart=False)
     cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.55)])
-    for clip, early in ((whole, False), (cut, True)):
+    from fractions import Fraction
+
+    late = tmp_path / "late.mkv"  # whole, but its timestamps start at 10 s (a DVR's file): its duration says 14
+    with av.open(str(late), "w") as f:
+        stream = f.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(100):
+            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), i * 2, np.uint8), format="bgr24")
+            frame.pts, frame.time_base = 250 + i, Fraction(1, 25)
+            f.mux(stream.encode(frame))
+        f.mux(stream.encode())
+    for clip, early in ((whole, False), (cut, True), (late, False)):
         res = tiltwatch("analyze", clip, "--out", tmp_path / clip.stem, "-q", "--output", "jsonl")
         assert res.returncode == 0, res.stderr
         said = [line for line in res.stderr.splitlines() if "ended early" in line]

@@ -155,16 +155,22 @@ def _run_analyze(opts: SimpleNamespace) -> None:
     """``analyze`` with its options ``opts``: check every input, then build the run, run it and finish
     it. SIGTERM counts as Ctrl-C from the first step; one during set-up (the models take a second or
     two to load) is acted on once set-up is done, and ends the command as cleanly as one during the run."""
-    opened = SimpleNamespace(folder=None, store=None, plan=None)  # what set-up got to, for the way out
+    from .native import keep_decoders_quiet
+
+    keep_decoders_quiet()  # (one photo decoded at a time here: libpng's and libjpeg's lines held off)
+    opened = SimpleNamespace(folder=None, store=None, plan=None, ran=False)  # what set-up got to
     with stop_on_sigterm(deferred=True) as signalled:  # (a signal during set-up: noted, acted on below)
         try:
             plan, src = _build(opts, opened)
             signalled.raise_from_now_on()
+            opened.ran = True
             stats = plan.execute(progress=not opts.quiet, max_frames=opts.max_frames)
         except TiltwatchError as exc:
             _fail(str(exc) + (_kept(opened.folder) if opened.folder is not None else ""))
-        except KeyboardInterrupt:  # before the run began: nothing analysed, nothing to keep
-            if opened.plan is not None:
+        except KeyboardInterrupt:
+            if opened.ran:  # a second signal while the run's outputs closed: what was written stays
+                _fail("interrupted again while the outputs closed" + _kept(opened.folder), code=130)
+            if opened.plan is not None:  # before the run began: nothing analysed, nothing to keep
                 opened.plan.abandon()
             _stopped_before_the_first_frame(opened.folder, signalled.signum)
         finally:
@@ -221,10 +227,12 @@ def _build(opts: SimpleNamespace, opened: SimpleNamespace):
 
 
 def _stopped_before_the_first_frame(folder, signum: int | None) -> None:
-    """Ctrl-C or SIGTERM before any frame: the empty staging folder goes, the exit says which signal."""
-    if folder is not None:
-        folder.keep_partial()  # (removes it: it holds nothing)
-    typer.echo("interrupted before the first frame; nothing written")
+    """Ctrl-C or SIGTERM before any frame: the staging folder goes (it holds no frame), the exit
+    says which signal."""
+    kept = folder.keep_partial() if folder is not None else None
+    typer.echo(
+        "interrupted before the first frame; " + (f"partial files kept in {kept}" if kept else "nothing written")
+    )
     raise typer.Exit(128 + int(signum or signal.SIGINT))
 
 

@@ -3,9 +3,12 @@ at start-up (absl, glog, XNNPACK), libpng and libjpeg complaining about a damage
 picture is then skipped, or read as far as it goes, and our one line says so).
 
 They write straight to file descriptor 2, before any log level can be set, so the only lever is
-the descriptor: for the block it points at a temporary file. Whatever else the process writes
-there meanwhile (another thread's warning, a progress bar) is written on afterwards, so only the
-library's lines are dropped, never ours.
+the descriptor: for the block it points at a temporary file. With ``drop`` (the decoders' lines),
+whatever else the process writes there meanwhile (another thread's warning, a progress bar) is
+written on afterwards, so only the library's lines go; without it (a runtime's start-up chatter)
+everything written during the block goes. One block at a time in a process: the decoders are
+quieted only where a command asks (:func:`keep_decoders_quiet`: ``analyze``), not in the server,
+whose image workers would otherwise decode one at a time.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ DECODER_LINES = re.compile(
     rb"|Inconsistent progression sequence|Warning: |JPEG datastream|Bogus |Huffman table)"
 )
 _ONE_AT_A_TIME = threading.RLock()  # (two blocks at once would restore each other's descriptor)
+_decoders_quiet = False  # set by keep_decoders_quiet(): tiltwatch analyze's process
+
+
+def quiet_decoders() -> bool:
+    """Whether this process keeps the decoders' own lines off the terminal (the CLI does)."""
+    return _decoders_quiet
 
 
 @contextmanager
@@ -37,7 +46,13 @@ def quiet_native_stderr(drop: re.Pattern[bytes] | None = None) -> Iterator[None]
         except OSError:  # no descriptor 2 at all (a daemon started without one)
             yield
             return
-        with tempfile.TemporaryFile() as held:
+        try:
+            held = tempfile.TemporaryFile()
+        except OSError:  # no writable temporary folder: the lines are let through, nothing fails
+            os.close(saved)
+            yield
+            return
+        with held:
             _flush()
             try:
                 os.dup2(held.fileno(), fd)
@@ -58,6 +73,13 @@ def quiet_native_logs() -> None:
     command's process, before OpenCV first logs (``tiltwatch``, ``python -m tiltwatch.server``)."""
     os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
     os.environ.setdefault("AV_LOG_FORCE_NOCOLOR", "1")
+
+
+def keep_decoders_quiet() -> None:
+    """From now on this process keeps libpng's and libjpeg's lines off the terminal (``tiltwatch
+    analyze``; see the module's docstring for why not the server)."""
+    global _decoders_quiet
+    _decoders_quiet = True
 
 
 def _flush() -> None:

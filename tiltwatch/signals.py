@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 @dataclass
 class Signalled:
-    signum: int | None = None  # the signal that stopped the run (None: Ctrl-C or none)
+    signum: int | None = None  # the signal that stopped the run (SIGTERM, SIGINT; None: none)
     deferred: bool = False  # only noted for now (set-up: a KeyboardInterrupt inside an import breaks it)
 
     def raise_from_now_on(self) -> None:
@@ -36,16 +36,18 @@ class Signalled:
 
 @contextmanager
 def stop_on_sigterm(deferred: bool = False) -> Iterator[Signalled]:
-    """``deferred``: until ``raise_from_now_on()``, SIGTERM and SIGINT are only noted in ``signum``
-    (a C extension being imported turns a KeyboardInterrupt into ImportError: a traceback, exit 1)."""
+    """``deferred``: until ``raise_from_now_on()``, a first SIGTERM or SIGINT is only noted in
+    ``signum`` (a C extension being imported turns a KeyboardInterrupt into ImportError: a
+    traceback, exit 1); a second one interrupts at once (a set-up that hangs can still be stopped)."""
     got = Signalled(deferred=deferred)
     if threading.current_thread() is not threading.main_thread():  # signals reach only the main thread
         yield got
         return
 
     def handler(signum, frame) -> None:
+        again = got.signum is not None
         got.signum = signum
-        if not got.deferred:
+        if not got.deferred or again:
             raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..native import DECODER_LINES, quiet_native_stderr
+from ..native import DECODER_LINES, quiet_decoders, quiet_native_stderr
 from .base import Frame, FrameSource
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".jp2", ".avif"}
@@ -72,7 +73,7 @@ def decode_image(data: bytes | np.ndarray, name: str = "image") -> np.ndarray:
     data = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else data
     # any depth and colour, turned upright by the EXIF orientation a phone writes (IMREAD_UNCHANGED
     # would leave a portrait photo lying on its side); alpha is dropped, which to_bgr8 does anyway
-    with quiet_native_stderr(drop=DECODER_LINES):  # libpng's and libjpeg's own lines: ours follow
+    with quiet_native_stderr(drop=DECODER_LINES) if quiet_decoders() else nullcontext():  # ours follow
         img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if img is None:  # a format OpenCV does not read (GIF), or one under the wrong extension
         img = _decode_with_pillow(data, name)

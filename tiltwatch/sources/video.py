@@ -89,26 +89,30 @@ class VideoFileSource(FrameSource):
                 f"{self.path}: ended early, after {index} of the {self._stream.frames} frames "
                 "its header lists (a cut or damaged file)"
             )
-        elif not self._stream.frames and (short := self._short_of_duration(last, start)) is not None:
+        elif not self._stream.frames and (short := self._short_of_duration(last)) is not None:
             self.ended_early = True  # (Matroska and WebM give a duration, not a frame count)
             self.skipped.append(
                 f"{self.path}: ended early, at {short[0]:.1f} s of the {short[1]:.1f} s its header gives "
                 "(a cut or damaged file)"
             )
 
-    def _short_of_duration(self, last: float | None, start: float | None) -> tuple[float, float] | None:
+    def _short_of_duration(self, last: float | None) -> tuple[float, float] | None:
         """(where the frames ended, the duration the header gives) when they end over a second and
         two frames short of it; None when they do not, or there is no duration to hold them to.
-        The container's duration counts only for a file of video alone: its audio may run longer."""
+        The end is the last frame's own time: Matroska's duration runs from 0 to the end (a DVR's
+        file starting at 10 s says 14 for 4 s), others' from the start, so this end is never short
+        of a whole file's. The container's duration counts only for a file of video alone: its
+        audio may run longer."""
         duration = None
         if self._stream.duration and self._stream.time_base:
             duration = float(self._stream.duration * self._stream.time_base)
         elif self._container.duration and all(s.type == "video" for s in self._container.streams):
             duration = self._container.duration / av.time_base
-        if not duration or last is None or start is None:
+        if not duration or last is None:
             return None
-        ended = last - start + 1 / (self.fps or 25.0)
-        return (ended, duration) if ended < duration - 1.0 - 2 / (self.fps or 25.0) else None
+        frame = 1 / (self.fps or 25.0)
+        ended = last + frame
+        return (ended, duration) if ended < duration - 1.0 - 2 * frame else None
 
     def close(self) -> None:
         self._container.close()
