@@ -308,6 +308,27 @@ def test_a_signal_while_the_models_load_is_acted_on_after_and_a_second_at_once(t
     assert built and not list((tmp_path / "o").glob(".partial-*")) and not (tmp_path / "o" / "run.json").exists()
 
 
+def test_a_second_ctrl_c_while_the_outputs_close_keeps_what_was_written(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tiltwatch.cli import app
+    from tiltwatch.pipeline import runner
+
+    real = runner._close_sinks
+
+    def closed_then_interrupted(*args, **kwargs):  # Ctrl-C pressed again while the video was flushing
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_close_sinks", closed_then_interrupted)
+    res = CliRunner().invoke(app, ["analyze", "sample", "--out", str(tmp_path / "o"), "-q", "--max-frames", "3"])
+    [partial] = (tmp_path / "o").glob(".partial-*")
+    assert (
+        res.exit_code == 130 and f"interrupted again while the outputs closed; 3 frames kept in {partial}" in res.output
+    )
+    assert len((partial / "results.jsonl").read_text().splitlines()) == 3
+
+
 def analyze_with_a_store(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
     """``tiltwatch analyze`` started in the background on 40 s of the sample's faces, with a
     one-table site and an SQLite store: (the process, the store's file, ``--out``)."""
