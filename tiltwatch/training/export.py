@@ -62,7 +62,6 @@ def balance(
     max_acc_drop: float,
     min_balanced: float | None = None,
     tau: float | None = None,
-    float_heads: bool = False,
 ) -> dict:
     """Tune logit adjustment on FER+'s validation split and fold it into the last layer's bias.
     The accuracy-first rule (``min_balanced``) scores each tau on the faces and on their mirror
